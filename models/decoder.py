@@ -1,0 +1,46 @@
+"""The decoder stack shared by T5's decoder and Llama: embed -> layers -> norm -> logits."""
+import flax.linen as nn
+import jax.numpy as jnp
+
+from models.config import ModelConfig
+from models.layers import DenseGeneral, Embed, RMSNorm
+from models.masks import mask_to_bias
+from models.positions import RelativePositionBias
+from models.stack import LayerStack
+
+
+class Decoder(nn.Module):
+  config: ModelConfig
+  embedder: Embed
+
+  @nn.compact
+  def __call__(self, tokens, positions, key_positions, self_mask, encoded=None,
+               cross_mask=None, cache_slot=None, deterministic=True):
+    """tokens/positions int [b, t]; key_positions int [b|1, s]; self_mask bool [b, 1, t, s].
+
+    Returns fp32 logits [b, t, vocab].
+    """
+    cfg = self.config
+    dropout = lambda y: nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(
+        y, deterministic)
+    x = dropout(self.embedder(tokens))
+    x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
+    self_bias = mask_to_bias(self_mask)
+    if cfg.position_encoding == "relative_bias":
+      self_bias = self_bias + RelativePositionBias(
+          cfg.num_heads, cfg.relative_attention_num_buckets,
+          cfg.relative_attention_max_distance, bidirectional=False, dtype=cfg.dtype,
+          param_dtype=cfg.param_dtype, name="relpos_bias")(positions, key_positions)
+    cross_bias = None if cross_mask is None else mask_to_bias(cross_mask)
+    x = LayerStack(cfg, cfg.num_decoder_layers, deterministic,
+                   has_cross_attention=cfg.is_encoder_decoder, name="layers")(
+                       x, self_bias, positions, encoded, cross_bias, cache_slot)
+    x = RMSNorm(cfg.norm_epsilon, cfg.dtype, cfg.param_dtype, name="decoder_norm")(x)
+    x = dropout(x)
+    if cfg.tie_embeddings:
+      logits = self.embedder.attend(x)
+    else:
+      logits = DenseGeneral((cfg.vocab_size,), ("embed", "vocab"), dtype=cfg.dtype,
+                            param_dtype=cfg.param_dtype, output_dtype=jnp.float32,
+                            name="logits_dense")(x)
+    return nn.with_logical_constraint(logits, ("batch", "length", "vocab"))

@@ -1,0 +1,40 @@
+"""Tiny configurations of both model kinds, shared by the tests."""
+import dataclasses
+
+import numpy as np
+
+from models import DecoderOnly, EncoderDecoder, ModelConfig
+
+TINY_T5 = ModelConfig(vocab_size=128, emb_dim=32, num_heads=4, head_dim=8, mlp_dim=64,
+                      num_encoder_layers=2, num_decoder_layers=2)
+TINY_LLAMA = ModelConfig(vocab_size=128, emb_dim=32, num_heads=4, num_kv_heads=2, head_dim=8,
+                         mlp_dim=64, num_decoder_layers=2, position_encoding="rope",
+                         scale_attention_logits=True, tie_embeddings=True,
+                         mlp_activations=("silu", "linear"), embedding_init_stddev=0.02,
+                         norm_epsilon=1e-5)
+
+
+def module_for(config: ModelConfig, **overrides):
+  config = dataclasses.replace(config, **overrides)
+  return (EncoderDecoder if config.is_encoder_decoder else DecoderOnly)(config)
+
+
+def random_batch(config: ModelConfig, batch_size=8, inputs_len=12, targets_len=8, seed=0):
+  """A feature-converter-shaped batch with padding at the ends of some rows."""
+  rng = np.random.default_rng(seed)
+  def tokens(length):
+    ids = rng.integers(1, config.vocab_size, size=(batch_size, length)).astype(np.int32)
+    lengths = rng.integers(length // 2, length + 1, size=batch_size)
+    ids[np.arange(length)[None, :] >= lengths[:, None]] = 0
+    return ids
+  if config.is_encoder_decoder:
+    targets = tokens(targets_len)
+    batch = {"encoder_input_tokens": tokens(inputs_len)}
+  else:
+    targets = tokens(inputs_len + targets_len)
+    batch = {}
+  inputs = np.zeros_like(targets)
+  inputs[:, 1:] = targets[:, :-1]
+  batch.update(decoder_target_tokens=targets, decoder_input_tokens=inputs,
+               decoder_loss_weights=(targets > 0).astype(np.float32))
+  return batch
