@@ -1,0 +1,29 @@
+"""The ways one task is presented: FLAN 2022's zero-/few-shot x with/without options, plus
+chain-of-thought and the no-instruction ablation (dataset name instead of a template)."""
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Format:
+  suffix: str           # appended to the task name in the registry ("" for the default)
+  few_shot: bool = False
+  options: bool = True
+  cot: bool = False
+  instructions: bool = True
+
+
+ZERO_SHOT = Format("")
+ZERO_SHOT_NO_OPTIONS = Format("_noopt", options=False)
+FEW_SHOT = Format("_fs", few_shot=True)
+FEW_SHOT_NO_OPTIONS = Format("_fs_noopt", few_shot=True, options=False)
+COT = Format("_cot", cot=True)
+NO_INSTRUCTIONS = Format("_noinstr", instructions=False)
+
+# FLAN 2022 weights these four equally.
+FLAN2022_FORMATS = (ZERO_SHOT, ZERO_SHOT_NO_OPTIONS, FEW_SHOT, FEW_SHOT_NO_OPTIONS)
+ALL_FORMATS = FLAN2022_FORMATS + (COT, NO_INSTRUCTIONS)
+
+# Few-shot prompts: up to this many exemplars, added only while the prompt fits the budget.
+MAX_SHOTS = 3
+FEW_SHOT_INPUT_TOKENS = 480
+EXEMPLAR_SEPARATOR = "\n\n"

@@ -1,0 +1,66 @@
+"""Metric functions for seqio's Evaluator, and the matching postprocessors.
+
+Targets and predictions reach the metrics as text after `postprocess_for`: stripped, and
+for chain-of-thought tasks reduced to the answer after the fixed answer phrase.
+"""
+from typing import Callable, Sequence
+
+from rouge_score import rouge_scorer
+
+from tasks import templates
+
+
+def _normalize(text: str) -> str:
+  return " ".join(text.strip().lower().split())
+
+
+def exact_match(targets: Sequence[str], predictions: Sequence[str]) -> dict[str, float]:
+  """Percentage of predictions equal to their target after case/space normalization."""
+  if len(targets) != len(predictions):
+    raise ValueError(f"{len(targets)} targets but {len(predictions)} predictions")
+  hits = sum(_normalize(t) == _normalize(p) for t, p in zip(targets, predictions))
+  return {"exact_match": 100.0 * hits / max(len(targets), 1)}
+
+
+def rouge_l(targets: Sequence, predictions: Sequence[str]) -> dict[str, float]:
+  """ROUGE-L F1 x100, the maximum over references when a target is a list of them."""
+  scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+  total = 0.0
+  for target, prediction in zip(targets, predictions):
+    references = [target] if isinstance(target, str) else list(target)
+    total += max(scorer.score(r, prediction)["rougeL"].fmeasure for r in references)
+  return {"rougeL": 100.0 * total / max(len(predictions), 1)}
+
+
+def rank_classification_accuracy(targets: Sequence[int], scores: Sequence[Sequence[float]]
+                                 ) -> dict[str, float]:
+  """T0-style: index of the best-scored choice (summed log-prob) vs the right index."""
+  hits = sum(int(max(range(len(s)), key=s.__getitem__) == t) for t, s in zip(targets, scores))
+  return {"rank_accuracy": 100.0 * hits / max(len(targets), 1)}
+
+
+_BY_KIND = {"exact_match": [exact_match], "rouge": [exact_match, rouge_l]}
+
+
+def metric_fns_for(kind: str) -> list[Callable]:
+  if kind not in _BY_KIND:
+    raise ValueError(f"unknown metric kind {kind!r}; known: {sorted(_BY_KIND)}")
+  return list(_BY_KIND[kind])
+
+
+def _text(value) -> str:
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _postprocess_plain(output, example=None, is_target=False):
+  del example, is_target
+  return _text(output).strip()
+
+
+def _postprocess_cot(output, example=None, is_target=False):
+  del example, is_target
+  return templates.extract_cot_answer(_text(output))
+
+
+def postprocess_for(cot: bool) -> Callable:
+  return _postprocess_cot if cot else _postprocess_plain

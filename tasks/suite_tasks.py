@@ -1,0 +1,72 @@
+"""Registers the embedded suite in seqio: one task per (task type, format).
+
+Names: `suite_<type>` (zero-shot with options), `suite_<type>_noopt`, `suite_<type>_fs`,
+`suite_<type>_fs_noopt`, `suite_<type>_noinstr` and, for multi-step types, `suite_<type>_cot`.
+Registration builds no data; examples are generated when a dataset is first asked for.
+"""
+import functools
+
+import seqio
+import tensorflow as tf
+
+from tasks import features
+from tasks import formats as formats_lib
+from tasks import metrics
+from tasks import render
+from tasks import stats
+from tasks import suite
+from tasks import vocab
+
+PREFIX = "suite_"
+
+
+def task_name(task: suite.TaskType, fmt: formats_lib.Format) -> str:
+  return f"{PREFIX}{task.name}{fmt.suffix}"
+
+
+def formats_of(task: suite.TaskType) -> tuple[formats_lib.Format, ...]:
+  out = [formats_lib.ZERO_SHOT, formats_lib.FEW_SHOT, formats_lib.NO_INSTRUCTIONS]
+  if task.is_classification:
+    out += [formats_lib.ZERO_SHOT_NO_OPTIONS, formats_lib.FEW_SHOT_NO_OPTIONS]
+  if task.has_cot:
+    out.append(formats_lib.COT)
+  return tuple(out)
+
+
+def _dataset_fn(split: str, shuffle_files: bool, seed: int | None = None, *,
+                task: suite.TaskType, fmt: formats_lib.Format, name: str) -> tf.data.Dataset:
+  del shuffle_files  # one generated "file"; seqio shuffles examples afterwards
+  seed = 0 if seed is None else int(seed)
+  counter = vocab.count_tokens if fmt.few_shot else None
+
+  def generate():
+    rendered = (render.render_example(task, split, i, seed, fmt, counter)
+                for i in range(len(task.examples(split))))
+    yield from stats.checked_text_examples(name, rendered)
+
+  return tf.data.Dataset.from_generator(generate, output_signature=features.TEXT_SIGNATURE)
+
+
+def register_task(task: suite.TaskType, fmt: formats_lib.Format) -> str:
+  name = task_name(task, fmt)
+  source = seqio.FunctionDataSource(
+      functools.partial(_dataset_fn, task=task, fmt=fmt, name=name),
+      splits=suite.SPLITS,
+      # Sizes are the requested ones; generation only falls short for tiny word lists,
+      # which ask for no more than the list holds.
+      num_input_examples=dict(task.split_sizes))
+  seqio.TaskRegistry.add(
+      name, source=source, output_features=features.output_features(),
+      preprocessors=features.preprocessors(name),
+      postprocess_fn=metrics.postprocess_for(cot=fmt.cot),
+      metric_fns=metrics.metric_fns_for(task.metric))
+  return name
+
+
+def register_all() -> dict[str, list[str]]:
+  """Registers every (type, format); returns task names by format suffix."""
+  names: dict[str, list[str]] = {}
+  for task in suite.TASK_TYPES:
+    for fmt in formats_of(task):
+      names.setdefault(fmt.suffix, []).append(register_task(task, fmt))
+  return names
