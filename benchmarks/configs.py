@@ -1,0 +1,121 @@
+"""Model and batch shapes that every benchmark reads, ours and HuggingFace's alike.
+
+A side-by-side figure is only honest when both stacks run the same architecture on the same
+batch, so the shapes live here once and each side translates them into its own config.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderDecoderShape:
+  """A T5 v1.1 model: gated-GELU MLP, relative position buckets, untied unembedding."""
+
+  name: str
+  vocab_size: int
+  d_model: int
+  num_heads: int
+  head_dim: int
+  mlp_dim: int
+  num_encoder_layers: int
+  num_decoder_layers: int
+  relative_attention_num_buckets: int = 32
+  relative_attention_max_distance: int = 128
+  kind: str = "encoder_decoder"
+
+
+@dataclasses.dataclass(frozen=True)
+class DecoderShape:
+  """A Llama-family decoder: SwiGLU MLP, RoPE, RMSNorm, grouped-query attention."""
+
+  name: str
+  vocab_size: int
+  d_model: int
+  num_heads: int
+  num_kv_heads: int
+  head_dim: int
+  mlp_dim: int
+  num_layers: int
+  rope_theta: float
+  tie_embeddings: bool
+  kind: str = "decoder"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainBatch:
+  """Per-step batch: `target_length` is 0 for a decoder (inputs and targets share one sequence)."""
+
+  batch_size: int
+  input_length: int
+  target_length: int = 0
+
+  @property
+  def tokens_per_step(self) -> int:
+    return self.batch_size * (self.input_length + self.target_length)
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeBatch:
+  batch_size: int
+  prompt_length: int
+  new_tokens: int
+
+
+T5_V1_1_SMALL = EncoderDecoderShape(
+  name="t5_v1_1_small", vocab_size=32128, d_model=512, num_heads=6, head_dim=64, mlp_dim=1024,
+  num_encoder_layers=8, num_decoder_layers=8)
+T5_V1_1_BASE = EncoderDecoderShape(
+  name="t5_v1_1_base", vocab_size=32128, d_model=768, num_heads=12, head_dim=64, mlp_dim=2048,
+  num_encoder_layers=12, num_decoder_layers=12)
+T5_V1_1_XXL = EncoderDecoderShape(
+  name="t5_v1_1_xxl", vocab_size=32128, d_model=4096, num_heads=64, head_dim=64, mlp_dim=10240,
+  num_encoder_layers=24, num_decoder_layers=24)
+LLAMA_TINY = DecoderShape(
+  name="llama_tiny", vocab_size=8192, d_model=256, num_heads=4, num_kv_heads=4, head_dim=64,
+  mlp_dim=688, num_layers=4, rope_theta=1e4, tie_embeddings=True)
+SMOLLM2_135M = DecoderShape(
+  name="smollm2_135m", vocab_size=49152, d_model=576, num_heads=9, num_kv_heads=3, head_dim=64,
+  mlp_dim=1536, num_layers=30, rope_theta=1e5, tie_embeddings=True)
+LLAMA3_8B = DecoderShape(
+  name="llama3_8b", vocab_size=128256, d_model=4096, num_heads=32, num_kv_heads=8, head_dim=128,
+  mlp_dim=14336, num_layers=32, rope_theta=5e5, tie_embeddings=False)
+
+SHAPES = {s.name: s for s in (
+  T5_V1_1_SMALL, T5_V1_1_BASE, T5_V1_1_XXL, LLAMA_TINY, SMOLLM2_135M, LLAMA3_8B)}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainCase:
+  shape: EncoderDecoderShape | DecoderShape
+  batch: TrainBatch
+
+  @property
+  def name(self) -> str:
+    return self.shape.name
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeCase:
+  shape: EncoderDecoderShape | DecoderShape
+  batch: DecodeBatch
+
+  @property
+  def name(self) -> str:
+    return f"{self.shape.name}_b{self.batch.batch_size}"
+
+
+TRAIN_CASES = (
+  TrainCase(T5_V1_1_SMALL, TrainBatch(batch_size=8, input_length=128, target_length=32)),
+  TrainCase(T5_V1_1_BASE, TrainBatch(batch_size=4, input_length=128, target_length=32)),
+  TrainCase(LLAMA_TINY, TrainBatch(batch_size=16, input_length=128)),
+  TrainCase(SMOLLM2_135M, TrainBatch(batch_size=4, input_length=256)),
+)
+
+DECODE_CASES = tuple(
+  DecodeCase(shape, DecodeBatch(batch_size=b, prompt_length=64, new_tokens=64))
+  for shape in (T5_V1_1_SMALL, SMOLLM2_135M) for b in (1, 16))
+
+# Optimizer settings shared by both sides; a constant rate keeps schedules out of the timing.
+LEARNING_RATE = 1e-4
+WEIGHT_DECAY = 0.0

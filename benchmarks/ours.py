@@ -1,0 +1,174 @@
+"""Our side of the train benchmark: the jitted SFT step of trainer/, on the shapes of configs.py.
+
+Same optimizer as the HuggingFace side (AdamW, betas 0.9/0.999, no weight decay, no
+clipping, constant rate), fp32 parameters, dropout off, random int batches.
+
+  python -m benchmarks.ours --train t5_v1_1_small --steps 5
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks import configs
+from benchmarks import timing
+
+
+def model_config(shape, **overrides):
+  """The models.ModelConfig of a benchmark shape; `overrides` set performance knobs
+  (dtype, scan_layers, remat_policy) without touching the architecture."""
+  import models
+
+  if isinstance(shape, configs.EncoderDecoderShape):
+    architecture = dict(
+        vocab_size=shape.vocab_size, emb_dim=shape.d_model, num_heads=shape.num_heads,
+        head_dim=shape.head_dim, mlp_dim=shape.mlp_dim,
+        num_encoder_layers=shape.num_encoder_layers,
+        num_decoder_layers=shape.num_decoder_layers, mlp_activations=("gelu", "linear"),
+        position_encoding="relative_bias",
+        relative_attention_num_buckets=shape.relative_attention_num_buckets,
+        relative_attention_max_distance=shape.relative_attention_max_distance,
+        tie_embeddings=False)
+  else:
+    architecture = dict(
+        vocab_size=shape.vocab_size, emb_dim=shape.d_model, num_heads=shape.num_heads,
+        num_kv_heads=shape.num_kv_heads, head_dim=shape.head_dim, mlp_dim=shape.mlp_dim,
+        num_decoder_layers=shape.num_layers, mlp_activations=("silu", "linear"),
+        position_encoding="rope", rope_theta=shape.rope_theta, norm_epsilon=1e-5,
+        scale_attention_logits=True, tie_embeddings=shape.tie_embeddings)
+  clash = set(overrides) & set(architecture)
+  if clash:
+    raise ValueError(f"model_config overrides may not change the architecture: {sorted(clash)}")
+  return models.ModelConfig(**architecture, dropout_rate=0.0, **overrides)
+
+
+def model_module(config):
+  import models
+
+  return (models.EncoderDecoder(config) if config.is_encoder_decoder
+          else models.DecoderOnly(config))
+
+
+def batch_shapes(shape, batch: configs.TrainBatch) -> dict:
+  """{feature: ShapeDtypeStruct} of one train batch, in seqio's feature-converter names."""
+  def ints(length):
+    return jax.ShapeDtypeStruct((batch.batch_size, length), jnp.int32)
+
+  def weights(length):
+    return jax.ShapeDtypeStruct((batch.batch_size, length), jnp.float32)
+
+  if isinstance(shape, configs.EncoderDecoderShape):
+    return {"encoder_input_tokens": ints(batch.input_length),
+            "decoder_input_tokens": ints(batch.target_length),
+            "decoder_target_tokens": ints(batch.target_length),
+            "decoder_loss_weights": weights(batch.target_length)}
+  return {"decoder_input_tokens": ints(batch.input_length),
+          "decoder_target_tokens": ints(batch.input_length),
+          "decoder_loss_weights": weights(batch.input_length)}
+
+
+def random_batch(case: configs.TrainCase, seed: int = 0) -> dict:
+  """Random ids from 3 up (no padding), decoder inputs = targets shifted right by one."""
+  rng = np.random.default_rng(seed)
+  shapes = batch_shapes(case.shape, case.batch)
+  targets_shape = shapes["decoder_target_tokens"].shape
+  targets = rng.integers(3, case.shape.vocab_size, targets_shape, dtype=np.int32)
+  batch = {"decoder_target_tokens": targets,
+           "decoder_input_tokens": np.pad(targets[:, :-1], ((0, 0), (1, 0))),
+           "decoder_loss_weights": np.ones(targets_shape, np.float32)}
+  if "encoder_input_tokens" in shapes:
+    batch["encoder_input_tokens"] = rng.integers(
+        3, case.shape.vocab_size, shapes["encoder_input_tokens"].shape, dtype=np.int32)
+  return batch
+
+
+def benchmark_optimizer():
+  """AdamW as the HuggingFace side runs it (torch.optim.AdamW defaults, no decay)."""
+  from trainer import optimizers
+
+  return optimizers.adamw(configs.LEARNING_RATE, b1=0.9, b2=0.999, eps=1e-8,
+                          weight_decay=configs.WEIGHT_DECAY, max_grad_norm=None)
+
+
+def compiled_train_step(case: configs.TrainCase, mesh, rules, **config_overrides):
+  """(compiled step, abstract state, state shardings, module, optimizer, seconds to compile)."""
+  import optax
+  from trainer import compile_step
+  from trainer import train_state
+
+  module = model_module(model_config(case.shape, **config_overrides))
+  optimizer = benchmark_optimizer()
+  shapes = batch_shapes(case.shape, case.batch)
+  abstract_state, shardings = train_state.state_shardings(module, optimizer, shapes, mesh,
+                                                          rules)
+  abstract_batch = compile_step.abstract_batch_from_shapes(shapes, mesh, rules)
+  start = time.perf_counter()
+  compiled = compile_step.compile_sft_step(
+      module, optimizer, optax.constant_schedule(configs.LEARNING_RATE), abstract_state,
+      shardings, abstract_batch, mesh, rules)
+  return compiled, abstract_state, shardings, module, optimizer, time.perf_counter() - start
+
+
+def xla_flops(compiled) -> float | None:
+  """FLOPs per call as XLA counts them (None when the backend does not say)."""
+  analysis = compiled.cost_analysis()
+  if isinstance(analysis, (list, tuple)):  # older jax returned one dict per device
+    analysis = analysis[0] if analysis else None
+  return None if not analysis or "flops" not in analysis else float(analysis["flops"])
+
+
+def train(case: configs.TrainCase, steps: int, warmup: int = 2, **config_overrides) -> dict:
+  """Tokens/s of the compiled SFT step on one device; compile and init timed apart."""
+  from trainer import partitioning
+  from trainer import train_state
+
+  mesh = partitioning.make_mesh(devices=jax.devices()[:1])
+  rules = partitioning.logical_axis_rules()
+  compiled, abstract_state, shardings, module, optimizer, compile_seconds = (
+      compiled_train_step(case, mesh, rules, **config_overrides))
+  start = time.perf_counter()
+  example = {k: np.zeros(s.shape, s.dtype) for k, s in batch_shapes(case.shape, case.batch).items()}
+  state = train_state.create_train_state(module, optimizer, example, shardings, mesh, rules,
+                                         seed=0)
+  jax.block_until_ready(state)
+  init_seconds = time.perf_counter() - start
+  batch = jax.device_put(random_batch(case), compiled.input_shardings[0][1])
+  losses = []
+
+  def step():
+    nonlocal state
+    state, metrics = compiled(state, batch)
+    losses.append(jax.block_until_ready(metrics)["loss"])
+
+  timings = timing.time_calls(step, repeats=steps, warmup=warmup)
+  return {"case": case.name, "side": "ours", "parameters": train_state.param_count(state.params),
+          "tokens_per_step": case.batch.tokens_per_step,
+          "step_seconds": list(timings.seconds),
+          "tokens_per_second": timings.rate(case.batch.tokens_per_step),
+          "compile_seconds": compile_seconds, "init_seconds": init_seconds,
+          "xla_flops_per_step": xla_flops(compiled),
+          "first_loss": float(losses[0]), "last_loss": float(losses[-1]),
+          "config_overrides": {k: str(v) for k, v in config_overrides.items()}}
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--train", required=True, choices=[c.name for c in configs.TRAIN_CASES])
+  parser.add_argument("--steps", type=int, default=5)
+  parser.add_argument("--scan_layers", action="store_true")
+  parser.add_argument("--remat_policy", default="none")
+  args = parser.parse_args(argv)
+  case = next(c for c in configs.TRAIN_CASES if c.name == args.train)
+  result = train(case, steps=args.steps, scan_layers=args.scan_layers,
+                 remat_policy=args.remat_policy)
+  result.update(jax=jax.__version__, devices=len(jax.devices()))
+  print(json.dumps(result))
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,55 @@
+"""Repeated wall-clock timing with a median and a spread, the form every benchmark reports."""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from typing import Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Timings:
+  """Seconds per call over repeated calls after warm-up."""
+
+  seconds: tuple[float, ...]
+
+  @property
+  def median(self) -> float:
+    return statistics.median(self.seconds)
+
+  @property
+  def best(self) -> float:
+    return min(self.seconds)
+
+  @property
+  def spread(self) -> float:
+    """(slowest - fastest) / median: the relative range a reader should trust a figure to."""
+    return (max(self.seconds) - min(self.seconds)) / self.median
+
+  def rate(self, work_per_call: float) -> dict:
+    """Work per second at the median call, with the range from the slowest to the fastest."""
+    return {
+      "median": work_per_call / self.median,
+      "min": work_per_call / max(self.seconds),
+      "max": work_per_call / min(self.seconds),
+      "spread": self.spread,
+      "calls": len(self.seconds),
+    }
+
+
+def time_calls(call: Callable[[], object], repeats: int, warmup: int = 1) -> Timings:
+  """Times `call` `repeats` times after `warmup` untimed calls.
+
+  `call` must block until its work is done (e.g. end in jax.block_until_ready), or the
+  figure measures dispatch rather than compute.
+  """
+  if repeats < 1:
+    raise ValueError(f"repeats must be >= 1, got {repeats}")
+  for _ in range(warmup):
+    call()
+  seconds = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    call()
+    seconds.append(time.perf_counter() - start)
+  return Timings(tuple(seconds))
