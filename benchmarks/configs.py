@@ -22,7 +22,7 @@ class EncoderDecoderShape:
   num_decoder_layers: int
   relative_attention_num_buckets: int = 32
   relative_attention_max_distance: int = 128
-  kind: str = "encoder_decoder"
+  is_encoder_decoder = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +39,7 @@ class DecoderShape:
   num_layers: int
   rope_theta: float
   tie_embeddings: bool
-  kind: str = "decoder"
+  is_encoder_decoder = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,21 +68,15 @@ T5_V1_1_SMALL = EncoderDecoderShape(
 T5_V1_1_BASE = EncoderDecoderShape(
   name="t5_v1_1_base", vocab_size=32128, d_model=768, num_heads=12, head_dim=64, mlp_dim=2048,
   num_encoder_layers=12, num_decoder_layers=12)
-T5_V1_1_XXL = EncoderDecoderShape(
-  name="t5_v1_1_xxl", vocab_size=32128, d_model=4096, num_heads=64, head_dim=64, mlp_dim=10240,
-  num_encoder_layers=24, num_decoder_layers=24)
 LLAMA_TINY = DecoderShape(
   name="llama_tiny", vocab_size=8192, d_model=256, num_heads=4, num_kv_heads=4, head_dim=64,
   mlp_dim=688, num_layers=4, rope_theta=1e4, tie_embeddings=True)
 SMOLLM2_135M = DecoderShape(
   name="smollm2_135m", vocab_size=49152, d_model=576, num_heads=9, num_kv_heads=3, head_dim=64,
   mlp_dim=1536, num_layers=30, rope_theta=1e5, tie_embeddings=True)
-LLAMA3_8B = DecoderShape(
-  name="llama3_8b", vocab_size=128256, d_model=4096, num_heads=32, num_kv_heads=8, head_dim=128,
-  mlp_dim=14336, num_layers=32, rope_theta=5e5, tie_embeddings=False)
 
 SHAPES = {s.name: s for s in (
-  T5_V1_1_SMALL, T5_V1_1_BASE, T5_V1_1_XXL, LLAMA_TINY, SMOLLM2_135M, LLAMA3_8B)}
+  T5_V1_1_SMALL, T5_V1_1_BASE, LLAMA_TINY, SMOLLM2_135M)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,10 +4,11 @@ MFU needs a peak. A nominal peak (cores x FLOPs/cycle x clock) depends on a cloc
 virtual machine does not report, so every run also measures a large matmul in JAX and in
 PyTorch and reports MFU against that as well.
 
-Run `python -m benchmarks.hardware` to print this machine's figures as JSON.
+`python -m benchmarks.hardware` prints this machine's figures as one line of JSON.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -142,5 +143,29 @@ def measure(size: int = 4096, repeats: int = 3, clock_ghz: float | None = None,
   return result
 
 
+def versions(with_torch: bool) -> dict:
+  import jax
+
+  found = {"jax": jax.__version__}
+  if with_torch:
+    import torch
+    import transformers
+
+    found.update(torch=torch.__version__, transformers=transformers.__version__)
+  return found
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--size", type=int, default=4096)
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--clock_ghz", type=float, help="override the clock of the nominal peak")
+  parser.add_argument("--no_torch", action="store_true")
+  args = parser.parse_args(argv)
+  result = measure(args.size, args.repeats, args.clock_ghz, with_torch=not args.no_torch)
+  result["versions"] = versions(not args.no_torch)
+  print(json.dumps(result))
+
+
 if __name__ == "__main__":
-  print(json.dumps(measure(), indent=2))
+  main()

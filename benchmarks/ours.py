@@ -54,7 +54,7 @@ def model_module(config):
           else models.DecoderOnly(config))
 
 
-def batch_shapes(shape, batch: configs.TrainBatch) -> dict:
+def batch_shapes(is_encoder_decoder: bool, batch: configs.TrainBatch) -> dict:
   """{feature: ShapeDtypeStruct} of one train batch, in seqio's feature-converter names."""
   def ints(length):
     return jax.ShapeDtypeStruct((batch.batch_size, length), jnp.int32)
@@ -62,7 +62,7 @@ def batch_shapes(shape, batch: configs.TrainBatch) -> dict:
   def weights(length):
     return jax.ShapeDtypeStruct((batch.batch_size, length), jnp.float32)
 
-  if isinstance(shape, configs.EncoderDecoderShape):
+  if is_encoder_decoder:
     return {"encoder_input_tokens": ints(batch.input_length),
             "decoder_input_tokens": ints(batch.target_length),
             "decoder_target_tokens": ints(batch.target_length),
@@ -75,7 +75,7 @@ def batch_shapes(shape, batch: configs.TrainBatch) -> dict:
 def random_batch(case: configs.TrainCase, seed: int = 0) -> dict:
   """Random ids from 3 up (no padding), decoder inputs = targets shifted right by one."""
   rng = np.random.default_rng(seed)
-  shapes = batch_shapes(case.shape, case.batch)
+  shapes = batch_shapes(case.shape.is_encoder_decoder, case.batch)
   targets_shape = shapes["decoder_target_tokens"].shape
   targets = rng.integers(3, case.shape.vocab_size, targets_shape, dtype=np.int32)
   batch = {"decoder_target_tokens": targets,
@@ -103,7 +103,7 @@ def compiled_train_step(case: configs.TrainCase, mesh, rules, **config_overrides
 
   module = model_module(model_config(case.shape, **config_overrides))
   optimizer = benchmark_optimizer()
-  shapes = batch_shapes(case.shape, case.batch)
+  shapes = batch_shapes(case.shape.is_encoder_decoder, case.batch)
   abstract_state, shardings = train_state.state_shardings(module, optimizer, shapes, mesh,
                                                           rules)
   abstract_batch = compile_step.abstract_batch_from_shapes(shapes, mesh, rules)
@@ -132,7 +132,8 @@ def train(case: configs.TrainCase, steps: int, warmup: int = 2, **config_overrid
   compiled, abstract_state, shardings, module, optimizer, compile_seconds = (
       compiled_train_step(case, mesh, rules, **config_overrides))
   start = time.perf_counter()
-  example = {k: np.zeros(s.shape, s.dtype) for k, s in batch_shapes(case.shape, case.batch).items()}
+  example = {k: np.zeros(s.shape, s.dtype)
+             for k, s in batch_shapes(case.shape.is_encoder_decoder, case.batch).items()}
   state = train_state.create_train_state(module, optimizer, example, shardings, mesh, rules,
                                          seed=0)
   jax.block_until_ready(state)

@@ -1,0 +1,105 @@
+"""Renders a benchmark run (the JSON run.py writes) as the markdown table the README shows."""
+from __future__ import annotations
+
+NOT_YET = "not yet"
+
+
+def _num(value, digits: int = 0) -> str:
+  if value is None:
+    return "-"
+  return f"{value:,.{digits}f}"
+
+
+def _pct(value) -> str:
+  return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def _rate(row: dict | None) -> str:
+  """'median (min-max)' of a rate dict, or why there is none."""
+  if row is None:
+    return NOT_YET
+  if "error" in row:
+    return f"error: {row['error']}"
+  rate = row["tokens_per_second"]
+  return f"{_num(rate['median'], 1)} ({_num(rate['min'], 1)}-{_num(rate['max'], 1)})"
+
+
+def _ratio(ours: dict | None, hf: dict | None) -> str:
+  if not ours or not hf or "error" in ours or "error" in hf:
+    return "-"
+  return f"{ours['tokens_per_second']['median'] / hf['tokens_per_second']['median']:.2f}x"
+
+
+def _mfu(row: dict | None) -> str:
+  if not row or "mfu_measured" not in row:
+    return "-"
+  return f"{_pct(row['mfu_measured'])} / {_pct(row['mfu_nominal'])}"
+
+
+def machine_section(run: dict) -> list[str]:
+  hw = run["hardware"]
+  cpu = hw["cpu"]
+  flags = ", ".join(f for f, on in cpu["flags"].items() if on) or "none of the listed"
+  measured = hw["measured"]
+  lines = [
+      f"Machine: {cpu['model_name']} (family {cpu['family']}, model {cpu['model']}), "
+      f"{cpu['logical_cpus']} threads; flags: {flags}.",
+      "",
+      "| matmul peak, measured in this run | GFLOP/s (best) | size |",
+      "|---|---|---|",
+  ]
+  for name, m in measured.items():
+    note = f" ({m['note']})" if "note" in m else ""
+    lines.append(f"| {name}{note} | {_num(m['gflops_best'], 1)} | {m['size']} |")
+  lines += ["", f"Nominal fp32 peak {_num(hw['nominal']['fp32_gflops'], 1)} GFLOP/s: "
+                f"{hw['nominal']['assumption']}.",
+            f"MFU below is model FLOPs / step time / peak, against the measured fp32 peak "
+            f"({_num(hw['peak_fp32_gflops'], 1)} GFLOP/s) / the nominal one."]
+  return lines
+
+
+def train_section(run: dict) -> list[str]:
+  lines = ["| train (fp32, AdamW) | batch | ours tok/s | HF tok/s | ours / HF | "
+           "ours MFU meas. / nominal | HF MFU meas. / nominal | ours compile s |",
+           "|---|---|---|---|---|---|---|---|"]
+  for row in run["train"]:
+    ours, hf = row.get("ours"), row.get("hf")
+    compile_s = "-" if not ours or "error" in ours else _num(ours["compile_seconds"], 1)
+    lines.append(f"| {row['case']} | {row['batch']} | {_rate(ours)} | {_rate(hf)} | "
+                 f"{_ratio(ours, hf)} | {_mfu(ours)} | {_mfu(hf)} | {compile_s} |")
+  return lines
+
+
+def decode_section(run: dict) -> list[str]:
+  lines = ["| greedy decode (new tok/s, prefill included) | ours | HF generate | ours / HF |",
+           "|---|---|---|---|"]
+  for row in run["decode"]:
+    ours, hf = row.get("ours"), row.get("hf")
+    lines.append(f"| {row['case']} ({row['batch']}) | {_rate(ours)} | {_rate(hf)} | "
+                 f"{_ratio(ours, hf)} |")
+  return lines
+
+
+def other_section(run: dict) -> list[str]:
+  lines = ["| other | figure |", "|---|---|"]
+  for name, value in run["other"].items():
+    lines.append(f"| {name} | {value if isinstance(value, str) else _format_other(value)} |")
+  return lines
+
+
+def _format_other(value: dict) -> str:
+  return ", ".join(f"{k} {_num(v, 2) if isinstance(v, float) else v}" for k, v in value.items())
+
+
+def markdown(run: dict) -> str:
+  header = [f"# Benchmarks {run['date']} ({run['mode']}, {run['elapsed_seconds']:.0f} s)", "",
+            f"`{run['command']}` - jax {run['versions']['jax']}, torch "
+            f"{run['versions'].get('torch', '-')}, transformers "
+            f"{run['versions'].get('transformers', '-')}. Rates are the median over the timed "
+            "steps, (slowest-fastest) in brackets; compile time is not in them.", ""]
+  sections = [machine_section(run), train_section(run), decode_section(run),
+              other_section(run)]
+  body = []
+  for section in sections:
+    body += section + [""]
+  return "\n".join(header + body)

@@ -1,0 +1,152 @@
+"""The benchmark suite: ours beside HuggingFace transformers, in one run on one machine.
+
+  python benchmarks/run.py --quick     # 5 timed steps per case, under 10 minutes here
+  python benchmarks/run.py             # more steps and repeats
+
+Writes benchmarks/results/<YYYY-MM-DD>.json and .md. Every measurement runs in its own
+process, one after another and interleaved (HF, ours, HF, ours, ...), so one side's thread
+pool or allocator never slows the other and slow drift of the machine hits both alike.
+Run it on a quiet machine: figures taken while anything else runs come out at about half.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import configs
+from benchmarks import report
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS_DIR = os.path.join(REPO, "benchmarks", "results")
+
+MODES = {
+    "quick": {"train_steps": 5, "decode_repeats": 3, "matmul_repeats": 3},
+    "full": {"train_steps": 20, "decode_repeats": 5, "matmul_repeats": 5},
+}
+NOT_LANDED = ("RM pairs/s", "PPO episodes/s", "checkpoint save", "input pipeline")
+
+
+def run_module(module: str, *args: str, timeout: float = 900) -> dict:
+  """Runs `python -m module args` and returns the JSON its last stdout line prints, or
+  {"error": ...} with the tail of its stderr."""
+  command = [sys.executable, "-m", module, *args]
+  try:
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+  except subprocess.TimeoutExpired:
+    return {"error": f"timed out after {timeout:.0f} s: {' '.join(command[1:])}"}
+  lines = done.stdout.strip().splitlines()
+  if done.returncode or not lines:
+    tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+    return {"error": f"exit {done.returncode}: {tail[0][:200]}"}
+  return json.loads(lines[-1])
+
+
+def add_mfu(row: dict, flops_per_step: float | None, hardware: dict) -> dict:
+  """Achieved GFLOP/s and MFU against the measured and the nominal fp32 peaks."""
+  if "error" in row or flops_per_step is None:
+    return row
+  seconds = sorted(row["step_seconds"])[len(row["step_seconds"]) // 2]
+  achieved = flops_per_step / seconds / 1e9
+  row.update(model_flops_per_step=flops_per_step, achieved_gflops=achieved,
+             mfu_measured=achieved / hardware["peak_fp32_gflops"],
+             mfu_nominal=achieved / hardware["nominal"]["fp32_gflops"])
+  return row
+
+
+def model_flops_per_step(case: configs.TrainCase) -> float | None:
+  """Model FLOPs of one train step (REFERENCE.md section 4), from trainer/flops.py."""
+  try:
+    from trainer import flops
+  except ImportError:
+    return None
+  return flops.train_step_flops(case)
+
+
+def train_rows(mode: dict, hardware: dict, only: set | None, with_hf: bool) -> list[dict]:
+  rows = []
+  steps = str(mode["train_steps"])
+  for case in configs.TRAIN_CASES:
+    if only and case.name not in only:
+      continue
+    b = case.batch
+    batch = (f"{b.batch_size} x {b.input_length}"
+             + (f" + {b.target_length}" if b.target_length else ""))
+    print(f"train {case.name} ({batch})", flush=True)
+    flops = model_flops_per_step(case)
+    row = {"case": case.name, "batch": batch, "tokens_per_step": b.tokens_per_step}
+    if with_hf:
+      row["hf"] = add_mfu(run_module("benchmarks.hf_baseline", "--train", case.name,
+                                     "--steps", steps), flops, hardware)
+    row["ours"] = add_mfu(run_module("benchmarks.ours", "--train", case.name, "--steps", steps),
+                          flops, hardware)
+    rows.append(row)
+  return rows
+
+
+def decode_rows(mode: dict, only: set | None, with_hf: bool) -> list[dict]:
+  rows = []
+  for case in configs.DECODE_CASES:
+    if only and case.shape.name not in only:
+      continue
+    b = case.batch
+    row = {"case": case.shape.name,
+           "batch": f"batch {b.batch_size}, {b.prompt_length} prompt + {b.new_tokens} new"}
+    print(f"decode {case.name}", flush=True)
+    if with_hf:
+      row["hf"] = run_module("benchmarks.hf_baseline", "--decode", case.name, "--steps",
+                             str(mode["decode_repeats"]))
+    rows.append(row)
+  return rows
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--quick", action="store_true", help="fewer steps: under 10 minutes")
+  parser.add_argument("--only", nargs="*", help="model shapes to run, e.g. llama_tiny")
+  parser.add_argument("--no_hf", action="store_true", help="skip the HuggingFace side")
+  parser.add_argument("--out_dir", default=RESULTS_DIR)
+  args = parser.parse_args(argv)
+  mode_name = "quick" if args.quick else "full"
+  mode = MODES[mode_name]
+  only = set(args.only) if args.only else None
+  unknown = (only or set()) - set(configs.SHAPES)
+  if unknown:
+    raise SystemExit(f"run.py --only: unknown shapes {sorted(unknown)}; known: "
+                     f"{sorted(configs.SHAPES)}")
+  start = time.perf_counter()
+  print("matmul peaks", flush=True)
+  hardware = run_module("benchmarks.hardware", "--repeats", str(mode["matmul_repeats"]),
+                        *(["--no_torch"] if args.no_hf else []))
+  if "error" in hardware:
+    raise SystemExit(f"run.py: measuring the machine failed: {hardware['error']}")
+  run = {
+      "date": datetime.date.today().isoformat(),
+      "mode": mode_name,
+      "command": "python benchmarks/run.py" + (" --quick" if args.quick else ""),
+      "hardware": hardware,
+      "train": train_rows(mode, hardware, only, not args.no_hf),
+      "decode": decode_rows(mode, only, not args.no_hf),
+      "other": {name: report.NOT_YET for name in NOT_LANDED},
+  }
+  run["versions"] = {"jax": __import__("jax").__version__, **hardware.get("versions", {})}
+  run["elapsed_seconds"] = time.perf_counter() - start
+  os.makedirs(args.out_dir, exist_ok=True)
+  stem = os.path.join(args.out_dir, run["date"])
+  with open(stem + ".json", "w") as f:
+    json.dump(run, f, indent=1)
+  with open(stem + ".md", "w") as f:
+    f.write(report.markdown(run))
+  print(report.markdown(run))
+  print(f"wrote {stem}.json and {stem}.md in {run['elapsed_seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+  main()
