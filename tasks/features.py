@@ -1,7 +1,7 @@
 """Output features and the preprocessors shared by every task."""
 import functools
+from typing import Any, Mapping, Sequence
 
-import numpy as np
 import seqio
 import tensorflow as tf
 
@@ -15,6 +15,21 @@ TEXT_SIGNATURE = {
     # classification; every task has the feature so tasks can be mixed.
     "choices": tf.TensorSpec([None], tf.string),
 }
+
+
+def dataset_from_examples(examples: Sequence[Mapping[str, Any]]) -> tf.data.Dataset:
+  """Text examples (already rendered in Python, which is fast) as a tf.data source.
+
+  Slicing in-memory tensors costs far less per example than a Python generator.
+  """
+  return tf.data.Dataset.from_tensor_slices({
+      "inputs": tf.constant([e["inputs"] for e in examples], tf.string, shape=[len(examples)]),
+      "targets": tf.constant([e["targets"] for e in examples], tf.string,
+                             shape=[len(examples)]),
+      "choices": tf.ragged.constant([list(e.get("choices", [])) for e in examples],
+                                    dtype=tf.string, ragged_rank=1)
+                 if examples else tf.ragged.constant([], dtype=tf.string, ragged_rank=1),
+  })
 
 
 def output_features(vocabulary: seqio.Vocabulary | None = None) -> dict[str, seqio.Feature]:
@@ -31,20 +46,16 @@ def count_truncated(dataset: tf.data.Dataset, sequence_length, output_features,
   """
   if not sequence_length:
     return dataset
-  names = [k for k in output_features if sequence_length.get(k) is not None]
-
-  def record(*too_long):
-    for name, flag in zip(names, too_long):
-      if flag:
-        stats.count(task_name, f"{stats.TRUNCATED} {name}")
-    stats.count(task_name, stats.SEEN)
-    return np.int32(0)
+  limits = {k: sequence_length[k] - int(output_features[k].add_eos)
+            for k in output_features if sequence_length.get(k) is not None}
+  seen = stats.pipeline_counter(task_name, stats.SEEN)
+  cut = {k: stats.pipeline_counter(task_name, f"{stats.TRUNCATED} {k}") for k in limits}
 
   def check(example):
-    flags = [tf.size(example[k]) + int(output_features[k].add_eos) > sequence_length[k]
-             for k in names]
-    done = tf.numpy_function(record, flags, tf.int32, stateful=True)
-    with tf.control_dependencies([done]):
+    updates = [seen.assign_add(1)]
+    updates += [cut[k].assign_add(tf.cast(tf.size(example[k]) > limit, tf.int64))
+                for k, limit in limits.items()]
+    with tf.control_dependencies(updates):
       return {k: tf.identity(v) for k, v in example.items()}
 
   return dataset.map(check, num_parallel_calls=tf.data.AUTOTUNE)

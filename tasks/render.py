@@ -47,11 +47,12 @@ def render_example(task: TaskType, split: str, index: int, seed: int,
   template = rng.choice(pool)
   template_index = task.templates.index(template)
   uses_options = "options" in example and not template.inverted
-  option_layout = random.Random(rng.random())  # same layout for exemplars and the query
+  layout_seed = rng.random()  # one header and marker style for exemplars and the query
+
   def options_text_for(ex):
     if not (fmt.options and uses_options):
       return ""
-    return options_lib.render_options(ex["options"], random.Random(option_layout.random()))
+    return options_lib.render_options(ex["options"], random.Random(layout_seed))
   inputs, targets = _render_one(task, template, example, fmt, options_text_for(example),
                                 template_index)
   if fmt.few_shot:

@@ -7,8 +7,12 @@ import collections
 import threading
 from typing import Iterable, Iterator, Mapping
 
+import tensorflow as tf
+
 _lock = threading.Lock()
 _counts: collections.Counter = collections.Counter()
+# Counters bumped inside tf.data pipelines (no Python call per example).
+_variables: dict[tuple[str, str], tf.Variable] = {}
 
 SKIP_EMPTY_TARGET = "skipped: empty target"
 SKIP_NOT_UTF8 = "skipped: not UTF-8"
@@ -21,14 +25,28 @@ def count(task: str, reason: str, n: int = 1) -> None:
     _counts[(task, reason)] += n
 
 
+def pipeline_counter(task: str, reason: str) -> tf.Variable:
+  """An int64 variable a tf.data map can `assign_add` to; read back by `counts`."""
+  with _lock:
+    if (task, reason) not in _variables:
+      _variables[(task, reason)] = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                               name="count")
+    return _variables[(task, reason)]
+
+
 def counts(task: str | None = None) -> dict[tuple[str, str], int]:
   with _lock:
-    return {k: v for k, v in _counts.items() if task is None or k[0] == task}
+    merged = collections.Counter(_counts)
+    for key, variable in _variables.items():
+      merged[key] += int(variable.numpy())
+    return {k: v for k, v in merged.items() if v and (task is None or k[0] == task)}
 
 
 def reset() -> None:
   with _lock:
     _counts.clear()
+    for variable in _variables.values():
+      variable.assign(0)
 
 
 def _as_text(value) -> str | None:

@@ -9,6 +9,7 @@ import functools
 import seqio
 import tensorflow as tf
 
+from tasks import catalog
 from tasks import features
 from tasks import formats as formats_lib
 from tasks import metrics
@@ -39,27 +40,35 @@ def _dataset_fn(split: str, shuffle_files: bool, seed: int | None = None, *,
   seed = 0 if seed is None else int(seed)
   counter = vocab.count_tokens if fmt.few_shot else None
 
-  def generate():
-    rendered = (render.render_example(task, split, i, seed, fmt, counter)
-                for i in range(len(task.examples(split))))
-    yield from stats.checked_text_examples(name, rendered)
+  rendered = (render.render_example(task, split, i, seed, fmt, counter)
+              for i in range(len(task.examples(split))))
+  return features.dataset_from_examples(list(stats.checked_text_examples(name, rendered)))
 
-  return tf.data.Dataset.from_generator(generate, output_signature=features.TEXT_SIGNATURE)
+
+class _SuiteSource(seqio.FunctionDataSource):
+  """Reports the real split sizes (a small word list can yield fewer than asked)."""
+
+  def __init__(self, task: suite.TaskType, dataset_fn):
+    super().__init__(dataset_fn, splits=suite.SPLITS)
+    self._task = task
+
+  def num_input_examples(self, split: str) -> int:
+    return len(self._task.examples(split))
 
 
 def register_task(task: suite.TaskType, fmt: formats_lib.Format) -> str:
   name = task_name(task, fmt)
-  source = seqio.FunctionDataSource(
-      functools.partial(_dataset_fn, task=task, fmt=fmt, name=name),
-      splits=suite.SPLITS,
-      # Sizes are the requested ones; generation only falls short for tiny word lists,
-      # which ask for no more than the list holds.
-      num_input_examples=dict(task.split_sizes))
+  source = _SuiteSource(task, functools.partial(_dataset_fn, task=task, fmt=fmt, name=name))
   seqio.TaskRegistry.add(
       name, source=source, output_features=features.output_features(),
       preprocessors=features.preprocessors(name),
       postprocess_fn=metrics.postprocess_for(cot=fmt.cot),
       metric_fns=metrics.metric_fns_for(task.metric))
+  pool = [t for t in task.templates_for(cot=fmt.cot) if fmt.instructions or not t.inverted]
+  catalog.add(catalog.Entry(
+      name, task.cluster, templates=len(pool) if fmt.instructions else 0,
+      inverted_templates=sum(t.inverted for t in pool) if fmt.instructions else 0,
+      split_sizes=lambda: {s: len(task.examples(s)) for s in suite.SPLITS}))
   return name
 
 

@@ -1,5 +1,9 @@
 """The embedded instruction suite: generated task types grouped into clusters."""
 from tasks.suite import arithmetic
+from tasks.suite import counting
+from tasks.suite import nli
+from tasks.suite import paraphrase
+from tasks.suite import reading
 from tasks.suite import sentiment
 from tasks.suite import sorting
 from tasks.suite import string_editing
@@ -8,13 +12,17 @@ from tasks.suite import word_relations
 from tasks.suite.base import SPLITS, TaskType
 
 TASK_TYPES: tuple[TaskType, ...] = (
-    arithmetic.TASK_TYPES + sorting.TASK_TYPES + string_editing.TASK_TYPES
-    + sentiment.TASK_TYPES + topic.TASK_TYPES + word_relations.TASK_TYPES)
+    arithmetic.TASK_TYPES + counting.TASK_TYPES + sorting.TASK_TYPES
+    + string_editing.TASK_TYPES + nli.TASK_TYPES + paraphrase.TASK_TYPES
+    + sentiment.TASK_TYPES + topic.TASK_TYPES + reading.TASK_TYPES
+    + word_relations.TASK_TYPES)
 
 CLUSTERS: tuple[str, ...] = tuple(sorted({t.cluster for t in TASK_TYPES}))
 
 # Held out together, as FLAN drops paraphrase from training when NLI is held out.
 RELATED_CLUSTERS: dict[str, frozenset[str]] = {
+    "nli": frozenset({"paraphrase"}),
+    "paraphrase": frozenset({"nli"}),
     "sentiment": frozenset({"topic"}),  # both are label-a-text with options
     "topic": frozenset({"sentiment"}),
 }
