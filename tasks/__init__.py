@@ -3,16 +3,19 @@
 `import tasks` registers every task and mixture (no data is generated or read here):
 the embedded instruction suite in all its formats and its mixtures (`instruct_suite`,
 `instruct_suite_without_<cluster>`, `instruct_suite_heldout_<cluster>`,
-`instruct_suite_noinstr`, `instruct_suite_flan2022`, ...).
+`instruct_suite_noinstr`, `instruct_suite_flan2022`, ...), and FLAN/T0 datasets over
+TFDS (`flan_<name>`, data read only when asked for).
 """
+from tasks import flan_datasets as _flan_datasets
 from tasks import mixtures as _mixtures
 from tasks import suite_tasks as _suite_tasks
 from tasks.suite import CLUSTERS, RELATED_CLUSTERS
 from tasks.vocab import default_vocabulary
 
 SUITE_TASKS = _suite_tasks.register_all()
+FLAN_TASKS = _flan_datasets.register_all()
 MIXTURES = _mixtures.register_all()
 DEFAULT_MIXTURE = _mixtures.DEFAULT_MIXTURE
 
-__all__ = ["CLUSTERS", "DEFAULT_MIXTURE", "MIXTURES", "RELATED_CLUSTERS", "SUITE_TASKS",
+__all__ = ["CLUSTERS", "DEFAULT_MIXTURE", "FLAN_TASKS", "MIXTURES", "RELATED_CLUSTERS", "SUITE_TASKS",
            "default_vocabulary"]

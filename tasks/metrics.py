@@ -14,11 +14,17 @@ def _normalize(text: str) -> str:
   return " ".join(text.strip().lower().split())
 
 
-def exact_match(targets: Sequence[str], predictions: Sequence[str]) -> dict[str, float]:
-  """Percentage of predictions equal to their target after case/space normalization."""
+def _references(target) -> list[str]:
+  return [target] if isinstance(target, str) else list(target)
+
+
+def exact_match(targets: Sequence, predictions: Sequence[str]) -> dict[str, float]:
+  """Percentage of predictions equal to their target (or any of its references) after
+  case/space normalization."""
   if len(targets) != len(predictions):
     raise ValueError(f"{len(targets)} targets but {len(predictions)} predictions")
-  hits = sum(_normalize(t) == _normalize(p) for t, p in zip(targets, predictions))
+  hits = sum(_normalize(p) in {_normalize(r) for r in _references(t)}
+             for t, p in zip(targets, predictions))
   return {"exact_match": 100.0 * hits / max(len(targets), 1)}
 
 
@@ -27,8 +33,7 @@ def rouge_l(targets: Sequence, predictions: Sequence[str]) -> dict[str, float]:
   scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
   total = 0.0
   for target, prediction in zip(targets, predictions):
-    references = [target] if isinstance(target, str) else list(target)
-    total += max(scorer.score(r, prediction)["rougeL"].fmeasure for r in references)
+    total += max(scorer.score(r, prediction)["rougeL"].fmeasure for r in _references(target))
   return {"rougeL": 100.0 * total / max(len(predictions), 1)}
 
 
@@ -64,3 +69,10 @@ def _postprocess_cot(output, example=None, is_target=False):
 
 def postprocess_for(cot: bool) -> Callable:
   return _postprocess_cot if cot else _postprocess_plain
+
+
+def postprocess_references(output, example=None, is_target=False):
+  """Targets become all of the example's references (NIv2); predictions are stripped."""
+  if is_target and example is not None and "references" in example:
+    return [_text(r) for r in example["references"]]
+  return _text(output).strip()

@@ -1,0 +1,163 @@
+"""promptsource-format templates: directories of `templates.yaml` rendered with Jinja.
+
+A template is one Jinja string; the rendered text is split on `|||` into input and target.
+`answer_choices` is a Jinja template too ("Yes ||| No"), rendered per example and kept as
+the "choices" feature for rank classification. Files use the `!Template` and
+`!TemplateMetadata` YAML tags.
+"""
+import collections
+import dataclasses
+import pathlib
+import random
+import re
+from typing import Any, Callable, Iterable, Mapping
+
+import jinja2
+import jinja2.sandbox
+import seqio
+import yaml
+
+from tasks import catalog
+from tasks import features
+from tasks import metrics
+from tasks import records
+from tasks.templates import TemplateFieldError
+
+SEPARATOR = "|||"
+
+
+@dataclasses.dataclass(frozen=True)
+class PromptTemplate:
+  dataset: str
+  subset: str | None
+  name: str
+  template_id: str
+  jinja: str
+  answer_choices: str | None
+  original_task: bool
+  choices_in_prompt: bool
+  metrics: tuple[str, ...]
+  path: str
+
+  @property
+  def where(self) -> str:
+    return f"{self.path}: template {self.name!r}"
+
+
+class _Loader(yaml.SafeLoader):
+  """SafeLoader that reads promptsource's tags as plain mappings."""
+
+
+_Loader.add_constructor("!Template", lambda loader, node: loader.construct_mapping(node, deep=True))
+_Loader.add_constructor("!TemplateMetadata",
+                        lambda loader, node: loader.construct_mapping(node, deep=True))
+
+
+def _most_frequent(items):
+  return collections.Counter(items).most_common(1)[0][0] if items else None
+
+
+def _environment(rng: random.Random) -> jinja2.Environment:
+  env = jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
+  env.globals.update(zip=zip, choice=rng.choice, most_frequent=_most_frequent)
+  return env
+
+
+def load_file(path: str | pathlib.Path) -> list[PromptTemplate]:
+  path = pathlib.Path(path)
+  try:
+    document = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+  except UnicodeDecodeError as e:
+    raise ValueError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
+  except yaml.YAMLError as e:
+    raise ValueError(f"{path}: malformed YAML: {e}") from None
+  if not isinstance(document, dict) or "dataset" not in document:
+    raise ValueError(f"{path}: expected a mapping with 'dataset' and 'templates'")
+  out = []
+  for template_id, spec in (document.get("templates") or {}).items():
+    if not isinstance(spec, dict):
+      raise ValueError(f"{path}: template {template_id!r} is not a mapping")
+    missing = [k for k in ("name", "jinja") if not spec.get(k)]
+    if missing:
+      raise ValueError(f"{path}: template {template_id!r} lacks field(s) {missing}")
+    meta = spec.get("metadata") or {}
+    out.append(PromptTemplate(
+        dataset=str(document["dataset"]), subset=document.get("subset"),
+        name=str(spec["name"]), template_id=str(template_id), jinja=str(spec["jinja"]),
+        answer_choices=spec.get("answer_choices"),
+        original_task=bool(meta.get("original_task", False)),
+        choices_in_prompt=bool(meta.get("choices_in_prompt", False)),
+        metrics=tuple(meta.get("metrics") or ()), path=str(path)))
+    try:  # syntax errors surface at load time, naming the template
+      jinja2.Environment().parse(spec["jinja"])
+    except jinja2.TemplateSyntaxError as e:
+      raise ValueError(f"{path}: template {spec['name']!r}: Jinja syntax error line "
+                       f"{e.lineno}: {e.message}") from None
+  return out
+
+
+def load_directory(root: str | pathlib.Path) -> dict[tuple[str, str | None], list[PromptTemplate]]:
+  """Every `templates.yaml` under `root`, grouped by (dataset, subset)."""
+  grouped: dict[tuple[str, str | None], list[PromptTemplate]] = {}
+  files = sorted(pathlib.Path(root).rglob("templates.yaml"))
+  if not files:
+    raise FileNotFoundError(f"no templates.yaml under {root}")
+  for path in files:
+    for template in load_file(path):
+      grouped.setdefault((template.dataset, template.subset), []).append(template)
+  return grouped
+
+
+def _render_text(env: jinja2.Environment, source: str, record: Mapping[str, Any],
+                 where: str, **extra) -> str:
+  try:
+    return env.from_string(source).render(**record, **extra)
+  except jinja2.UndefinedError as e:
+    raise TemplateFieldError(f"{where}: {e.message} (the example has fields "
+                             f"{sorted(record)})") from None
+
+
+def apply(template: PromptTemplate, record: Mapping[str, Any], seed: int = 0
+          ) -> dict[str, Any] | None:
+  """Renders one record: {"inputs", "targets", "choices"}, or None if the template
+  produces no target for it (promptsource templates do this on purpose for some rows)."""
+  env = _environment(random.Random(f"{template.template_id}/{seed}"))
+  choices = []
+  if template.answer_choices:
+    rendered = _render_text(env, template.answer_choices, record,
+                            f"{template.where}, answer_choices")
+    choices = [c.strip() for c in rendered.split(SEPARATOR)]
+  text = _render_text(env, template.jinja, record, template.where, answer_choices=choices)
+  parts = [p.strip() for p in text.split(SEPARATOR)]
+  if len(parts) < 2 or not parts[1]:
+    return None
+  return {"inputs": parts[0], "targets": parts[1], "choices": choices}
+
+
+def task_name(template: PromptTemplate, prefix: str = "ps") -> str:
+  stem = "_".join(p for p in (template.dataset, template.subset, template.name) if p)
+  return f"{prefix}_" + re.sub(r"[^0-9a-zA-Z]+", "_", stem).strip("_").lower()
+
+
+def register(templates: Iterable[PromptTemplate],
+             source_for: Callable[[PromptTemplate], seqio.DataSource], cluster: str,
+             split_sizes: Callable[[], Mapping[str, int]] = dict, prefix: str = "ps"
+             ) -> list[str]:
+  """One seqio task per template over `source_for(template)` (TFDS, JSONL fixtures, ...)."""
+  names = []
+  for template in templates:
+    name = task_name(template, prefix)
+    render_fn = lambda record, index, t=template: apply(t, record, seed=index)
+    seqio.TaskRegistry.add(
+        name, source=source_for(template), output_features=features.output_features(),
+        preprocessors=[
+            lambda ds, fn=render_fn, n=name: records.render_records(ds, fn, n),
+            *features.preprocessors(name)],
+        postprocess_fn=metrics.postprocess_for(cot=False),
+        metric_fns=metrics.metric_fns_for(
+            "rouge" if "ROUGE" in template.metrics or "BLEU" in template.metrics
+            else "exact_match"))
+    catalog.add(catalog.Entry(name, cluster, templates=1, inverted_templates=int(
+        not template.original_task), split_sizes=split_sizes))
+    names.append(name)
+  return names
