@@ -56,9 +56,9 @@ class SizingReport:
   peak_bytes: int
   hbm_bytes: int
   fits: bool
-  model_flops_per_step: float | None
+  model_flops_per_step: float
   xla_flops_per_device: float | None
-  seconds_at_peak: float | None
+  seconds_at_peak: float
   compile_seconds: float
 
   def table(self) -> str:
@@ -71,12 +71,10 @@ class SizingReport:
         ("temporaries / device (XLA)", human_bytes(self.xla_temp_bytes)),
         ("peak / device", f"{human_bytes(self.peak_bytes)} of {human_bytes(self.hbm_bytes)} on {self.chip}: "
                           + ("fits" if self.fits else "DOES NOT FIT")),
-        ("model FLOPs / step", "n/a" if self.model_flops_per_step is None
-         else f"{self.model_flops_per_step:.4g}"),
+        ("model FLOPs / step", f"{self.model_flops_per_step:.4g}"),
         ("XLA FLOPs / device", "n/a" if self.xla_flops_per_device is None
          else f"{self.xla_flops_per_device:.4g} (loop bodies counted once)"),
-        ("step time at 100% MFU", "n/a" if self.seconds_at_peak is None
-         else f"{self.seconds_at_peak:.3f} s"),
+        ("step time at 100% MFU", f"{self.seconds_at_peak:.3f} s (bf16 peak)"),
         ("compile", f"{self.compile_seconds:.1f} s on this machine"),
     ]
     mesh = " x ".join(f"{k}={v}" for k, v in self.mesh.items())
@@ -141,6 +139,7 @@ def aot_size(name: str = gin.REQUIRED, chip_name: str = gin.REQUIRED,
   from benchmarks import configs
   from benchmarks import ours
   from trainer import compile_step
+  from trainer import flops
   from trainer import partitioning
   from trainer import train_state
 
@@ -169,9 +168,8 @@ def aot_size(name: str = gin.REQUIRED, chip_name: str = gin.REQUIRED,
   # Donated state aliases the outputs, so outputs only add what is not aliased.
   peak = (memory.argument_size_in_bytes + memory.output_size_in_bytes
           - memory.alias_size_in_bytes + memory.temp_size_in_bytes)
-  model_flops = None
-  seconds_at_peak = None if model_flops is None else (
-      model_flops / len(devices) / target_chip.peak_bf16_flops)
+  model_flops = flops.train_flops(config, batch_size, input_length, batch.target_length)
+  seconds_at_peak = model_flops / len(devices) / target_chip.peak_bf16_flops
   return SizingReport(
       name=name, chip=target_chip.name, mesh=mesh_sizes, devices=len(devices),
       parameters=train_state.param_count(abstract_state.params),

@@ -8,8 +8,10 @@ clipping, constant rate), fp32 parameters, dropout off, random int batches.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -95,23 +97,60 @@ def benchmark_optimizer():
                           weight_decay=configs.WEIGHT_DECAY, max_grad_norm=None)
 
 
-def compiled_train_step(case: configs.TrainCase, mesh, rules, **config_overrides):
-  """(compiled step, abstract state, state shardings, module, optimizer, seconds to compile)."""
-  import optax
-  from trainer import compile_step
+@dataclasses.dataclass(frozen=True)
+class StepSetup:
+  """Everything the step and the state are built from, on a one-device mesh."""
+
+  case: configs.TrainCase
+  module: Any
+  optimizer: Any
+  mesh: Any
+  rules: Any
+  abstract_state: Any
+  shardings: Any
+
+  @property
+  def batch_shapes(self) -> dict:
+    return batch_shapes(self.case.shape.is_encoder_decoder, self.case.batch)
+
+
+def step_setup(case: configs.TrainCase, **config_overrides) -> StepSetup:
+  from trainer import partitioning
   from trainer import train_state
 
+  mesh = partitioning.make_mesh(devices=jax.devices()[:1])
+  rules = partitioning.logical_axis_rules()
   module = model_module(model_config(case.shape, **config_overrides))
   optimizer = benchmark_optimizer()
-  shapes = batch_shapes(case.shape.is_encoder_decoder, case.batch)
-  abstract_state, shardings = train_state.state_shardings(module, optimizer, shapes, mesh,
-                                                          rules)
-  abstract_batch = compile_step.abstract_batch_from_shapes(shapes, mesh, rules)
+  abstract_state, shardings = train_state.state_shardings(
+      module, optimizer, batch_shapes(case.shape.is_encoder_decoder, case.batch), mesh, rules)
+  return StepSetup(case, module, optimizer, mesh, rules, abstract_state, shardings)
+
+
+def compile_train_step(setup: StepSetup):
+  """(compiled SFT step, seconds to lower and compile it)."""
+  import optax
+  from trainer import compile_step
+
+  abstract_batch = compile_step.abstract_batch_from_shapes(setup.batch_shapes, setup.mesh,
+                                                           setup.rules)
   start = time.perf_counter()
   compiled = compile_step.compile_sft_step(
-      module, optimizer, optax.constant_schedule(configs.LEARNING_RATE), abstract_state,
-      shardings, abstract_batch, mesh, rules)
-  return compiled, abstract_state, shardings, module, optimizer, time.perf_counter() - start
+      setup.module, setup.optimizer, optax.constant_schedule(configs.LEARNING_RATE),
+      setup.abstract_state, setup.shardings, abstract_batch, setup.mesh, setup.rules)
+  return compiled, time.perf_counter() - start
+
+
+def init_state(setup: StepSetup, seed: int = 0):
+  """(train state on the device, seconds to initialise it, compilation included)."""
+  from trainer import train_state
+
+  example = {k: np.zeros(s.shape, s.dtype) for k, s in setup.batch_shapes.items()}
+  start = time.perf_counter()
+  state = train_state.create_train_state(setup.module, setup.optimizer, example,
+                                         setup.shardings, setup.mesh, setup.rules, seed=seed)
+  jax.block_until_ready(state)
+  return state, time.perf_counter() - start
 
 
 def xla_flops(compiled) -> float | None:
@@ -124,20 +163,11 @@ def xla_flops(compiled) -> float | None:
 
 def train(case: configs.TrainCase, steps: int, warmup: int = 2, **config_overrides) -> dict:
   """Tokens/s of the compiled SFT step on one device; compile and init timed apart."""
-  from trainer import partitioning
   from trainer import train_state
 
-  mesh = partitioning.make_mesh(devices=jax.devices()[:1])
-  rules = partitioning.logical_axis_rules()
-  compiled, abstract_state, shardings, module, optimizer, compile_seconds = (
-      compiled_train_step(case, mesh, rules, **config_overrides))
-  start = time.perf_counter()
-  example = {k: np.zeros(s.shape, s.dtype)
-             for k, s in batch_shapes(case.shape.is_encoder_decoder, case.batch).items()}
-  state = train_state.create_train_state(module, optimizer, example, shardings, mesh, rules,
-                                         seed=0)
-  jax.block_until_ready(state)
-  init_seconds = time.perf_counter() - start
+  setup = step_setup(case, **config_overrides)
+  compiled, compile_seconds = compile_train_step(setup)
+  state, init_seconds = init_state(setup)
   batch = jax.device_put(random_batch(case), compiled.input_shardings[0][1])
   losses = []
 

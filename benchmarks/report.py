@@ -83,12 +83,8 @@ def decode_section(run: dict) -> list[str]:
 def other_section(run: dict) -> list[str]:
   lines = ["| other | figure |", "|---|---|"]
   for name, value in run["other"].items():
-    lines.append(f"| {name} | {value if isinstance(value, str) else _format_other(value)} |")
+    lines.append(f"| {name} | {value if isinstance(value, str) else value['summary']} |")
   return lines
-
-
-def _format_other(value: dict) -> str:
-  return ", ".join(f"{k} {_num(v, 2) if isinstance(v, float) else v}" for k, v in value.items())
 
 
 def markdown(run: dict) -> str:

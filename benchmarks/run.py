@@ -28,16 +28,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(REPO, "benchmarks", "results")
 
 MODES = {
-    "quick": {"train_steps": 5, "decode_repeats": 3, "matmul_repeats": 3},
-    "full": {"train_steps": 20, "decode_repeats": 5, "matmul_repeats": 5},
+    "quick": {"train_steps": 5, "decode_repeats": 3, "matmul_repeats": 3, "checkpoint_saves": 2},
+    "full": {"train_steps": 20, "decode_repeats": 5, "matmul_repeats": 5,
+             "checkpoint_saves": 5},
 }
-NOT_LANDED = ("RM pairs/s", "PPO episodes/s", "checkpoint save", "input pipeline")
+NOT_LANDED = ("RM pairs/s", "PPO episodes/s", "input pipeline")
+CHECKPOINT_SHAPE = "smollm2_135m"
 
 
 def run_module(module: str, *args: str, timeout: float = 900) -> dict:
   """Runs `python -m module args` and returns the JSON its last stdout line prints, or
   {"error": ...} with the tail of its stderr."""
   command = [sys.executable, "-m", module, *args]
+  start = time.perf_counter()
   try:
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
   except subprocess.TimeoutExpired:
@@ -46,12 +49,14 @@ def run_module(module: str, *args: str, timeout: float = 900) -> dict:
   if done.returncode or not lines:
     tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
     return {"error": f"exit {done.returncode}: {tail[0][:200]}"}
-  return json.loads(lines[-1])
+  result = json.loads(lines[-1])
+  result["process_seconds"] = time.perf_counter() - start  # imports, compile, init, timing
+  return result
 
 
-def add_mfu(row: dict, flops_per_step: float | None, hardware: dict) -> dict:
+def add_mfu(row: dict, flops_per_step: float, hardware: dict) -> dict:
   """Achieved GFLOP/s and MFU against the measured and the nominal fp32 peaks."""
-  if "error" in row or flops_per_step is None:
+  if "error" in row:
     return row
   seconds = sorted(row["step_seconds"])[len(row["step_seconds"]) // 2]
   achieved = flops_per_step / seconds / 1e9
@@ -61,13 +66,14 @@ def add_mfu(row: dict, flops_per_step: float | None, hardware: dict) -> dict:
   return row
 
 
-def model_flops_per_step(case: configs.TrainCase) -> float | None:
-  """Model FLOPs of one train step (REFERENCE.md section 4), from trainer/flops.py."""
-  try:
-    from trainer import flops
-  except ImportError:
-    return None
-  return flops.train_step_flops(case)
+def model_flops_per_step(case: configs.TrainCase) -> float:
+  """Model FLOPs of one train step (REFERENCE.md section 4), the same count for both sides."""
+  from benchmarks import ours
+  from trainer import flops
+
+  b = case.batch
+  return flops.train_flops(ours.model_config(case.shape), b.batch_size, b.input_length,
+                           b.target_length)
 
 
 def train_rows(mode: dict, hardware: dict, only: set | None, with_hf: bool) -> list[dict]:
@@ -107,6 +113,18 @@ def decode_rows(mode: dict, only: set | None, with_hf: bool) -> list[dict]:
   return rows
 
 
+def checkpoint_row(mode: dict) -> dict:
+  print(f"checkpoint save {CHECKPOINT_SHAPE}", flush=True)
+  data = run_module("benchmarks.checkpoint_save", "--shape", CHECKPOINT_SHAPE, "--saves",
+                    str(mode["checkpoint_saves"]))
+  if "error" in data:
+    return {"summary": f"error: {data['error']}", "data": data}
+  summary = (f"{CHECKPOINT_SHAPE} train state ({data['state_bytes'] / 1e9:.2f} GB, AdamW): "
+             f"save blocks training {data['blocking_seconds_median']:.3f} s, writes at "
+             f"{data['gb_per_second']:.2f} GB/s (median of {data['saves']})")
+  return {"summary": summary, "data": data}
+
+
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--quick", action="store_true", help="fewer steps: under 10 minutes")
@@ -134,7 +152,8 @@ def main(argv=None) -> None:
       "hardware": hardware,
       "train": train_rows(mode, hardware, only, not args.no_hf),
       "decode": decode_rows(mode, only, not args.no_hf),
-      "other": {name: report.NOT_YET for name in NOT_LANDED},
+      "other": {"checkpoint save": checkpoint_row(mode),
+                **{name: report.NOT_YET for name in NOT_LANDED}},
   }
   run["versions"] = {"jax": __import__("jax").__version__, **hardware.get("versions", {})}
   run["elapsed_seconds"] = time.perf_counter() - start
