@@ -195,10 +195,14 @@ def register_configurables() -> None:
 
 
 def size_from_gin(gin_file: str, bindings=()) -> SizingReport:
+  """Sizes the run `gin_file` describes; leaves no gin bindings behind."""
   register_configurables()
   gin.clear_config()
-  gin.parse_config_files_and_bindings([gin_file], bindings)
-  return aot_size()
+  try:
+    gin.parse_config_files_and_bindings([gin_file], bindings)
+    return aot_size()
+  finally:
+    gin.clear_config()
 
 
 def main(argv=None) -> None:

@@ -45,10 +45,13 @@ def hf_model(shape, seed: int = 0):
 
   torch.manual_seed(seed)
   config = hf_config(shape)
-  model_class = (transformers.T5ForConditionalGeneration
-                 if isinstance(shape, configs.EncoderDecoderShape)
-                 else transformers.LlamaForCausalLM)
-  return model_class(config).to(torch.float32)
+  if not isinstance(shape, configs.EncoderDecoderShape):
+    return transformers.LlamaForCausalLM(config).to(torch.float32)
+  model = transformers.T5ForConditionalGeneration(config).to(torch.float32)
+  # transformers 5 always ties T5's output projection to the input embedding (its config
+  # forces tie_word_embeddings=True); T5 v1.1, and our model, keep them apart.
+  model.lm_head.weight = torch.nn.Parameter(model.shared.weight.detach().clone())
+  return model
 
 
 def parameter_count(model) -> int:

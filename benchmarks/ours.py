@@ -118,7 +118,7 @@ def step_setup(case: configs.TrainCase, **config_overrides) -> StepSetup:
   from trainer import partitioning
   from trainer import train_state
 
-  mesh = partitioning.make_mesh(devices=jax.devices()[:1])
+  mesh = partitioning.make_mesh(data=1, fsdp=1, model=1, devices=jax.devices()[:1])
   rules = partitioning.logical_axis_rules()
   module = model_module(model_config(case.shape, **config_overrides))
   optimizer = benchmark_optimizer()

@@ -54,3 +54,12 @@ def test_unknown_chip_is_named():
 def test_more_devices_than_the_backend_has_is_a_clear_error():
   with pytest.raises(RuntimeError, match="needs 16 CPU devices but jax has 8"):
     aot_size.size_from_gin(TINY_GIN, ["make_mesh.fsdp = 16"])
+
+
+def test_model_flops_agree_with_what_xla_compiled(fsdp_report):
+  # Unscanned layers, so XLA counts every layer; it also counts the masked half of causal
+  # attention and elementwise work, hence slightly more than the model-FLOPs formula.
+  compiled_total = fsdp_report.xla_flops_per_device * fsdp_report.devices
+  assert 1.0 <= compiled_total / fsdp_report.model_flops_per_step <= 1.2
+  assert fsdp_report.seconds_at_peak == pytest.approx(
+      fsdp_report.model_flops_per_step / 8 / 197e12)

@@ -1,0 +1,55 @@
+"""Medians, spreads and the markdown table run.py writes."""
+import pytest
+
+from benchmarks import report
+from benchmarks import timing
+
+
+def test_rates_come_from_the_median_and_the_extremes():
+  t = timing.Timings((2.0, 1.0, 4.0))
+  assert t.median == 2.0 and t.best == 1.0
+  assert t.spread == pytest.approx(1.5)
+  assert t.rate(100) == {"median": 50.0, "min": 25.0, "max": 100.0, "spread": 1.5, "calls": 3}
+
+
+def test_time_calls_runs_warmup_untimed():
+  calls = []
+  t = timing.time_calls(lambda: calls.append(1), repeats=3, warmup=2)
+  assert len(calls) == 5 and len(t.seconds) == 3
+  with pytest.raises(ValueError, match="repeats"):
+    timing.time_calls(lambda: None, repeats=0)
+
+
+def _row(tokens_per_second, **extra):
+  return {"tokens_per_second": {"median": tokens_per_second, "min": tokens_per_second * 0.9,
+                                "max": tokens_per_second * 1.1}, **extra}
+
+
+def test_markdown_shows_ratio_mfu_and_not_yet_rows():
+  run = {
+      "date": "2026-01-01", "mode": "quick", "elapsed_seconds": 300.0,
+      "command": "python benchmarks/run.py --quick",
+      "versions": {"jax": "0.10.2", "torch": "2.13.0", "transformers": "5.23.0"},
+      "hardware": {
+          "cpu": {"model_name": "AMD EPYC", "family": 25, "model": 1, "logical_cpus": 2,
+                  "flags": {"avx2": True, "avx512_bf16": False}},
+          "measured": {"jax_fp32": {"gflops_best": 170.0, "size": 4096}},
+          "nominal": {"fp32_gflops": 224.0, "assumption": "2 cores x 32 x 3.5 GHz"},
+          "peak_fp32_gflops": 170.0},
+      "train": [{"case": "llama_tiny", "batch": "16 x 128",
+                 "ours": _row(3000.0, compile_seconds=7.25, mfu_measured=0.5,
+                              mfu_nominal=0.38),
+                 "hf": _row(1500.0, mfu_measured=0.25, mfu_nominal=0.19)},
+                {"case": "t5_v1_1_base", "batch": "4 x 128 + 32",
+                 "ours": {"error": "exit 1: boom"}, "hf": _row(100.0)}],
+      "decode": [{"case": "smollm2_135m", "batch": "batch 1", "hf": _row(13.0)}],
+      "other": {"PPO episodes/s": report.NOT_YET,
+                "checkpoint save": {"summary": "blocks 0.1 s"}},
+  }
+  text = report.markdown(run)
+  assert ("| llama_tiny | 16 x 128 | 3,000.0 (2,700.0-3,300.0) | 1,500.0 (1,350.0-1,650.0) "
+          "| 2.00x | 50% / 38% | 25% / 19% | 7.2 |") in text
+  assert "| t5_v1_1_base | 4 x 128 + 32 | error: exit 1: boom |" in text
+  assert "| smollm2_135m (batch 1) | not yet | 13.0 (11.7-14.3) | - |" in text
+  assert "| PPO episodes/s | not yet |" in text and "| checkpoint save | blocks 0.1 s |" in text
+  assert "flags: avx2." in text
