@@ -1,0 +1,96 @@
+"""Mixing rates follow min(n, cap) ** (1/T); held-out builders keep the held-out cluster
+(and its related clusters) out of training."""
+import collections
+import math
+
+import pytest
+import seqio
+
+import tasks
+from tasks import mixtures
+from tasks import suite
+
+
+def _cluster_of(task_name: str) -> str:
+  stem = task_name.removeprefix("suite_")
+  for t in suite.TASK_TYPES:
+    if stem == t.name or stem.startswith(t.name + "_"):
+      return t.cluster
+  raise KeyError(task_name)
+
+
+def test_default_mixture_rates_follow_the_formula():
+  mixture = seqio.get_mixture_or_task(tasks.DEFAULT_MIXTURE)
+  assert len(mixture.tasks) == len(suite.TASK_TYPES)
+  for task in mixture.tasks:
+    n = task.num_input_examples("train")
+    assert mixture.get_rate(task) == pytest.approx(min(n, mixtures.EXAMPLES_CAP))
+  assert any(t.num_input_examples("train") > mixtures.EXAMPLES_CAP for t in mixture.tasks)
+
+
+@pytest.mark.parametrize("cap,temperature", [(100, 1.0), (1000, 2.0), (3000, 3.0)])
+def test_rate_function_cap_and_temperature(cap, temperature):
+  rate_fn = mixtures.examples_proportional_rate(cap, temperature)
+  for name in ("suite_addition", "suite_antonym", "suite_multiplication"):
+    task = seqio.get_mixture_or_task(name)
+    n = task.num_input_examples("train")
+    assert rate_fn(task) == pytest.approx(min(n, cap) ** (1 / temperature))
+    assert mixtures.expected_rate(n, cap, temperature) == pytest.approx(rate_fn(task))
+
+
+def test_sampled_proportions_match_rates():
+  """The no-instruction mixture prefixes each input with its task name, so the sampled
+  share of each task can be read off the stream."""
+  mixture = seqio.get_mixture_or_task(tasks.mixtures.NOINSTR_MIXTURE)
+  total = sum(mixture.get_rate(t) for t in mixture.tasks)
+  expected = {t.name.removeprefix("suite_").removesuffix("_noinstr"): mixture.get_rate(t) / total
+              for t in mixture.tasks}
+  ds = mixture.get_dataset(None, split="train", shuffle=False, seed=5, copy_pretokenized=True)
+  n = 2000
+  seen = collections.Counter(
+      ex["inputs_pretokenized"].decode().split(":\n", 1)[0]
+      for ex in ds.take(n).as_numpy_iterator())
+  for name, p in expected.items():
+    sigma = math.sqrt(n * p * (1 - p))
+    assert abs(seen[name] - n * p) <= 4 * sigma + 2, (name, seen[name], n * p)
+
+
+@pytest.mark.parametrize("cluster", suite.CLUSTERS)
+def test_held_out_builders(cluster):
+  excluded = {cluster} | set(suite.RELATED_CLUSTERS.get(cluster, ()))
+  for prefix in ("instruct_suite", "instruct_suite_noinstr"):
+    train = seqio.get_mixture_or_task(f"{prefix}_without_{cluster}")
+    train_clusters = {_cluster_of(t.name) for t in train.tasks}
+    assert not train_clusters & excluded
+    assert train_clusters == set(suite.CLUSTERS) - excluded
+  held_out = seqio.get_mixture_or_task(f"instruct_suite_heldout_{cluster}")
+  assert {t.name for t in held_out.tasks} == {f"suite_{t.name}" for t in suite.by_cluster(cluster)}
+
+
+def test_related_clusters_are_symmetric_and_exist():
+  for cluster, related in suite.RELATED_CLUSTERS.items():
+    assert cluster in suite.CLUSTERS and related <= set(suite.CLUSTERS)
+    for other in related:
+      assert cluster in suite.RELATED_CLUSTERS[other]
+  assert mixtures.training_clusters("nli") == tuple(
+      c for c in suite.CLUSTERS if c not in ("nli", "paraphrase"))
+
+
+def test_flan2022_mixture_weights_formats():
+  top = seqio.get_mixture_or_task(mixtures.FLAN2022_MIXTURE)
+  shares = {label: share for label, (_, share) in mixtures.FLAN2022_FORMAT_RATES.items()}
+  assert sum(shares.values()) == pytest.approx(1.0)
+  four = [shares[k] for k in ("zsopt", "zsnoopt", "fsopt", "fsnoopt")]
+  assert max(four) == min(four)
+  few_shot = seqio.get_mixture_or_task("instruct_suite_fsopt")
+  assert all(t.name.endswith("_fs") for t in few_shot.tasks)
+  cot = seqio.get_mixture_or_task("instruct_suite_cot")
+  assert all(t.name.endswith("_cot") for t in cot.tasks) and len(cot.tasks) >= 5
+  assert len(top.tasks) > len(suite.TASK_TYPES)
+
+
+def test_listing_and_rates_for_flan_tasks_do_not_touch_tfds(tmp_path, monkeypatch):
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+  task = seqio.get_mixture_or_task("flan_sst2")
+  assert task.num_input_examples("train") == 67349
+  assert list(tmp_path.iterdir()) == []
