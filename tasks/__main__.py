@@ -85,7 +85,7 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   try:
     return args.fn(args)
-  except KeyError as e:
+  except (KeyError, ValueError) as e:  # unknown names, bad arguments
     print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
     return 2
 
