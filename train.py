@@ -1,0 +1,66 @@
+"""Every training stage; the gin config picks SFT, reward model or PPO.
+
+  python train.py --gin_file=gin/runs/sft_tiny.gin --gin.MODEL_DIR="'/tmp/sft_tiny'"
+
+Flags: --gin_file (repeatable), --gin_bindings (repeatable) and the t5x shorthand
+--gin.NAME=VALUE, which is the same as --gin_bindings=NAME=VALUE.
+"""
+import difflib
+import os
+import re
+import sys
+
+# tf.data's C++ warnings would drown the progress lines; errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
+import gin  # pylint: disable=g-import-not-at-top
+
+REPO_DIR = os.path.dirname(os.path.abspath(__file__))
+
+FLAGS = flags.FLAGS
+flags.DEFINE_multi_string("gin_file", [], "Gin config files, applied in order.")
+flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, applied after the files.")
+
+
+def expand_gin_shorthand(argv: list[str]) -> list[str]:
+  """`--gin.NAME=VALUE` -> `--gin_bindings=NAME=VALUE` (absl knows no such flags)."""
+  return [re.sub(r"^--gin\.([^=]+)=", r"--gin_bindings=\1=", arg) for arg in argv]
+
+
+def check_macro_bindings(bindings: list[str]):
+  """A misspelled macro on the command line would silently define a new, unused macro."""
+  config_text = gin.config_str()
+  used = set(re.findall(r"%([A-Za-z_][A-Za-z0-9_]*)", config_text))
+  for binding in bindings:
+    name = binding.split("=", 1)[0].strip()
+    if "." in name or "/" in name or name in used:
+      continue
+    hint = difflib.get_close_matches(name, sorted(used), n=1)
+    raise ValueError(f"gin binding {binding!r}: macro {name} is not used by any "
+                     f"configurable" + (f"; did you mean {hint[0]}?" if hint else ""))
+
+
+def parse_gin(gin_files: list[str], gin_bindings: list[str]):
+  gin.add_config_file_search_path(REPO_DIR)
+  gin.parse_config_files_and_bindings(gin_files, gin_bindings)
+  check_macro_bindings(gin_bindings)
+
+
+@gin.configurable(module="train")
+def run_stage(stage=gin.REQUIRED):
+  """The run file names the stage, e.g. `run_stage.stage = @train` for SFT."""
+  return stage()
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if FLAGS["verbosity"].using_default_value:
+    logging.set_verbosity(logging.WARNING)  # orbax and seqio log every step at INFO
+  parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+  run_stage()
+
+
+if __name__ == "__main__":
+  app.run(main, argv=expand_gin_shorthand(sys.argv))

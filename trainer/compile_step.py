@@ -1,0 +1,37 @@
+"""Jit a step with shardings derived from the mesh rules, compiled ahead of time.
+
+The same function serves a training run (concrete arrays), and AOT sizing for a pod
+topology (abstract arrays over simulated devices): both go through `lower(...).compile()`.
+"""
+import functools
+
+import flax.linen as nn
+import jax
+
+from trainer import partitioning
+from trainer.sft_step import sft_step
+
+
+def batch_shardings(abstract_batch, mesh, rules):
+  return {k: partitioning.batch_sharding(mesh, rules, v.ndim) for k, v in abstract_batch.items()}
+
+
+def abstract_batch_from_shapes(batch_shapes, mesh, rules):
+  """{name: ShapeDtypeStruct} with the batch sharding attached."""
+  shardings = batch_shardings(batch_shapes, mesh, rules)
+  return {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=shardings[k])
+          for k, v in batch_shapes.items()}
+
+
+def compile_sft_step(module, optimizer, learning_rate_fn, abstract_state, state_shardings,
+                     abstract_batch, mesh, rules, **step_options):
+  """Returns the compiled executable: (state, batch) -> (state, metrics); state donated."""
+  step = functools.partial(sft_step, apply_fn=module.apply, optimizer=optimizer,
+                           learning_rate_fn=learning_rate_fn, **step_options)
+  jitted = jax.jit(
+      step,
+      in_shardings=(state_shardings, batch_shardings(abstract_batch, mesh, rules)),
+      out_shardings=(state_shardings, partitioning.replicated(mesh)),
+      donate_argnums=(0,))
+  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+    return jitted.lower(abstract_state, abstract_batch).compile()
