@@ -1,6 +1,7 @@
 """The embedded instruction suite: generated task types grouped into clusters."""
 from tasks.suite import arithmetic
 from tasks.suite import counting
+from tasks.suite import lexicon
 from tasks.suite import nli
 from tasks.suite import paraphrase
 from tasks.suite import reading
@@ -15,7 +16,7 @@ TASK_TYPES: tuple[TaskType, ...] = (
     arithmetic.TASK_TYPES + counting.TASK_TYPES + sorting.TASK_TYPES
     + string_editing.TASK_TYPES + nli.TASK_TYPES + paraphrase.TASK_TYPES
     + sentiment.TASK_TYPES + topic.TASK_TYPES + reading.TASK_TYPES
-    + word_relations.TASK_TYPES)
+    + word_relations.TASK_TYPES + lexicon.TASK_TYPES)
 
 CLUSTERS: tuple[str, ...] = tuple(sorted({t.cluster for t in TASK_TYPES}))
 

@@ -20,6 +20,11 @@ def _rows(name: str) -> list[list[str]]:
 
 
 @functools.cache
+def table(name: str) -> tuple[tuple[str, ...], ...]:
+  return tuple(tuple(row) for row in _rows(name))
+
+
+@functools.cache
 def pairs(name: str) -> tuple[tuple[str, str], ...]:
   return tuple((row[0], row[1]) for row in _rows(name))
 
