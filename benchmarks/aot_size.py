@@ -24,13 +24,15 @@ import time
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # gin model files import seqio -> TF
 
 import gin
 import jax
 
 from benchmarks import chips
 
-AOT_GIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "aot")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AOT_GIN_DIR = os.path.join(REPO, "benchmarks", "aot")
 POD_GIN_FILES = ("t5_xxl_256.gin", "decoder_8b_64.gin")
 MESH_AXES = ("data", "fsdp", "model")
 
@@ -139,6 +141,7 @@ def aot_size(name: str = gin.REQUIRED, chip_name: str = gin.REQUIRED,
   from benchmarks import configs
   from benchmarks import ours
   from trainer import compile_step
+  from trainer import configurables
   from trainer import flops
   from trainer import partitioning
   from trainer import train_state
@@ -149,7 +152,7 @@ def aot_size(name: str = gin.REQUIRED, chip_name: str = gin.REQUIRED,
   mesh = partitioning.make_mesh(devices=devices)
   rules = partitioning.logical_axis_rules()
   config = models.ModelConfig()
-  module = ours.model_module(config)
+  module = configurables.make_model(config)
   if config.is_encoder_decoder and not target_length:
     raise ValueError(f"{name}: an encoder-decoder needs aot_size.target_length > 0")
   batch = configs.TrainBatch(batch_size, input_length,
@@ -189,15 +192,14 @@ def aot_size(name: str = gin.REQUIRED, chip_name: str = gin.REQUIRED,
 
 def register_configurables() -> None:
   """Import what the gin files name, so parsing can resolve @ModelConfig, @adafactor, ..."""
-  import models  # noqa: F401  (registers ModelConfig)
-  from trainer import optimizers  # noqa: F401
-  from trainer import partitioning  # noqa: F401
+  import trainer.configurables  # noqa: F401
 
 
 def size_from_gin(gin_file: str, bindings=()) -> SizingReport:
   """Sizes the run `gin_file` describes; leaves no gin bindings behind."""
   register_configurables()
   gin.clear_config()
+  gin.add_config_file_search_path(REPO)
   try:
     gin.parse_config_files_and_bindings([gin_file], bindings)
     return aot_size()
@@ -219,6 +221,7 @@ def main(argv=None) -> None:
                        f"{sorted(glob.glob(os.path.join(AOT_GIN_DIR, '*.gin')))})")
   # Device counts must be known before jax starts: read every file's mesh first.
   register_configurables()
+  gin.add_config_file_search_path(REPO)
   needed = []
   for path in gin_files:
     gin.clear_config()

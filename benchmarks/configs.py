@@ -22,6 +22,8 @@ class EncoderDecoderShape:
   num_decoder_layers: int
   relative_attention_num_buckets: int = 32
   relative_attention_max_distance: int = 128
+  # Our side's model file (gin/models/); its dimensions must equal the fields above.
+  gin_file: str = "gin/models/t5_1_1.gin"
   is_encoder_decoder = True
 
 
@@ -39,6 +41,7 @@ class DecoderShape:
   num_layers: int
   rope_theta: float
   tie_embeddings: bool
+  gin_file: str = "gin/models/llama.gin"
   is_encoder_decoder = False
 
 
@@ -64,16 +67,19 @@ class DecodeBatch:
 
 T5_V1_1_SMALL = EncoderDecoderShape(
   name="t5_v1_1_small", vocab_size=32128, d_model=512, num_heads=6, head_dim=64, mlp_dim=1024,
-  num_encoder_layers=8, num_decoder_layers=8)
+  num_encoder_layers=8, num_decoder_layers=8, gin_file="gin/models/t5_1_1_small.gin")
 T5_V1_1_BASE = EncoderDecoderShape(
   name="t5_v1_1_base", vocab_size=32128, d_model=768, num_heads=12, head_dim=64, mlp_dim=2048,
-  num_encoder_layers=12, num_decoder_layers=12)
+  num_encoder_layers=12, num_decoder_layers=12, gin_file="gin/models/t5_1_1_base.gin")
+# Wider than gin/models/llama_tiny.gin (the CPU test model), so it measures matmuls
+# rather than overhead; built from the Llama family file with these dimensions.
 LLAMA_TINY = DecoderShape(
   name="llama_tiny", vocab_size=8192, d_model=256, num_heads=4, num_kv_heads=4, head_dim=64,
   mlp_dim=688, num_layers=4, rope_theta=1e4, tie_embeddings=True)
 SMOLLM2_135M = DecoderShape(
   name="smollm2_135m", vocab_size=49152, d_model=576, num_heads=9, num_kv_heads=3, head_dim=64,
-  mlp_dim=1536, num_layers=30, rope_theta=1e5, tie_embeddings=True)
+  mlp_dim=1536, num_layers=30, rope_theta=1e5, tie_embeddings=True,
+  gin_file="gin/models/smollm2_135m.gin")
 
 SHAPES = {s.name: s for s in (
   T5_V1_1_SMALL, T5_V1_1_BASE, LLAMA_TINY, SMOLLM2_135M)}

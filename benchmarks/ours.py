@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import time
 from typing import Any
 
@@ -20,14 +21,13 @@ import numpy as np
 from benchmarks import configs
 from benchmarks import timing
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-def model_config(shape, **overrides):
-  """The models.ModelConfig of a benchmark shape; `overrides` set performance knobs
-  (dtype, scan_layers, remat_policy) without touching the architecture."""
-  import models
 
-  if isinstance(shape, configs.EncoderDecoderShape):
-    architecture = dict(
+def architecture(shape) -> dict:
+  """The ModelConfig fields a benchmark shape fixes (what the HuggingFace side also builds)."""
+  if shape.is_encoder_decoder:
+    return dict(
         vocab_size=shape.vocab_size, emb_dim=shape.d_model, num_heads=shape.num_heads,
         head_dim=shape.head_dim, mlp_dim=shape.mlp_dim,
         num_encoder_layers=shape.num_encoder_layers,
@@ -36,24 +36,45 @@ def model_config(shape, **overrides):
         relative_attention_num_buckets=shape.relative_attention_num_buckets,
         relative_attention_max_distance=shape.relative_attention_max_distance,
         tie_embeddings=False)
-  else:
-    architecture = dict(
-        vocab_size=shape.vocab_size, emb_dim=shape.d_model, num_heads=shape.num_heads,
-        num_kv_heads=shape.num_kv_heads, head_dim=shape.head_dim, mlp_dim=shape.mlp_dim,
-        num_decoder_layers=shape.num_layers, mlp_activations=("silu", "linear"),
-        position_encoding="rope", rope_theta=shape.rope_theta, norm_epsilon=1e-5,
-        scale_attention_logits=True, tie_embeddings=shape.tie_embeddings)
-  clash = set(overrides) & set(architecture)
+  return dict(
+      vocab_size=shape.vocab_size, emb_dim=shape.d_model, num_heads=shape.num_heads,
+      num_kv_heads=shape.num_kv_heads, head_dim=shape.head_dim, mlp_dim=shape.mlp_dim,
+      num_decoder_layers=shape.num_layers, mlp_activations=("silu", "linear"),
+      position_encoding="rope", rope_theta=shape.rope_theta,
+      tie_embeddings=shape.tie_embeddings)
+
+
+def model_config(shape, **overrides):
+  """The ModelConfig our users get from the shape's gin model file, checked against the shape.
+
+  The gin file supplies everything the shape leaves open (initialisers, norm epsilon,
+  scan/remat); `overrides` change performance knobs (dtype, scan_layers, remat_policy) but
+  never the architecture. Dropout is off on both sides.
+  """
+  import gin
+  import models
+  import trainer.configurables  # noqa: F401  (the names gin model files use)
+
+  fixed = architecture(shape)
+  clash = set(overrides) & set(fixed)
   if clash:
     raise ValueError(f"model_config overrides may not change the architecture: {sorted(clash)}")
-  return models.ModelConfig(**architecture, dropout_rate=0.0, **overrides)
-
-
-def model_module(config):
-  import models
-
-  return (models.EncoderDecoder(config) if config.is_encoder_decoder
-          else models.DecoderOnly(config))
+  gin.clear_config()
+  gin.add_config_file_search_path(REPO)
+  try:
+    gin.parse_config_file(os.path.join(REPO, shape.gin_file))
+    for field, value in fixed.items():
+      try:
+        bound = gin.query_parameter(f"ModelConfig.{field}")
+      except ValueError:
+        continue  # left open by the gin file: the shape sets it
+      if (tuple(bound) if isinstance(bound, list) else bound) != value:
+        raise ValueError(f"benchmark shape {shape.name}: {shape.gin_file} sets "
+                         f"ModelConfig.{field} = {bound!r} but benchmarks/configs.py says "
+                         f"{value!r}")
+    return models.ModelConfig(**fixed, **{"dropout_rate": 0.0, **overrides})
+  finally:
+    gin.clear_config()
 
 
 def batch_shapes(is_encoder_decoder: bool, batch: configs.TrainBatch) -> dict:
@@ -115,12 +136,13 @@ class StepSetup:
 
 
 def step_setup(case: configs.TrainCase, **config_overrides) -> StepSetup:
+  from trainer import configurables
   from trainer import partitioning
   from trainer import train_state
 
   mesh = partitioning.make_mesh(data=1, fsdp=1, model=1, devices=jax.devices()[:1])
   rules = partitioning.logical_axis_rules()
-  module = model_module(model_config(case.shape, **config_overrides))
+  module = configurables.make_model(model_config(case.shape, **config_overrides))
   optimizer = benchmark_optimizer()
   abstract_state, shardings = train_state.state_shardings(
       module, optimizer, batch_shapes(case.shape.is_encoder_decoder, case.batch), mesh, rules)
@@ -184,19 +206,25 @@ def train(case: configs.TrainCase, steps: int, warmup: int = 2, **config_overrid
           "compile_seconds": compile_seconds, "init_seconds": init_seconds,
           "xla_flops_per_step": xla_flops(compiled),
           "first_loss": float(losses[0]), "last_loss": float(losses[-1]),
-          "config_overrides": {k: str(v) for k, v in config_overrides.items()}}
+          "config": {k: str(getattr(setup.module.config, k))
+                     for k in ("scan_layers", "remat_policy", "dtype")}}
 
 
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--train", required=True, choices=[c.name for c in configs.TRAIN_CASES])
   parser.add_argument("--steps", type=int, default=5)
-  parser.add_argument("--scan_layers", action="store_true")
-  parser.add_argument("--remat_policy", default="none")
+  parser.add_argument("--scan_layers", choices=("true", "false"),
+                      help="override the gin model file's ModelConfig.scan_layers")
+  parser.add_argument("--remat_policy", help="override ModelConfig.remat_policy")
   args = parser.parse_args(argv)
   case = next(c for c in configs.TRAIN_CASES if c.name == args.train)
-  result = train(case, steps=args.steps, scan_layers=args.scan_layers,
-                 remat_policy=args.remat_policy)
+  overrides = {}
+  if args.scan_layers:
+    overrides["scan_layers"] = args.scan_layers == "true"
+  if args.remat_policy:
+    overrides["remat_policy"] = args.remat_policy
+  result = train(case, steps=args.steps, **overrides)
   result.update(jax=jax.__version__, devices=len(jax.devices()))
   print(json.dumps(result))
 

@@ -28,11 +28,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(REPO, "benchmarks", "results")
 
 MODES = {
-    "quick": {"train_steps": 5, "decode_repeats": 3, "matmul_repeats": 3, "checkpoint_saves": 2},
+    "quick": {"train_steps": 5, "decode_repeats": 3, "matmul_repeats": 3, "checkpoint_saves": 2,
+              "pipeline_batches": 20},
     "full": {"train_steps": 20, "decode_repeats": 5, "matmul_repeats": 5,
-             "checkpoint_saves": 5},
+             "checkpoint_saves": 5, "pipeline_batches": 100},
 }
-NOT_LANDED = ("RM pairs/s", "PPO episodes/s", "input pipeline")
+NOT_LANDED = ("RM pairs/s", "PPO episodes/s")
+# The input pipeline is measured at this case's lengths and compared with its step.
+PIPELINE_CASE = "t5_v1_1_small"
 CHECKPOINT_SHAPE = "smollm2_135m"
 
 
@@ -42,7 +45,8 @@ def run_module(module: str, *args: str, timeout: float = 900) -> dict:
   command = [sys.executable, "-m", module, *args]
   start = time.perf_counter()
   try:
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
   except subprocess.TimeoutExpired:
     return {"error": f"timed out after {timeout:.0f} s: {' '.join(command[1:])}"}
   lines = done.stdout.strip().splitlines()
@@ -125,6 +129,27 @@ def checkpoint_row(mode: dict) -> dict:
   return {"summary": summary, "data": data}
 
 
+def input_pipeline_row(mode: dict, train: list[dict]) -> dict:
+  """Examples/s the seqio pipeline delivers beside the examples/s our step consumes."""
+  case = next(c for c in configs.TRAIN_CASES if c.name == PIPELINE_CASE)
+  lengths = f"{case.batch.input_length},{case.batch.target_length}"
+  print(f"input pipeline at {lengths}", flush=True)
+  data = run_module("benchmarks.input_pipeline", "--batches", str(mode["pipeline_batches"]),
+                    "--lengths", lengths)
+  if "error" in data:
+    return {"summary": f"error: {data['error']}", "data": data}
+  summary = (f"instruct_suite at {lengths}: {data['unpacked']['examples_per_s']:,.0f} "
+             f"examples/s unpacked, {data['packed']['examples_per_s']:,.0f} packed")
+  ours = next((r.get("ours") for r in train if r["case"] == PIPELINE_CASE), None)
+  if ours and "error" not in ours:
+    consumed = case.batch.batch_size * ours["tokens_per_second"]["median"] / (
+        case.batch.tokens_per_step)
+    data["step_consumes_examples_per_s"] = consumed
+    summary += (f"; our {PIPELINE_CASE} step consumes {consumed:,.1f} examples/s "
+                f"({data['unpacked']['examples_per_s'] / consumed:,.0f}x headroom unpacked)")
+  return {"summary": summary, "data": data}
+
+
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--quick", action="store_true", help="fewer steps: under 10 minutes")
@@ -152,10 +177,11 @@ def main(argv=None) -> None:
       "hardware": hardware,
       "train": train_rows(mode, hardware, only, not args.no_hf),
       "decode": decode_rows(mode, only, not args.no_hf),
-      "other": {"checkpoint save": checkpoint_row(mode),
-                **{name: report.NOT_YET for name in NOT_LANDED}},
   }
-  run["versions"] = {"jax": __import__("jax").__version__, **hardware.get("versions", {})}
+  run["other"] = {"checkpoint save": checkpoint_row(mode),
+                  "input pipeline": input_pipeline_row(mode, run["train"]),
+                  **{name: report.NOT_YET for name in NOT_LANDED}}
+  run["versions"] = hardware["versions"]
   run["elapsed_seconds"] = time.perf_counter() - start
   os.makedirs(args.out_dir, exist_ok=True)
   stem = os.path.join(args.out_dir, run["date"])

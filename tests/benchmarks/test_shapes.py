@@ -41,3 +41,17 @@ def test_random_batch_matches_the_declared_shapes(case):
 def test_overrides_may_not_change_the_architecture():
   with pytest.raises(ValueError, match="emb_dim"):
     ours.model_config(configs.LLAMA_TINY, emb_dim=128)
+
+
+def test_a_shape_that_disagrees_with_its_gin_file_is_named():
+  import dataclasses
+
+  wrong = dataclasses.replace(configs.SMOLLM2_135M, d_model=512)
+  with pytest.raises(ValueError, match="smollm2_135m.gin sets ModelConfig.emb_dim = 576"):
+    ours.model_config(wrong)
+
+
+def test_the_gin_file_supplies_what_the_shape_leaves_open():
+  config = ours.model_config(configs.SMOLLM2_135M)
+  assert config.embedding_init_stddev == 0.02 and config.norm_epsilon == 1e-5
+  assert ours.model_config(configs.SMOLLM2_135M, scan_layers=False).scan_layers is False
