@@ -85,7 +85,7 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   try:
     return args.fn(args)
-  except (KeyError, ValueError) as e:  # unknown names, bad arguments
+  except (KeyError, ValueError, FileNotFoundError) as e:  # unknown names, absent data
     print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
     return 2
 

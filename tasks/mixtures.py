@@ -9,6 +9,7 @@ from typing import Iterable, Sequence
 
 import seqio
 
+from tasks import flan_datasets
 from tasks import formats as formats_lib
 from tasks import suite
 from tasks import suite_tasks
@@ -18,6 +19,7 @@ EXAMPLES_CAP = 3000
 TEMPERATURE = 1.0
 
 DEFAULT_MIXTURE = "instruct_suite"
+FLAN_TFDS_MIXTURE = "flan_tfds"  # the TFDS datasets of tasks/flan_datasets.py
 NOINSTR_MIXTURE = "instruct_suite_noinstr"
 FLAN2022_MIXTURE = "instruct_suite_flan2022"
 # FLAN 2022 weights its four formats equally; CoT gets its 5% top-level share.
@@ -90,4 +92,6 @@ def register_all() -> list[str]:
     names.append(sub)
     sub_mixtures.append((sub, share))
   names.append(_add(FLAN2022_MIXTURE, sub_mixtures))
+  # Rates come from published split sizes, so registering reads no TFDS data.
+  names.append(_add(FLAN_TFDS_MIXTURE, [d.task_name for d in flan_datasets.DATASETS], rate))
   return names
