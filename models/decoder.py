@@ -15,10 +15,11 @@ class Decoder(nn.Module):
 
   @nn.compact
   def __call__(self, tokens, positions, key_positions, self_mask, encoded=None,
-               cross_mask=None, cache_slot=None, deterministic=True):
+               cross_mask=None, cache_slot=None, deterministic=True, return_hidden=False):
     """tokens/positions int [b, t]; key_positions int [b|1, s]; self_mask bool [b, 1, t, s].
 
-    Returns fp32 logits [b, t, vocab].
+    Returns fp32 logits [b, t, vocab], or with `return_hidden` the final-norm hidden states
+    [b, t, embed] (the trunk that scalar heads such as reward models sit on).
     """
     cfg = self.config
     dropout = lambda y: nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(
@@ -37,6 +38,8 @@ class Decoder(nn.Module):
                        x, self_bias, positions, encoded, cross_bias, cache_slot)
     x = RMSNorm(cfg.norm_epsilon, cfg.dtype, cfg.param_dtype, name="decoder_norm")(x)
     x = dropout(x)
+    if return_hidden:
+      return x
     if cfg.tie_embeddings:
       logits = self.embedder.attend(x)
     else:

@@ -1,0 +1,138 @@
+"""The PPO train phase on one batch of scored rollouts: advantages, then inner epochs of
+shuffled minibatch updates of policy and value model (PPO-ptx adds the LM loss on a
+pretraining/SFT batch to each update), the EMA, and the KL-coefficient update.
+
+Rollout (all rows one episode): prompts int [B, P], responses int [B, R], the sampler's
+log-probs [B, R] (kept: no extra policy forward for the old log-probs), reference log-probs
+[B, R], values [B, R] and RM scores [B] float. ptx: None, or feature-converter batches with
+leading axes [epochs, minibatches].
+"""
+import dataclasses
+
+import gin
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from trainer import rlhf_batches
+from trainer.losses import cross_entropy_sums
+from trainer.ppo import advantages as advantages_lib
+from trainer.ppo import losses
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+  """Defaults: InstructGPT / lm-human-preferences (value loss weight 0.1, gamma 1)."""
+  clip: float = 0.2
+  value_clip: float = 0.2
+  value_coef: float = 0.1
+  gamma: float = 1.0
+  lam: float = 0.95
+  epochs: int = 1
+  num_minibatches: int = 4
+  whiten_rewards: bool = False
+  ema_decay: float = 0.992
+  ptx_coef: float = 0.0
+
+
+def _advantages(rollout, mask, kl_coef, config: PPOConfig):
+  rewards, kl = advantages_lib.per_token_rewards(
+      rollout["scores"], rollout["logprobs"], rollout["ref_logprobs"], mask, kl_coef)
+  if config.whiten_rewards:
+    rewards = advantages_lib.whiten(rewards, mask, shift_mean=False)
+  advantages, returns = advantages_lib.gae(rewards, rollout["values"], mask, config.gamma,
+                                           config.lam)
+  return advantages_lib.whiten(advantages, mask), returns, rewards, kl
+
+
+def _minibatch_loss(policy_params, value_params, mb, ptx_mb, *, policy_apply, value_apply,
+                    config: PPOConfig, eos_id, is_encoder_decoder):
+  batch, offset = rlhf_batches.scoring_batch(mb["prompts"], mb["responses"], eos_id,
+                                             is_encoder_decoder)
+  length = mb["responses"].shape[1]
+  logits = rlhf_batches.response_columns(policy_apply({"params": policy_params}, batch),
+                                         offset, length)
+  logprobs, entropy = rlhf_batches.token_logprobs(logits, mb["responses"])
+  values = rlhf_batches.response_columns(value_apply({"params": value_params}, batch),
+                                         offset, length)
+  mask = mb["mask"]
+  policy_loss, clip_fraction, approx_kl = losses.policy_loss(
+      logprobs, mb["old_logprobs"], mb["advantages"], mask, config.clip)
+  value_loss, value_clip_fraction = losses.value_loss(
+      values, mb["old_values"], mb["returns"], mask, config.value_clip)
+  total = policy_loss + config.value_coef * value_loss
+  gap = jnp.abs(logprobs - mb["old_logprobs"]) * mask
+  metrics = {"policy_loss": policy_loss, "value_loss": value_loss,
+             "clip_fraction": clip_fraction, "value_clip_fraction": value_clip_fraction,
+             "approx_kl": approx_kl, "entropy": advantages_lib.masked_mean(entropy, mask),
+             "logprob_gap_mean": advantages_lib.masked_mean(gap, mask),
+             "logprob_gap_max": jnp.max(gap)}
+  if ptx_mb is not None:
+    sums = cross_entropy_sums(policy_apply({"params": policy_params}, ptx_mb),
+                              ptx_mb["decoder_target_tokens"], ptx_mb["decoder_loss_weights"])
+    ptx_loss = sums["loss_sum"] / jnp.maximum(sums["weight_sum"], 1.0)
+    total = total + config.ptx_coef * ptx_loss
+    metrics["ptx_loss"] = ptx_loss
+  return total, metrics
+
+
+def _update(train_state, grads, optimizer):
+  updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
+  return train_state.replace(step=train_state.step + 1,
+                             params=optax.apply_updates(train_state.params, updates),
+                             opt_state=opt_state)
+
+
+def ppo_update(state, rollout, ptx, rng, *, policy_apply, value_apply, policy_optimizer,
+               value_optimizer, config: PPOConfig, kl_controller, eos_id: int,
+               is_encoder_decoder: bool):
+  """One PPO iteration's training on `rollout`; returns (new PPOState, metrics)."""
+  mask = rlhf_batches.response_mask(rollout["responses"])
+  advantages, returns, rewards, kl = _advantages(rollout, mask, state.kl_coef, config)
+  data = {"prompts": rollout["prompts"], "responses": rollout["responses"], "mask": mask,
+          "old_logprobs": rollout["logprobs"], "old_values": rollout["values"],
+          "advantages": advantages, "returns": returns}
+  batch_size, num_minibatches = mask.shape[0], config.num_minibatches
+  if batch_size % num_minibatches:
+    raise ValueError(f"PPO batch of {batch_size} episodes does not split into "
+                     f"num_minibatches={num_minibatches}")
+  loss_fn = jax.grad(
+      lambda p, v, mb, ptx_mb: _minibatch_loss(
+          p, v, mb, ptx_mb, policy_apply=policy_apply, value_apply=value_apply,
+          config=config, eos_id=eos_id, is_encoder_decoder=is_encoder_decoder),
+      argnums=(0, 1), has_aux=True)
+
+  def minibatch_update(state, mb_and_ptx):
+    (policy_grads, value_grads), metrics = loss_fn(state.policy.params, state.value.params,
+                                                   *mb_and_ptx)
+    policy = _update(state.policy, policy_grads, policy_optimizer)
+    ema = jax.tree.map(lambda e, p: config.ema_decay * e + (1 - config.ema_decay) * p,
+                       state.ema_params, policy.params)
+    metrics["grad_norm"] = optax.tree.norm(policy_grads)
+    return state.replace(policy=policy, value=_update(state.value, value_grads,
+                                                      value_optimizer), ema_params=ema), metrics
+
+  def epoch(state, index):
+    order = jax.random.permutation(jax.random.fold_in(rng, index), batch_size)
+    minibatches = jax.tree.map(
+        lambda x: x[order].reshape(num_minibatches, batch_size // num_minibatches,
+                                   *x.shape[1:]), data)
+    ptx_epoch = None if ptx is None else jax.tree.map(lambda x: x[index], ptx)
+    return lax.scan(minibatch_update, state, (minibatches, ptx_epoch))
+
+  state, per_update = lax.scan(epoch, state, jnp.arange(config.epochs))
+  kl_per_episode = jnp.mean(jnp.sum(kl, axis=1))
+  metrics = jax.tree.map(jnp.mean, per_update)
+  # Before any update the trainer's log-probs should equal the sampler's: the first
+  # minibatch of the first epoch measures that gap.
+  metrics["logprob_gap_mean"] = per_update["logprob_gap_mean"][0, 0]
+  metrics["logprob_gap_max"] = per_update["logprob_gap_max"][0, 0]
+  metrics.update(
+      kl=kl_per_episode, kl_coef=state.kl_coef, rm_score=jnp.mean(rollout["scores"]),
+      return_mean=jnp.mean(jnp.sum(rewards, axis=1)),
+      response_length=jnp.mean(jnp.sum(mask, axis=1)),
+      explained_variance=losses.explained_variance(rollout["values"], returns, mask))
+  kl_coef = kl_controller.update(state.kl_coef, kl_per_episode, batch_size)
+  return state.replace(step=state.step + 1, kl_coef=kl_coef), metrics
