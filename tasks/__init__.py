@@ -3,7 +3,8 @@
 `import tasks` registers every task and mixture (no data is generated or read here):
 the embedded instruction suite in all its formats and its mixtures (`instruct_suite`,
 `instruct_suite_without_<cluster>`, `instruct_suite_heldout_<cluster>`,
-`instruct_suite_noinstr`, `instruct_suite_flan2022`, ...), and FLAN/T0 datasets over
+`instruct_suite_heldout_<cluster>_rank`, `instruct_suite_noinstr`,
+`instruct_suite_flan2022`, ...), and FLAN/T0 datasets over
 TFDS (`flan_<name>`, data read only when asked for).
 """
 from tasks import flan_datasets as _flan_datasets
@@ -17,5 +18,5 @@ FLAN_TASKS = _flan_datasets.register_all()
 MIXTURES = _mixtures.register_all()
 DEFAULT_MIXTURE = _mixtures.DEFAULT_MIXTURE
 
-__all__ = ["CLUSTERS", "DEFAULT_MIXTURE", "FLAN_TASKS", "MIXTURES", "RELATED_CLUSTERS", "SUITE_TASKS",
-           "default_vocabulary"]
+__all__ = ["CLUSTERS", "DEFAULT_MIXTURE", "FLAN_TASKS", "MIXTURES", "RELATED_CLUSTERS",
+           "SUITE_TASKS", "default_vocabulary"]

@@ -10,6 +10,7 @@ class Format:
   options: bool = True
   cot: bool = False
   instructions: bool = True
+  inverted_templates: bool = True  # False: only templates that ask the task itself
 
 
 ZERO_SHOT = Format("")
@@ -17,7 +18,9 @@ ZERO_SHOT_NO_OPTIONS = Format("_noopt", options=False)
 FEW_SHOT = Format("_fs", few_shot=True)
 FEW_SHOT_NO_OPTIONS = Format("_fs_noopt", few_shot=True, options=False)
 COT = Format("_cot", cot=True)
-NO_INSTRUCTIONS = Format("_noinstr", instructions=False)
+NO_INSTRUCTIONS = Format("_noinstr", instructions=False, inverted_templates=False)
+# Every example keeps its answer choices, to be scored one by one.
+RANK_CLASSIFICATION = Format("_rank", inverted_templates=False)
 
 # FLAN 2022 weights these four equally.
 FLAN2022_FORMATS = (ZERO_SHOT, ZERO_SHOT_NO_OPTIONS, FEW_SHOT, FEW_SHOT_NO_OPTIONS)

@@ -54,14 +54,14 @@ def training_clusters(held_out: str) -> tuple[str, ...]:
 def _task_names(clusters: Iterable[str], fmt: formats_lib.Format) -> list[str]:
   """The format's task for each type; a type that lacks the format (no options, no CoT)
   contributes its nearest one (the no-options variant of a non-classification task is its
-  zero-shot task) or nothing (CoT)."""
+  zero-shot task) or nothing (CoT, rank classification)."""
   names = []
   for cluster in clusters:
     for task in suite.by_cluster(cluster):
       available = suite_tasks.formats_of(task)
       if fmt in available:
         names.append(suite_tasks.task_name(task, fmt))
-      elif not fmt.cot:
+      elif not fmt.cot and fmt != formats_lib.RANK_CLASSIFICATION:
         fallback = formats_lib.FEW_SHOT if fmt.few_shot else formats_lib.ZERO_SHOT
         names.append(suite_tasks.task_name(task, fallback))
   return names
@@ -86,6 +86,9 @@ def register_all() -> list[str]:
                       _task_names([cluster], formats_lib.ZERO_SHOT), rate))
     names.append(_add(f"{NOINSTR_MIXTURE}_without_{cluster}",
                       _task_names(train, formats_lib.NO_INSTRUCTIONS), rate))
+    rank_tasks = _task_names([cluster], formats_lib.RANK_CLASSIFICATION)
+    if rank_tasks:  # zero-shot rank classification of the held-out cluster (T0 style)
+      names.append(_add(f"{DEFAULT_MIXTURE}_heldout_{cluster}_rank", rank_tasks, rate))
   sub_mixtures = []
   for label, (fmt, share) in FLAN2022_FORMAT_RATES.items():
     sub = _add(f"{DEFAULT_MIXTURE}_{label}", _task_names(suite.CLUSTERS, fmt), rate)

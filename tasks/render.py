@@ -42,7 +42,7 @@ def render_example(task: TaskType, split: str, index: int, seed: int,
   example = task.examples(split)[index]
   rng = example_rng(task.name, split, seed, index)
   pool = task.templates_for(cot=fmt.cot)
-  if not fmt.instructions:  # the ablation keeps the plain task direction
+  if not fmt.inverted_templates:
     pool = tuple(t for t in pool if not t.inverted)
   template = rng.choice(pool)
   template_index = task.templates.index(template)

@@ -1,7 +1,8 @@
 """Registers the embedded suite in seqio: one task per (task type, format).
 
 Names: `suite_<type>` (zero-shot with options), `suite_<type>_noopt`, `suite_<type>_fs`,
-`suite_<type>_fs_noopt`, `suite_<type>_noinstr` and, for multi-step types, `suite_<type>_cot`.
+`suite_<type>_fs_noopt`, `suite_<type>_noinstr`, for multi-step types `suite_<type>_cot`,
+and for classification types `suite_<type>_rank` (one example per answer choice, scored).
 Registration builds no data; examples are generated when a dataset is first asked for.
 """
 import functools
@@ -13,6 +14,7 @@ from tasks import catalog
 from tasks import features
 from tasks import formats as formats_lib
 from tasks import metrics
+from tasks import rank_classification
 from tasks import render
 from tasks import stats
 from tasks import suite
@@ -29,7 +31,8 @@ def task_name(task: suite.TaskType, fmt: formats_lib.Format) -> str:
 def formats_of(task: suite.TaskType) -> tuple[formats_lib.Format, ...]:
   out = [formats_lib.ZERO_SHOT, formats_lib.FEW_SHOT, formats_lib.NO_INSTRUCTIONS]
   if task.is_classification:
-    out += [formats_lib.ZERO_SHOT_NO_OPTIONS, formats_lib.FEW_SHOT_NO_OPTIONS]
+    out += [formats_lib.ZERO_SHOT_NO_OPTIONS, formats_lib.FEW_SHOT_NO_OPTIONS,
+            formats_lib.RANK_CLASSIFICATION]
   if task.has_cot:
     out.append(formats_lib.COT)
   return tuple(out)
@@ -65,16 +68,26 @@ class _SuiteSource(seqio.FunctionDataSource):
     return len(self._task.examples(split))
 
 
+def source_for(task: suite.TaskType, fmt: formats_lib.Format, name: str) -> seqio.DataSource:
+  return _SuiteSource(task, functools.partial(_dataset_fn, task=task, fmt=fmt, name=name))
+
+
 def register_task(task: suite.TaskType, fmt: formats_lib.Format) -> str:
   name = task_name(task, fmt)
-  source = _SuiteSource(task, functools.partial(_dataset_fn, task=task, fmt=fmt, name=name))
+  source = source_for(task, fmt, name)
+  if fmt == formats_lib.RANK_CLASSIFICATION:
+    preprocessors = [rank_classification.expand_choices, *features.preprocessors(name)]
+    postprocess_fn, metric_fns = rank_classification.postprocess_target, [
+        rank_classification.rank_accuracy]
+  else:
+    preprocessors = features.preprocessors(name)
+    postprocess_fn = metrics.postprocess_for(cot=fmt.cot)
+    metric_fns = metrics.metric_fns_for(task.metric)
   seqio.TaskRegistry.add(
       name, source=source, output_features=features.output_features(),
-      preprocessors=features.preprocessors(name),
-      postprocess_fn=metrics.postprocess_for(cot=fmt.cot),
-      metric_fns=metrics.metric_fns_for(task.metric),
+      preprocessors=preprocessors, postprocess_fn=postprocess_fn, metric_fns=metric_fns,
       shuffle_buffer_size=SHUFFLE_BUFFER)
-  pool = [t for t in task.templates_for(cot=fmt.cot) if fmt.instructions or not t.inverted]
+  pool = [t for t in task.templates_for(cot=fmt.cot) if fmt.inverted_templates or not t.inverted]
   catalog.add(catalog.Entry(
       name, task.cluster, templates=len(pool) if fmt.instructions else 0,
       inverted_templates=sum(t.inverted for t in pool) if fmt.instructions else 0,

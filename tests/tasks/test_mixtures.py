@@ -65,6 +65,13 @@ def test_held_out_builders(cluster):
     assert train_clusters == set(suite.CLUSTERS) - excluded
   held_out = seqio.get_mixture_or_task(f"instruct_suite_heldout_{cluster}")
   assert {t.name for t in held_out.tasks} == {f"suite_{t.name}" for t in suite.by_cluster(cluster)}
+  classification = [t for t in suite.by_cluster(cluster) if t.is_classification]
+  rank_name = f"instruct_suite_heldout_{cluster}_rank"
+  if classification:
+    rank = seqio.get_mixture_or_task(rank_name)
+    assert {t.name for t in rank.tasks} == {f"suite_{t.name}_rank" for t in classification}
+  else:
+    assert rank_name not in seqio.MixtureRegistry.names()
 
 
 def test_related_clusters_are_symmetric_and_exist():
