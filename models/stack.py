@@ -14,6 +14,47 @@ REMAT_POLICIES = {
 }
 
 
+SCANNED_LAYERS = "layers"  # name of the scanned module inside a LayerStack
+
+
+def is_scanned_param(path) -> bool:
+  """Whether a parameter (by its tree path) stacks one slice per layer along axis 0.
+
+  A scanned stack's parameters sit under <stack>/layers/...; unscanned layers are named
+  layers_0, layers_1, ... and never match.
+  """
+  names = [str(getattr(k, "key", k)) for k in path]
+  return any(a == "layers" and b == SCANNED_LAYERS for a, b in zip(names, names[1:]))
+
+
+def stack_layers(params):
+  """Unscanned parameters (layers_0, layers_1, ...) -> the scanned layout (one stacked
+  `layers` entry per stack), e.g. to reuse a checkpoint after turning scan_layers on."""
+  if not isinstance(params, dict):
+    return params
+  numbered = sorted((k for k in params if k.startswith("layers_")), key=lambda k: int(k[7:]))
+  if numbered:
+    rest = {k: v for k, v in params.items() if k not in numbered}
+    stacked = jax.tree.map(lambda *xs: jax.numpy.stack(xs), *[params[k] for k in numbered])
+    return {**rest, SCANNED_LAYERS: stacked}
+  return {k: stack_layers(v) for k, v in params.items()}
+
+
+def unstack_layers(params, parent_key=None):
+  """The inverse of `stack_layers`."""
+  if not isinstance(params, dict):
+    return params
+  out = {}
+  for key, value in params.items():
+    if parent_key == "layers" and key == SCANNED_LAYERS:
+      num_layers = jax.tree.leaves(value)[0].shape[0]
+      out.update({f"layers_{i}": jax.tree.map(lambda x, i=i: x[i], value)
+                  for i in range(num_layers)})
+    else:
+      out[key] = unstack_layers(value, key)
+  return out
+
+
 class LayerStack(nn.Module):
   config: ModelConfig
   num_layers: int
@@ -43,7 +84,7 @@ class LayerStack(nn.Module):
           length=self.num_layers,
           metadata_params={nn.PARTITION_NAME: "layers"},
       )
-      x, _ = scanned(**layer_kwargs, name="layers")(x, *shared)
+      x, _ = scanned(**layer_kwargs, name=SCANNED_LAYERS)(x, *shared)
       return x
     for i in range(self.num_layers):
       x, _ = layer_cls(**layer_kwargs, name=f"layers_{i}")(x, *shared)

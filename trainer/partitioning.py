@@ -82,10 +82,11 @@ def _path_key(path) -> tuple:
 def optimizer_state_logical_specs(abstract_opt_state, abstract_params, param_specs):
   """Logical specs for every optimizer-state leaf, from the parameter it belongs to.
 
-  An optimizer-state leaf mirrors a parameter when its tree path ends with that parameter's
-  path (optax's mu/nu, momentum, ...). Same shape: same spec. A factored second moment
-  (Adafactor's row/column statistics) drops one axis: the spec drops that axis's name.
-  Everything else (counts, placeholders) is replicated.
+  An optimizer-state leaf belongs to a parameter when its tree path contains that
+  parameter's path: at the end for optax's params-shaped trees (mu, nu, ...), at the start
+  for per-parameter states (trainer.optimizers.per_layer_in_scanned_stacks). Same shape:
+  same spec. A factored second moment (Adafactor's row/column statistics) drops one axis:
+  the spec drops that axis's name. Everything else (counts, placeholders) is replicated.
   """
   params_by_path = {}
   for (path, leaf), spec in zip(
@@ -93,14 +94,18 @@ def optimizer_state_logical_specs(abstract_opt_state, abstract_params, param_spe
       jax.tree_util.tree_leaves(param_specs, is_leaf=lambda x: isinstance(x, PartitionSpec))):
     params_by_path[_path_key(path)] = (leaf.shape, tuple(spec))
 
+  def owner(key):
+    for cut in range(len(key)):
+      for candidate in (key[cut:], key[:len(key) - cut]):
+        if candidate in params_by_path:
+          return params_by_path[candidate]
+    return None
+
   def spec_for(path, leaf):
-    key = _path_key(path)
-    for start in range(len(key)):
-      if key[start:] in params_by_path:
-        shape, names = params_by_path[key[start:]]
-        break
-    else:
+    found = owner(_path_key(path))
+    if found is None:
       return PartitionSpec()
+    shape, names = found
     names = names + (None,) * (len(shape) - len(names))
     if tuple(leaf.shape) == tuple(shape):
       return PartitionSpec(*names)

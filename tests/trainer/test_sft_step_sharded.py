@@ -1,4 +1,6 @@
 """A sharded SFT step computes what the single-device step computes, with real shards."""
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -10,12 +12,12 @@ from trainer.compile_step import abstract_batch_from_shapes, compile_sft_step
 RULES = partitioning.logical_axis_rules()
 
 
-def run_step(config, mesh_shape, num_microbatches=1, scan_layers=False):
+def run_step(config, mesh_shape, num_microbatches=1, scan_layers=False, optimizer="adamw"):
   devices = jax.devices()[:int(np.prod(mesh_shape))]
   mesh = partitioning.make_mesh(*mesh_shape, devices=devices)
   module = module_for(config, scan_layers=scan_layers, dropout_rate=0.0)
   lr = optimizers.constant_schedule(1e-2)
-  optimizer = optimizers.adamw(lr)
+  optimizer = getattr(optimizers, optimizer)(lr)
   batch = random_batch(config)
   abstract, shardings = train_state.state_shardings(module, optimizer, batch, mesh, RULES)
   state = train_state.create_train_state(module, optimizer, batch, shardings, mesh, RULES, 0)
@@ -65,3 +67,17 @@ def test_scanned_layers_match_unrolled_layers():
   # Same initial weights are not guaranteed (scan splits the init rng), so compare the
   # quantity that does not depend on them at init: the loss is near log(vocab).
   assert abs(scanned["loss"] - unrolled["loss"]) < 0.2
+
+
+def test_scanned_adafactor_state_is_sharded_and_exact():
+  config = dataclasses.replace(TINY_LLAMA, emb_dim=256, mlp_dim=512)  # big enough to factor
+  single_state, single_metrics = run_step(config, (1, 1, 1), scan_layers=True,
+                                          optimizer="adafactor")
+  state, metrics = run_step(config, (2, 2, 2), scan_layers=True, optimizer="adafactor")
+  np.testing.assert_allclose(metrics["loss"], single_metrics["loss"], rtol=1e-5)
+  for got, want in zip(jax.tree.leaves(state), jax.tree.leaves(single_state)):
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4, atol=1e-6)
+  wi_state = state.opt_state["decoder"]["layers"]["layers"]["mlp"]["wi_0"]["kernel"]
+  row_stats = wi_state[0].v_row  # [layers, embed]: the mlp axis was factored away
+  assert row_stats.shape == (2, 256)
+  assert {s.data.shape for s in row_stats.addressable_shards} == {(2, 128)}  # embed on fsdp

@@ -1,0 +1,47 @@
+"""Adafactor trains a scanned stack exactly as it trains the same layers unscanned."""
+import functools
+
+import flax.linen as nn
+
+import jax
+import numpy as np
+import optax
+
+from models.stack import stack_layers, unstack_layers
+from tests.model_configs import TINY_T5, module_for, random_batch
+from trainer import optimizers
+from trainer.sft_step import sft_step
+from trainer.train_state import TrainState
+
+
+def one_step(module, optimizer, params, batch):
+  lr = optimizers.constant_schedule(1e-2)
+  state = TrainState(np.int32(0), params, optimizer.init(params))
+  step = jax.jit(functools.partial(sft_step, apply_fn=module.apply, optimizer=optimizer,
+                                   learning_rate_fn=lr))
+  return step(state, batch)[0].params
+
+
+def test_stack_round_trip():
+  module = module_for(TINY_T5)
+  params = nn.unbox(module.init(jax.random.key(0), random_batch(TINY_T5))["params"])
+  stacked = stack_layers(params)
+  assert stacked["encoder"]["layers"]["layers"]["mlp"]["wi_0"]["kernel"].shape == (2, 32, 64)
+  jax.tree.map(np.testing.assert_array_equal, unstack_layers(stacked), params)
+
+
+def test_adafactor_on_scanned_layers_matches_unscanned():
+  batch = random_batch(TINY_T5)
+  unscanned, scanned = module_for(TINY_T5), module_for(TINY_T5, scan_layers=True)
+  params = nn.unbox(unscanned.init(jax.random.key(0), batch)["params"])
+  # Layers of different scale, as after training: Adafactor's relative step sizes differ.
+  encoder_layers = params["encoder"]["layers"]
+  encoder_layers["layers_1"] = jax.tree.map(lambda x: 10 * x, encoder_layers["layers_1"])
+  lr = optimizers.constant_schedule(1e-2)
+  want = one_step(unscanned, optimizers.adafactor(lr), params, batch)
+  got = unstack_layers(one_step(scanned, optimizers.adafactor(lr), stack_layers(params), batch))
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6), got, want)
+  # Plain optax.adafactor takes its statistics over the whole stack, which differs.
+  plain = unstack_layers(one_step(scanned, optax.adafactor(lr), stack_layers(params), batch))
+  differences = jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))), plain, want)
+  assert max(jax.tree.leaves(differences)) > 1e-2
