@@ -21,6 +21,11 @@ REPO_DIR = os.path.dirname(os.path.abspath(__file__))
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, applied in order.")
 flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, applied after the files.")
+flags.DEFINE_bool(
+    "multiprocess", False,
+    "Run as one process per host of a multi-host slice: calls jax.distributed.initialize(), "
+    "which finds the coordinator from the environment (TPU pods, SLURM, or the "
+    "JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID variables).")
 
 
 def expand_gin_shorthand(argv: list[str]) -> list[str]:
@@ -58,6 +63,9 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if FLAGS["verbosity"].using_default_value:
     logging.set_verbosity(logging.WARNING)  # orbax and seqio log every step at INFO
+  if FLAGS.multiprocess:
+    import jax  # pylint: disable=import-outside-toplevel
+    jax.distributed.initialize()
   parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
   run_stage()
 
