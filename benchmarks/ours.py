@@ -1,9 +1,11 @@
-"""Our side of the train benchmark: the jitted SFT step of trainer/, on the shapes of configs.py.
+"""Our side of the benchmarks: the jitted SFT step of trainer/ and the compiled decoding
+loop of models/decoding.py, on the shapes of configs.py.
 
 Same optimizer as the HuggingFace side (AdamW, betas 0.9/0.999, no weight decay, no
 clipping, constant rate), fp32 parameters, dropout off, random int batches.
 
   python -m benchmarks.ours --train t5_v1_1_small --steps 5
+  python -m benchmarks.ours --decode smollm2_135m_b16 --steps 3
 """
 from __future__ import annotations
 
@@ -210,21 +212,68 @@ def train(case: configs.TrainCase, steps: int, warmup: int = 2, **config_overrid
                      for k in ("scan_layers", "remat_policy", "dtype")}}
 
 
+def decode(case: configs.DecodeCase, repeats: int, **config_overrides) -> dict:
+  """Greedy decoding with models/decoding.py's compiled KV-cache loop, timed as HF's
+  `generate` is: new tokens/s over the whole call, prefill included, no early stop."""
+  from models import decoding
+
+  b = case.batch
+  # Parameters come from the train-state initialiser; the batch shape only sizes the init.
+  init_batch = configs.TrainBatch(b.batch_size, b.prompt_length,
+                                  b.new_tokens if case.shape.is_encoder_decoder else 0)
+  setup = step_setup(configs.TrainCase(case.shape, init_batch), **config_overrides)
+  state, _ = init_state(setup)
+  rng = np.random.default_rng(0)
+  prompts = rng.integers(3, case.shape.vocab_size, (b.batch_size, b.prompt_length), np.int32)
+  if case.shape.is_encoder_decoder:
+    batch = {"encoder_input_tokens": prompts}
+  else:
+    batch = {"decoder_prompt_tokens": prompts,
+             "decoder_prompt_lengths": np.full((b.batch_size,), b.prompt_length, np.int32)}
+  # eos_id -1 is never sampled, so every call produces exactly `new_tokens` per row.
+  run = decoding.compile_generate(setup.module, setup.mesh, setup.rules,
+                                  setup.shardings.params, max_new_tokens=b.new_tokens,
+                                  eos_id=-1)
+  key = jax.random.key(0)
+  lengths = []
+
+  def generate():
+    out = run(state.params, batch, key)
+    lengths.append(jax.block_until_ready(out).lengths)
+
+  start = time.perf_counter()
+  generate()
+  compile_seconds = time.perf_counter() - start  # compile and one full call
+  timings = timing.time_calls(generate, repeats=repeats, warmup=0)
+  if int(np.min(lengths[-1])) != b.new_tokens:
+    raise RuntimeError(f"{case.name}: decoding produced {np.min(lengths[-1])} of "
+                       f"{b.new_tokens} tokens in some row")
+  return {"case": case.name, "side": "ours", "call_seconds": list(timings.seconds),
+          "tokens_per_second": timings.rate(b.batch_size * b.new_tokens),
+          "compile_seconds": compile_seconds}
+
+
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--train", required=True, choices=[c.name for c in configs.TRAIN_CASES])
-  parser.add_argument("--steps", type=int, default=5)
+  what = parser.add_mutually_exclusive_group(required=True)
+  what.add_argument("--train", choices=[c.name for c in configs.TRAIN_CASES])
+  what.add_argument("--decode", choices=[c.name for c in configs.DECODE_CASES])
+  parser.add_argument("--steps", type=int, default=5, help="timed steps (decode: calls)")
   parser.add_argument("--scan_layers", choices=("true", "false"),
                       help="override the gin model file's ModelConfig.scan_layers")
   parser.add_argument("--remat_policy", help="override ModelConfig.remat_policy")
   args = parser.parse_args(argv)
-  case = next(c for c in configs.TRAIN_CASES if c.name == args.train)
   overrides = {}
   if args.scan_layers:
     overrides["scan_layers"] = args.scan_layers == "true"
   if args.remat_policy:
     overrides["remat_policy"] = args.remat_policy
-  result = train(case, steps=args.steps, **overrides)
+  if args.train:
+    case = next(c for c in configs.TRAIN_CASES if c.name == args.train)
+    result = train(case, steps=args.steps, **overrides)
+  else:
+    case = next(c for c in configs.DECODE_CASES if c.name == args.decode)
+    result = decode(case, repeats=args.steps, **overrides)
   result.update(jax=jax.__version__, devices=len(jax.devices()))
   print(json.dumps(result))
 

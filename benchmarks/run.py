@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ import time
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # gin model files import seqio -> TF
 
 from benchmarks import configs
 from benchmarks import report
@@ -45,8 +47,7 @@ def run_module(module: str, *args: str, timeout: float = 900) -> dict:
   command = [sys.executable, "-m", module, *args]
   start = time.perf_counter()
   try:
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
   except subprocess.TimeoutExpired:
     return {"error": f"timed out after {timeout:.0f} s: {' '.join(command[1:])}"}
   lines = done.stdout.strip().splitlines()
@@ -110,9 +111,12 @@ def decode_rows(mode: dict, only: set | None, with_hf: bool) -> list[dict]:
     row = {"case": case.shape.name,
            "batch": f"batch {b.batch_size}, {b.prompt_length} prompt + {b.new_tokens} new"}
     print(f"decode {case.name}", flush=True)
+    repeats = str(mode["decode_repeats"])
     if with_hf:
       row["hf"] = run_module("benchmarks.hf_baseline", "--decode", case.name, "--steps",
-                             str(mode["decode_repeats"]))
+                             repeats)
+    if importlib.util.find_spec("models.decoding"):
+      row["ours"] = run_module("benchmarks.ours", "--decode", case.name, "--steps", repeats)
     rows.append(row)
   return rows
 
