@@ -249,6 +249,8 @@ DATASETS: tuple[FlanDataset, ...] = (
 )
 
 CLUSTERS = tuple(sorted({d.cluster for d in DATASETS}))
+# FLAN drops paraphrase from training when NLI is held out (and the other way round).
+RELATED_CLUSTERS = {"nli": frozenset({"paraphrase"}), "paraphrase": frozenset({"nli"})}
 
 
 def render_record(dataset: FlanDataset, record: Mapping[str, Any], index: int

@@ -5,7 +5,7 @@ Rate of a task = min(num_train_examples, cap) ** (1 / temperature)  (FLAN 2021 m
 seqio normalizes rates into sampling probabilities).
 """
 import functools
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import seqio
 
@@ -43,12 +43,14 @@ def expected_rate(num_examples: int, cap: int = EXAMPLES_CAP,
   return float(min(num_examples, cap)) ** (1.0 / temperature)
 
 
-def training_clusters(held_out: str) -> tuple[str, ...]:
+def training_clusters(held_out: str, clusters: Sequence[str] = suite.CLUSTERS,
+                      related: Mapping[str, frozenset[str]] = suite.RELATED_CLUSTERS
+                      ) -> tuple[str, ...]:
   """Every cluster except `held_out` and the clusters related to it (FLAN's rule)."""
-  excluded = {held_out} | set(suite.RELATED_CLUSTERS.get(held_out, ()))
-  if held_out not in suite.CLUSTERS:
-    raise KeyError(f"no cluster {held_out!r}; known: {list(suite.CLUSTERS)}")
-  return tuple(c for c in suite.CLUSTERS if c not in excluded)
+  if held_out not in clusters:
+    raise KeyError(f"no cluster {held_out!r}; known: {list(clusters)}")
+  excluded = {held_out} | set(related.get(held_out, ()))
+  return tuple(c for c in clusters if c not in excluded)
 
 
 def _task_names(clusters: Iterable[str], fmt: formats_lib.Format) -> list[str]:
@@ -97,4 +99,11 @@ def register_all() -> list[str]:
   names.append(_add(FLAN2022_MIXTURE, sub_mixtures))
   # Rates come from published split sizes, so registering reads no TFDS data.
   names.append(_add(FLAN_TFDS_MIXTURE, [d.task_name for d in flan_datasets.DATASETS], rate))
+  for cluster in flan_datasets.CLUSTERS:
+    train = training_clusters(cluster, flan_datasets.CLUSTERS, flan_datasets.RELATED_CLUSTERS)
+    names.append(_add(f"{FLAN_TFDS_MIXTURE}_without_{cluster}",
+                      [d.task_name for d in flan_datasets.DATASETS if d.cluster in train], rate))
+    names.append(_add(f"{FLAN_TFDS_MIXTURE}_heldout_{cluster}",
+                      [d.task_name for d in flan_datasets.DATASETS if d.cluster == cluster],
+                      rate))
   return names

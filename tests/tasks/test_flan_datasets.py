@@ -52,3 +52,13 @@ def test_absent_data_names_the_tfds_dataset_and_data_dir(tmp_path, monkeypatch):
   with pytest.raises(tfds_source.TfdsDataMissingError) as error:
     task.get_dataset({"inputs": 128, "targets": 32}, split="validation")
   assert "'super_glue/rte:1.0.2'" in str(error.value) and str(tmp_path) in str(error.value)
+
+
+@pytest.mark.parametrize("cluster", flan_datasets.CLUSTERS)
+def test_flan_tfds_held_out_builders(cluster):
+  excluded = {cluster} | set(flan_datasets.RELATED_CLUSTERS.get(cluster, ()))
+  cluster_of = {d.task_name: d.cluster for d in flan_datasets.DATASETS}
+  train = seqio.get_mixture_or_task(f"flan_tfds_without_{cluster}")
+  assert not {cluster_of[t.name] for t in train.tasks} & excluded
+  held_out = seqio.get_mixture_or_task(f"flan_tfds_heldout_{cluster}")
+  assert {cluster_of[t.name] for t in held_out.tasks} == {cluster}

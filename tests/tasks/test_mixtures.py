@@ -101,3 +101,16 @@ def test_listing_and_rates_for_flan_tasks_do_not_touch_tfds(tmp_path, monkeypatc
   task = seqio.get_mixture_or_task("flan_sst2")
   assert task.num_input_examples("train") == 67349
   assert list(tmp_path.iterdir()) == []
+
+
+def _first_inputs(seed, n=24):
+  ds = seqio.get_dataset("instruct_suite_heldout_string_editing",
+                         task_feature_lengths={"inputs": 128, "targets": 32},
+                         dataset_split="train", shuffle=True, seed=seed,
+                         feature_converter=seqio.EncDecFeatureConverter(pack=False))
+  return [ex["encoder_input_tokens"].tolist() for ex in ds.take(n).as_numpy_iterator()]
+
+
+def test_same_seed_same_stream_through_seqio():
+  assert _first_inputs(3) == _first_inputs(3)
+  assert _first_inputs(3) != _first_inputs(4)
