@@ -5,8 +5,6 @@ for chain-of-thought tasks reduced to the answer after the fixed answer phrase.
 """
 from typing import Callable, Sequence
 
-from rouge_score import rouge_scorer
-
 from tasks import templates
 
 
@@ -30,6 +28,7 @@ def exact_match(targets: Sequence, predictions: Sequence[str]) -> dict[str, floa
 
 def rouge_l(targets: Sequence, predictions: Sequence[str]) -> dict[str, float]:
   """ROUGE-L F1 x100, the maximum over references when a target is a list of them."""
+  from rouge_score import rouge_scorer  # pulls in nltk (1.5 s): only when scoring
   scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
   total = 0.0
   for target, prediction in zip(targets, predictions):
