@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from models import sampling as sampling_lib
+from models.sharded_call import sharded_call
 
 PAD_ID = 0
 BOS_ID = 0  # T5 and the seqio decoder feature converters start decoder inputs with 0
@@ -197,27 +198,7 @@ def generate(module: nn.Module, params, batch, rng, *, max_new_tokens: int,
 def compile_generate(module: nn.Module, mesh, rules, param_shardings, *, max_new_tokens: int,
                      sampling: sampling_lib.SamplingConfig = sampling_lib.SamplingConfig(),
                      eos_id: int = 1, bidirectional_prompt: bool = False):
-  """A jitted `(params, batch, rng) -> DecodeOutput` sharded like training.
-
-  Parameters keep their training shardings; batch rows are split over the data axes by
-  the same logical rules; it compiles once per batch shape.
-  """
-  from trainer import partitioning  # trainer depends on models, not the other way round
-
-  batch_rows = lambda ndim: partitioning.batch_sharding(mesh, rules, ndim)
+  """A jitted `(params, batch, rng) -> DecodeOutput`, sharded like training."""
   fn = functools.partial(generate, module, max_new_tokens=max_new_tokens, sampling=sampling,
                          eos_id=eos_id, bidirectional_prompt=bidirectional_prompt)
-
-  @functools.lru_cache(maxsize=None)
-  def jitted_for(batch_ndims):
-    shardings = {k: batch_rows(n) for k, n in batch_ndims}
-    out = DecodeOutput(batch_rows(2), batch_rows(2), batch_rows(1))
-    return jax.jit(fn, in_shardings=(param_shardings, shardings, partitioning.replicated(mesh)),
-                   out_shardings=out)
-
-  def run(params, batch, rng):
-    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-      jitted = jitted_for(tuple(sorted((k, v.ndim) for k, v in batch.items())))
-      return jitted(params, batch, rng)
-
-  return run
+  return sharded_call(fn, mesh, rules, param_shardings, DecodeOutput(2, 2, 1))

@@ -1,0 +1,30 @@
+"""Jitting an inference function of (params, batch, *replicated) the way training is sharded:
+parameters keep their training shardings, batch rows split over the data axes by the same
+logical rules. One compilation per set of batch ranks/shapes, reused across calls."""
+import functools
+
+import flax.linen as nn
+import jax
+
+
+def sharded_call(fn, mesh, rules, param_shardings, out_ndims):
+  """fn(params, batch, *replicated_args) -> outputs whose leaves have ranks `out_ndims`
+  (a pytree of ints like the outputs). Returns a callable with the same signature."""
+  from trainer import partitioning  # trainer depends on models, not the other way round
+
+  rows = lambda ndim: partitioning.batch_sharding(mesh, rules, ndim)
+
+  @functools.lru_cache(maxsize=None)
+  def jitted_for(batch_ndims, num_replicated):
+    in_shardings = (param_shardings, {k: rows(n) for k, n in batch_ndims}) + (
+        partitioning.replicated(mesh),) * num_replicated
+    return jax.jit(fn, in_shardings=in_shardings,
+                   out_shardings=jax.tree.map(rows, out_ndims))
+
+  def run(params, batch, *replicated_args):
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+      jitted = jitted_for(tuple(sorted((k, v.ndim) for k, v in batch.items())),
+                          len(replicated_args))
+      return jitted(params, batch, *replicated_args)
+
+  return run

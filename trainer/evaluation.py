@@ -1,0 +1,177 @@
+"""Evaluation shared by eval.py and the training loop: seqio Evaluators running the tasks'
+metric_fns on generated text, T0-style rank classification where examples carry answer
+choices, aggregation per task / cluster / overall, and the written results.
+
+Aggregation: a cluster's figure is the mean over its tasks; "overall" is the mean over
+clusters (FLAN reports held-out clusters, so a cluster with many task types does not
+outweigh one with few).
+"""
+import json
+import os
+
+import gin
+import jax
+import numpy as np
+import seqio
+from clu import metric_writers
+
+from tasks import metrics as task_metrics
+from tasks import stats as task_stats
+from trainer import inference, prompting
+
+ALL_HELDOUT = "heldout"  # every `instruct_suite_heldout_<cluster>` mixture
+_HELDOUT_PREFIX = "instruct_suite_heldout_"
+
+
+def eval_task_names(name: str) -> list[str]:
+  """A task -> [it]; a mixture -> its tasks; "heldout" -> every held-out cluster's tasks."""
+  if name == ALL_HELDOUT:
+    import tasks  # registers the suite; pylint: disable=import-outside-toplevel
+    return [t for cluster in tasks.CLUSTERS for t in eval_task_names(_HELDOUT_PREFIX + cluster)]
+  try:
+    provider = seqio.get_mixture_or_task(name)
+  except ValueError as e:
+    raise ValueError(f"evaluation: {name!r} is neither a registered task nor a mixture "
+                     f"(nor {ALL_HELDOUT!r})") from e
+  if isinstance(provider, seqio.Mixture):
+    return sorted({t.name for t in provider.tasks})
+  return [name]
+
+
+def _check_task(task_name: str):
+  task = seqio.get_mixture_or_task(task_name)
+  if not task.metric_fns:
+    raise ValueError(f"evaluation: task {task_name!r} has no metric_fns; register it with "
+                     "metric_fns (see tasks/metrics.py) to evaluate it")
+
+
+def _mean_by(groups: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+  out = {}
+  for group, rows in groups.items():
+    names = sorted({m for r in rows for m in r})
+    out[group] = {m: float(np.mean([r[m] for r in rows if m in r])) for m in names}
+  return out
+
+
+def aggregate(per_task: dict[str, dict[str, float]]) -> dict:
+  clusters: dict[str, list[dict]] = {}
+  for task_name, task_metrics_ in per_task.items():
+    clusters.setdefault(prompting.cluster_of(task_name), []).append(task_metrics_)
+  by_cluster = _mean_by(clusters)
+  return {"tasks": per_task, "clusters": by_cluster,
+          "overall": _mean_by({"all": list(by_cluster.values())}).get("all", {})}
+
+
+def markdown_table(results: dict) -> str:
+  """Rows: tasks, then clusters, then overall; columns: every metric seen."""
+  rows = ([(f"task {n}", m) for n, m in sorted(results["tasks"].items())]
+          + [(f"cluster {n}", m) for n, m in sorted(results["clusters"].items())]
+          + [("overall", results["overall"])])
+  metrics = sorted({k for _, m in rows for k in m})
+  lines = ["| | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+  for label, values in rows:
+    lines.append(f"| {label} | " + " | ".join(
+        f"{values[k]:.2f}" if k in values else "" for k in metrics) + " |")
+  return "\n".join(lines) + "\n"
+
+
+@gin.configurable
+class Evaluation:
+  """One named evaluation: which tasks, how they are prompted and decoded.
+
+  name: results go to MODEL_DIR/eval/<name>/ (results.json, results.md, TensorBoard).
+  mixture_or_task_name: a task, a mixture, or "heldout".
+  task_feature_lengths: {"inputs", "targets"}; longer prompts are truncated and counted
+    (the tasks' preprocessors count them; `truncated` in results.json).
+  """
+
+  def __init__(self, name: str = "eval", mixture_or_task_name: str = gin.REQUIRED,
+               task_feature_lengths: dict = gin.REQUIRED, *, split: str = "validation",
+               batch_size: int = 32, num_examples: int | None = None,
+               strategy: prompting.PromptStrategy = prompting.PromptStrategy(),
+               rank_classification: bool = True, max_new_tokens: int | None = None):
+    self.name = name
+    self.split = split
+    self.batch_size = batch_size
+    self.num_examples = num_examples
+    self.strategy = strategy
+    self.rank_classification = rank_classification
+    self.feature_lengths = dict(task_feature_lengths)
+    self.max_new_tokens = max_new_tokens or self.feature_lengths["targets"]
+    self.task_names = []
+    for base in eval_task_names(mixture_or_task_name):
+      task_name = prompting.task_for(base, strategy)
+      if task_name is not None:
+        _check_task(task_name)
+        self.task_names.append(task_name)
+    if not self.task_names:
+      raise ValueError(f"evaluation {name!r}: no task of {mixture_or_task_name!r} has the "
+                       f"format that strategy {strategy.name!r} needs")
+    self._evaluators: dict[tuple[str, bool], seqio.Evaluator] = {}
+
+  def _evaluator(self, task_name: str, is_encoder_decoder: bool) -> seqio.Evaluator:
+    key = (task_name, is_encoder_decoder)
+    if key not in self._evaluators:
+      evaluator = seqio.Evaluator(
+          task_name, inference.eval_feature_converter(is_encoder_decoder),
+          eval_split=self.split, sequence_length=self.feature_lengths,
+          num_examples=self.num_examples, async_compute_metrics=False)
+      cached = evaluator.cached_task_datasets.get(task_name)
+      if cached is None or int(cached.reduce(0, lambda count, _: count + 1)) == 0:
+        raise ValueError(f"evaluation {self.name!r}: task {task_name!r} has no examples in "
+                         f"split {self.split!r}")
+      self._evaluators[key] = evaluator
+    return self._evaluators[key]
+
+  def _predict_fn(self, model: inference.InferenceModel, task_name: str):
+    if self.strategy.name == "self_consistency":
+      task = seqio.get_mixture_or_task(task_name)
+      return model.self_consistency_predict_fn(
+          task.output_features["targets"].vocabulary, task_metrics.postprocess_for(cot=True),
+          self.strategy.num_samples, self.strategy.temperature)
+    return model.predict_fn()
+
+  def run(self, module, params, param_shardings, mesh, rules) -> dict:
+    """Evaluates every task; returns {"tasks", "clusters", "overall", "truncated"}."""
+    model = inference.InferenceModel(
+        module, params, param_shardings, mesh, rules, self.batch_size,
+        self.feature_lengths["inputs"], self.max_new_tokens)
+    per_task = {}
+    for task_name in self.task_names:
+      evaluator = self._evaluator(task_name, module.config.is_encoder_decoder)
+      metrics_future, _ = evaluator.evaluate(compute_metrics=True,
+                                             predict_fn=self._predict_fn(model, task_name))
+      values = {k: float(getattr(v, "value", v))
+                for k, v in metrics_future.result()[task_name].items()}
+      if self.rank_classification:
+        task = seqio.get_mixture_or_task(task_name)
+        ranked = inference.rank_classification(
+            model, evaluator.cached_task_datasets[task_name],
+            task.output_features["targets"].vocabulary, self.feature_lengths)
+        values.update(ranked or {})
+      per_task[task_name] = values
+    results = aggregate(per_task)
+    results["truncated"] = {f"{task} {reason}": n for (task, reason), n
+                            in task_stats.counts().items()
+                            if task in per_task and reason.startswith(task_stats.TRUNCATED)}
+    return results
+
+  def write(self, results: dict, model_dir: str, step: int):
+    """MODEL_DIR/eval/<name>/results.json, results.md and TensorBoard scalars."""
+    if jax.process_index() != 0:
+      return
+    out_dir = os.path.join(model_dir, "eval", self.name)
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
+      json.dump({"step": step, "split": self.split, "strategy": self.strategy.name, **results},
+                f, indent=2, sort_keys=True)
+    with open(os.path.join(out_dir, "results.md"), "w", encoding="utf-8") as f:
+      f.write(f"Evaluation {self.name!r} at step {step} ({self.split}, "
+              f"{self.strategy.name})\n\n" + markdown_table(results))
+    writer = metric_writers.SummaryWriter(out_dir)
+    scalars = {f"overall/{k}": v for k, v in results["overall"].items()}
+    for group in ("clusters", "tasks"):
+      for name, values in results[group].items():
+        scalars.update({f"{group}/{name}/{k}": v for k, v in values.items()})
+    writer.write_scalars(step, scalars)
+    writer.close()

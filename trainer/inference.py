@@ -1,0 +1,157 @@
+"""The model side of evaluation: seqio `predict_fn`s (greedy, sampled, self-consistency)
+and rank classification, over feature-converted (unpacked) datasets.
+
+Batches are padded up to a fixed batch size so one compiled decode loop serves the whole
+evaluation; padding rows are dropped from the results.
+"""
+import collections
+import dataclasses
+from typing import Callable, Iterator
+
+import jax
+import numpy as np
+import seqio
+import tensorflow as tf
+
+from models import decoding, sampling as sampling_lib, scoring
+from tasks import metrics as task_metrics
+from trainer import partitioning
+
+
+def eval_feature_converter(is_encoder_decoder: bool) -> seqio.FeatureConverter:
+  """Unpacked batches: one example per row, so a row's prompt is its own."""
+  if is_encoder_decoder:
+    return seqio.EncDecFeatureConverter(pack=False)
+  return seqio.DecoderFeatureConverter(pack=False, loss_on_targets_only=True)
+
+
+def _padded_batches(dataset: tf.data.Dataset, batch_size: int) -> Iterator[tuple[np.ndarray, dict]]:
+  """(indices [n], batch padded to batch_size rows) from seqio's enumerated dataset."""
+  for indices, batch in dataset.batch(batch_size).as_numpy_iterator():
+    n = len(indices)
+    if n < batch_size:
+      batch = {k: np.concatenate([v, np.zeros((batch_size - n,) + v.shape[1:], v.dtype)])
+               for k, v in batch.items()}
+    yield indices, batch
+
+
+def _prompts(batch: dict, is_encoder_decoder: bool, prompt_width: int) -> dict:
+  """The decode inputs of a model-feature batch (a decoder-only prompt is BOS + inputs,
+  the `decoder_causal_attention` prefix)."""
+  if is_encoder_decoder:
+    return {"encoder_input_tokens": batch["encoder_input_tokens"]}
+  lengths = batch["decoder_causal_attention"].sum(axis=1).astype(np.int32)
+  return {"decoder_prompt_tokens": batch["decoder_input_tokens"][:, :prompt_width],
+          "decoder_prompt_lengths": np.maximum(lengths, 1)}
+
+
+@dataclasses.dataclass
+class InferenceModel:
+  """A model with its (sharded) parameters, ready for seqio's Evaluator."""
+  module: object
+  params: object
+  param_shardings: object
+  mesh: object
+  rules: tuple
+  batch_size: int
+  inputs_length: int
+  max_new_tokens: int
+  eos_id: int = 1
+
+  def __post_init__(self):
+    row_axes = partitioning.batch_sharding(self.mesh, self.rules, 1).spec[0] or ()
+    row_axes = (row_axes,) if isinstance(row_axes, str) else row_axes
+    ways = int(np.prod([self.mesh.shape[a] for a in row_axes]))
+    if self.batch_size % ways:
+      raise ValueError(f"evaluation batch_size={self.batch_size} must be a multiple of the "
+                       f"{ways} ways the mesh splits batch rows")
+    self.is_encoder_decoder = self.module.config.is_encoder_decoder
+    self._generators = {}
+    self._score = scoring.compile_score(self.module, self.mesh, self.rules,
+                                        self.param_shardings)
+
+  def _generator(self, sampling: sampling_lib.SamplingConfig) -> Callable:
+    if sampling not in self._generators:
+      self._generators[sampling] = decoding.compile_generate(
+          self.module, self.mesh, self.rules, self.param_shardings,
+          max_new_tokens=self.max_new_tokens, sampling=sampling, eos_id=self.eos_id,
+          # seqio's decoder converter builds prefix-LM batches; the model attends both
+          # ways inside the prompt there, so decoding must too.
+          bidirectional_prompt=not self.is_encoder_decoder)
+    return self._generators[sampling]
+
+  def generate(self, dataset: tf.data.Dataset, sampling: sampling_lib.SamplingConfig,
+               seed: int = 0) -> list[tuple[int, list[int]]]:
+    """[(index, generated ids [max_new_tokens])] for seqio's enumerated dataset (PAD after
+    EOS; seqio decodes through the first EOS)."""
+    run = self._generator(sampling)
+    out = []
+    for batch_number, (indices, batch) in enumerate(_padded_batches(dataset, self.batch_size)):
+      rng = jax.random.fold_in(jax.random.key(seed), batch_number)
+      result = jax.device_get(run(self.params, _prompts(batch, self.is_encoder_decoder,
+                                                        self.inputs_length + 1), rng))
+      for row, index in enumerate(indices):
+        out.append((int(index), result.tokens[row]))
+    return out
+
+  def predict_fn(self, sampling=sampling_lib.SamplingConfig()):
+    return lambda dataset, model_feature_shapes=None: self.generate(dataset, sampling)
+
+  def self_consistency_predict_fn(self, vocabulary: seqio.Vocabulary, extract_answer,
+                                  num_samples: int, temperature: float):
+    """Samples `num_samples` generations per example and keeps one whose extracted answer
+    is the most frequent (ties: the answer seen first)."""
+    sampling = sampling_lib.SamplingConfig(temperature=temperature)
+
+    def predict(dataset, model_feature_shapes=None):
+      samples = [dict(self.generate(dataset, sampling, seed=s)) for s in range(num_samples)]
+      out = []
+      for index in samples[0]:
+        candidates = [s[index] for s in samples]
+        answers = [extract_answer(vocabulary.decode(c)) for c in candidates]
+        winner = collections.Counter(answers).most_common(1)[0][0]
+        out.append((index, candidates[answers.index(winner)]))
+      return out
+
+    return predict
+
+  def score(self, model_dataset: tf.data.Dataset) -> np.ndarray:
+    """Summed target log-probs, one per row of an unenumerated model-feature dataset."""
+    sums = []
+    enumerated = model_dataset.enumerate()
+    for indices, batch in _padded_batches(enumerated, self.batch_size):
+      scores = jax.device_get(self._score(self.params, batch))
+      sums.append(scores.sum_log_prob[:len(indices)])
+    return np.concatenate(sums) if sums else np.zeros((0,), np.float32)
+
+
+def rank_classification(model: InferenceModel, task_dataset: tf.data.Dataset,
+                        vocabulary: seqio.Vocabulary, feature_lengths: dict) -> dict | None:
+  """T0's rank classification: each answer choice scored by the sum of its token
+  log-probs given the inputs; accuracy of the argmax. None when no example has choices.
+
+  `task_dataset` holds the tokenized task examples (`inputs`, `targets_pretokenized`,
+  `choices`), as seqio's Evaluator caches them.
+  """
+  rows, right_choice, owners = [], [], []
+  for example in task_dataset.as_numpy_iterator():
+    choices = [c.decode("utf-8") for c in example.get("choices", [])]
+    if not choices:
+      continue
+    target = example["targets_pretokenized"].decode("utf-8").strip()
+    right_choice.append(choices.index(target) if target in choices else -1)
+    for choice in choices:
+      ids = vocabulary.encode(choice)[:feature_lengths["targets"] - 1] + [vocabulary.eos_id]
+      rows.append({"inputs": example["inputs"], "targets": np.asarray(ids, np.int32)})
+      owners.append(len(right_choice) - 1)
+  if not rows:
+    return None
+  pairs = tf.data.Dataset.from_generator(
+      lambda: iter(rows), output_signature={"inputs": tf.TensorSpec([None], tf.int32),
+                                            "targets": tf.TensorSpec([None], tf.int32)})
+  converter = eval_feature_converter(model.is_encoder_decoder)
+  sums = model.score(converter(pairs, feature_lengths))
+  per_example = [[] for _ in right_choice]
+  for owner, value in zip(owners, sums):
+    per_example[owner].append(float(value))
+  return task_metrics.rank_classification_accuracy(right_choice, per_example)
