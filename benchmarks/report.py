@@ -18,6 +18,8 @@ def _rate(row: dict | None) -> str:
   """'median (min-max)' of a rate dict, or why there is none."""
   if row is None:
     return NOT_YET
+  if "skipped" in row:
+    return f"skipped ({row['skipped']})"
   if "error" in row:
     return f"error: {row['error']}"
   rate = row["tokens_per_second"]
@@ -25,7 +27,7 @@ def _rate(row: dict | None) -> str:
 
 
 def _ratio(ours: dict | None, hf: dict | None) -> str:
-  if not ours or not hf or "error" in ours or "error" in hf:
+  if not ours or not hf or {"error", "skipped"} & (set(ours) | set(hf)):
     return "-"
   return f"{ours['tokens_per_second']['median'] / hf['tokens_per_second']['median']:.2f}x"
 

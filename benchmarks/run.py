@@ -39,6 +39,7 @@ NOT_LANDED = ("RM pairs/s", "PPO episodes/s")
 # The input pipeline is measured at this case's lengths and compared with its step.
 PIPELINE_CASE = "t5_v1_1_small"
 CHECKPOINT_SHAPE = "smollm2_135m"
+SKIPPED_HF = {"skipped": "--no_hf"}
 
 
 def run_module(module: str, *args: str, timeout: float = 900) -> dict:
@@ -93,9 +94,9 @@ def train_rows(mode: dict, hardware: dict, only: set | None, with_hf: bool) -> l
     print(f"train {case.name} ({batch})", flush=True)
     flops = model_flops_per_step(case)
     row = {"case": case.name, "batch": batch, "tokens_per_step": b.tokens_per_step}
-    if with_hf:
-      row["hf"] = add_mfu(run_module("benchmarks.hf_baseline", "--train", case.name,
-                                     "--steps", steps), flops, hardware)
+    row["hf"] = (add_mfu(run_module("benchmarks.hf_baseline", "--train", case.name,
+                                    "--steps", steps), flops, hardware)
+                 if with_hf else SKIPPED_HF)
     row["ours"] = add_mfu(run_module("benchmarks.ours", "--train", case.name, "--steps", steps),
                           flops, hardware)
     rows.append(row)
@@ -112,9 +113,8 @@ def decode_rows(mode: dict, only: set | None, with_hf: bool) -> list[dict]:
            "batch": f"batch {b.batch_size}, {b.prompt_length} prompt + {b.new_tokens} new"}
     print(f"decode {case.name}", flush=True)
     repeats = str(mode["decode_repeats"])
-    if with_hf:
-      row["hf"] = run_module("benchmarks.hf_baseline", "--decode", case.name, "--steps",
-                             repeats)
+    row["hf"] = (run_module("benchmarks.hf_baseline", "--decode", case.name, "--steps", repeats)
+                 if with_hf else SKIPPED_HF)
     if importlib.util.find_spec("models.decoding"):
       row["ours"] = run_module("benchmarks.ours", "--decode", case.name, "--steps", repeats)
     rows.append(row)

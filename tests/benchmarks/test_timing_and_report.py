@@ -42,7 +42,9 @@ def test_markdown_shows_ratio_mfu_and_not_yet_rows():
                  "hf": _row(1500.0, mfu_measured=0.25, mfu_nominal=0.19)},
                 {"case": "t5_v1_1_base", "batch": "4 x 128 + 32",
                  "ours": {"error": "exit 1: boom"}, "hf": _row(100.0)}],
-      "decode": [{"case": "smollm2_135m", "batch": "batch 1", "hf": _row(13.0)}],
+      "decode": [{"case": "smollm2_135m", "batch": "batch 1", "hf": _row(13.0)},
+                 {"case": "t5_v1_1_small", "batch": "batch 16", "ours": _row(400.0),
+                  "hf": {"skipped": "--no_hf"}}],
       "other": {"PPO episodes/s": report.NOT_YET,
                 "checkpoint save": {"summary": "blocks 0.1 s"}},
   }
@@ -51,5 +53,6 @@ def test_markdown_shows_ratio_mfu_and_not_yet_rows():
           "| 2.00x | 50% / 38% | 25% / 19% | 7.2 |") in text
   assert "| t5_v1_1_base | 4 x 128 + 32 | error: exit 1: boom |" in text
   assert "| smollm2_135m (batch 1) | not yet | 13.0 (11.7-14.3) | - |" in text
+  assert "| t5_v1_1_small (batch 16) | 400.0 (360.0-440.0) | skipped (--no_hf) | - |" in text
   assert "| PPO episodes/s | not yet |" in text and "| checkpoint save | blocks 0.1 s |" in text
   assert "flags: avx2." in text
