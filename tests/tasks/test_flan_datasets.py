@@ -6,6 +6,7 @@ import seqio
 import tasks
 from tasks import flan_datasets
 from tasks import stats
+from tasks import templates
 from tasks import tfds_source
 from tests.tasks.tfds_fixtures import RECORDS, fixture_source
 
@@ -34,6 +35,14 @@ def test_fixture_records_render_through_the_task_pipeline(dataset):
       assert row["targets_pretokenized"] in row["choices"].tolist()
   skipped = len(RECORDS[dataset.name]) - len(labelled)
   assert sum(n for (_, reason), n in stats.counts(name).items() if "skipped" in reason) == skipped
+
+
+@pytest.mark.parametrize("dataset", flan_datasets.DATASETS, ids=lambda d: d.name)
+def test_every_template_renders_a_fixture_record(dataset):
+  fields = dataset.to_fields(RECORDS[dataset.name][0])
+  for template in dataset.templates:
+    inputs, target = templates.render(template, fields, "OPTIONS:\n- x")
+    assert inputs and target
 
 
 def test_golden_flan_rendering_of_a_tfds_record():

@@ -5,6 +5,7 @@ import pytest
 from tasks import formats
 from tasks import render
 from tasks import suite
+from tasks import templates
 from tasks import vocab
 
 
@@ -29,6 +30,12 @@ def test_each_task_type(task):
     assert str(example["answer"]).strip()
   if task.has_cot:
     assert all(e.get("rationale") for e in splits["test"][:20])
+  for example in splits["test"][:5]:  # every template names only fields examples have
+    values = dict(example, cot_target=templates.cot_target(example.get("rationale", ""),
+                                                           example["answer"]))
+    for template in task.templates:
+      inputs, target = templates.render(template, values, "OPTIONS:\n- x")
+      assert inputs and target
 
 
 def test_classification_types_have_options_and_multistep_types_have_rationales():
