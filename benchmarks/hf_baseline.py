@@ -79,8 +79,9 @@ def train_batch(case: configs.TrainCase, seed: int = 0) -> dict:
   return {"input_ids": ids, "labels": ids}
 
 
-def train(case: configs.TrainCase, steps: int, warmup: int = 2) -> dict:
-  """Tokens/s of full AdamW steps (forward, backward, update) on one fixed batch."""
+def train(case: configs.TrainCase, steps: int, warmup: int = 2, phases: bool = False) -> dict:
+  """Tokens/s of full AdamW steps (forward, backward, update) on one fixed batch; with
+  `phases`, also the median seconds of the forward pass alone and of forward + backward."""
   import torch
 
   model = hf_model(case.shape)
@@ -98,11 +99,23 @@ def train(case: configs.TrainCase, steps: int, warmup: int = 2) -> dict:
     losses.append(loss.item())
 
   timings = timing.time_calls(step, repeats=steps, warmup=warmup)
-  return {"case": case.name, "side": "hf", "parameters": parameter_count(model),
-          "tokens_per_step": case.batch.tokens_per_step,
-          "step_seconds": list(timings.seconds),
-          "tokens_per_second": timings.rate(case.batch.tokens_per_step),
-          "first_loss": losses[0], "last_loss": losses[-1]}
+  result = {"case": case.name, "side": "hf", "parameters": parameter_count(model),
+            "tokens_per_step": case.batch.tokens_per_step,
+            "step_seconds": list(timings.seconds),
+            "tokens_per_second": timings.rate(case.batch.tokens_per_step),
+            "first_loss": losses[0], "last_loss": losses[-1]}
+  if phases:
+    def forward():
+      with torch.no_grad():
+        model(**batch).loss.item()
+
+    def forward_backward():
+      optimizer.zero_grad(set_to_none=True)
+      model(**batch).loss.backward()
+
+    result["phase_seconds"] = timing.phase_medians(
+        {"forward": forward, "forward_backward": forward_backward}, timings, steps)
+  return result
 
 
 def decode(case: configs.DecodeCase, repeats: int) -> dict:
@@ -141,6 +154,8 @@ def main(argv=None) -> None:
   what.add_argument("--decode", choices=[c.name for c in configs.DECODE_CASES])
   parser.add_argument("--steps", type=int, default=5)
   parser.add_argument("--threads", type=int, default=os.cpu_count())
+  parser.add_argument("--phases", action="store_true",
+                      help="train: also time forward and forward+backward alone")
   args = parser.parse_args(argv)
 
   import torch
@@ -148,7 +163,7 @@ def main(argv=None) -> None:
   torch.set_num_threads(args.threads)
   if args.train:
     case = next(c for c in configs.TRAIN_CASES if c.name == args.train)
-    result = train(case, steps=args.steps)
+    result = train(case, steps=args.steps, phases=args.phases)
   else:
     case = next(c for c in configs.DECODE_CASES if c.name == args.decode)
     result = decode(case, repeats=args.steps)

@@ -185,8 +185,27 @@ def xla_flops(compiled) -> float | None:
   return None if not analysis or "flops" not in analysis else float(analysis["flops"])
 
 
-def train(case: configs.TrainCase, steps: int, warmup: int = 2, **config_overrides) -> dict:
-  """Tokens/s of the compiled SFT step on one device; compile and init timed apart."""
+def phase_calls(setup: StepSetup, params, batch) -> dict:
+  """The SFT step's loss alone and with its gradient, jitted apart from the update."""
+  from trainer import losses
+
+  def loss(p):
+    logits = setup.module.apply({"params": p}, batch)
+    return losses.cross_entropy_sums(logits, batch["decoder_target_tokens"],
+                                     batch["decoder_loss_weights"])["loss_sum"]
+
+  forward = jax.jit(loss)
+  forward_backward = jax.jit(jax.grad(loss))
+  with jax.set_mesh(setup.mesh):
+    jax.block_until_ready((forward(params), forward_backward(params)))  # compile
+  return {"forward": lambda: jax.block_until_ready(forward(params)),
+          "forward_backward": lambda: jax.block_until_ready(forward_backward(params))}
+
+
+def train(case: configs.TrainCase, steps: int, warmup: int = 2, phases: bool = False,
+          **config_overrides) -> dict:
+  """Tokens/s of the compiled SFT step on one device; compile and init timed apart. With
+  `phases`, also the median seconds of the forward pass alone and of forward + backward."""
   from trainer import train_state
 
   setup = step_setup(case, **config_overrides)
@@ -201,7 +220,10 @@ def train(case: configs.TrainCase, steps: int, warmup: int = 2, **config_overrid
     losses.append(jax.block_until_ready(metrics)["loss"])
 
   timings = timing.time_calls(step, repeats=steps, warmup=warmup)
+  phase_seconds = (timing.phase_medians(phase_calls(setup, state.params, batch), timings, steps)
+                   if phases else None)
   return {"case": case.name, "side": "ours", "parameters": train_state.param_count(state.params),
+          "phase_seconds": phase_seconds,
           "tokens_per_step": case.batch.tokens_per_step,
           "step_seconds": list(timings.seconds),
           "tokens_per_second": timings.rate(case.batch.tokens_per_step),
@@ -262,6 +284,8 @@ def main(argv=None) -> None:
   parser.add_argument("--scan_layers", choices=("true", "false"),
                       help="override the gin model file's ModelConfig.scan_layers")
   parser.add_argument("--remat_policy", help="override ModelConfig.remat_policy")
+  parser.add_argument("--phases", action="store_true",
+                      help="train: also time forward and forward+backward alone")
   args = parser.parse_args(argv)
   overrides = {}
   if args.scan_layers:
@@ -270,7 +294,7 @@ def main(argv=None) -> None:
     overrides["remat_policy"] = args.remat_policy
   if args.train:
     case = next(c for c in configs.TRAIN_CASES if c.name == args.train)
-    result = train(case, steps=args.steps, **overrides)
+    result = train(case, steps=args.steps, phases=args.phases, **overrides)
   else:
     case = next(c for c in configs.DECODE_CASES if c.name == args.decode)
     result = decode(case, repeats=args.steps, **overrides)

@@ -72,6 +72,21 @@ def train_section(run: dict) -> list[str]:
   return lines
 
 
+def phase_section(run: dict) -> list[str]:
+  """Where a train step's time goes, when the run timed the phases (full mode)."""
+  lines = ["| train step phases, median s | side | forward | backward | update | step |",
+           "|---|---|---|---|---|---|"]
+  for row in run["train"]:
+    for side in ("ours", "hf"):
+      phases = (row.get(side) or {}).get("phase_seconds")
+      if phases:
+        backward = phases["forward_backward"] - phases["forward"]
+        update = phases["step"] - phases["forward_backward"]
+        lines.append(f"| {row['case']} | {side} | {phases['forward']:.3f} | {backward:.3f} | "
+                     f"{update:.3f} | {phases['step']:.3f} |")
+  return lines if len(lines) > 2 else []
+
+
 def decode_section(run: dict) -> list[str]:
   lines = ["| greedy decode (new tok/s, prefill included) | ours | HF generate | ours / HF |",
            "|---|---|---|---|"]
@@ -95,9 +110,9 @@ def markdown(run: dict) -> str:
             f"{run['versions'].get('torch', '-')}, transformers "
             f"{run['versions'].get('transformers', '-')}. Rates are the median over the timed "
             "steps, (slowest-fastest) in brackets; compile time is not in them.", ""]
-  sections = [machine_section(run), train_section(run), decode_section(run),
-              other_section(run)]
+  sections = [machine_section(run), train_section(run), phase_section(run),
+              decode_section(run), other_section(run)]
   body = []
-  for section in sections:
+  for section in filter(None, sections):
     body += section + [""]
   return "\n".join(header + body)

@@ -31,9 +31,9 @@ RESULTS_DIR = os.path.join(REPO, "benchmarks", "results")
 
 MODES = {
     "quick": {"train_steps": 5, "decode_repeats": 3, "matmul_repeats": 3, "checkpoint_saves": 2,
-              "pipeline_batches": 20},
+              "pipeline_batches": 20, "phases": False},
     "full": {"train_steps": 20, "decode_repeats": 5, "matmul_repeats": 5,
-             "checkpoint_saves": 5, "pipeline_batches": 100},
+             "checkpoint_saves": 5, "pipeline_batches": 100, "phases": True},
 }
 NOT_LANDED = ("RM pairs/s", "PPO episodes/s")
 # The input pipeline is measured at this case's lengths and compared with its step.
@@ -84,7 +84,7 @@ def model_flops_per_step(case: configs.TrainCase) -> float:
 
 def train_rows(mode: dict, hardware: dict, only: set | None, with_hf: bool) -> list[dict]:
   rows = []
-  steps = str(mode["train_steps"])
+  args = ["--steps", str(mode["train_steps"])] + (["--phases"] if mode["phases"] else [])
   for case in configs.TRAIN_CASES:
     if only and case.name not in only:
       continue
@@ -94,11 +94,11 @@ def train_rows(mode: dict, hardware: dict, only: set | None, with_hf: bool) -> l
     print(f"train {case.name} ({batch})", flush=True)
     flops = model_flops_per_step(case)
     row = {"case": case.name, "batch": batch, "tokens_per_step": b.tokens_per_step}
-    row["hf"] = (add_mfu(run_module("benchmarks.hf_baseline", "--train", case.name,
-                                    "--steps", steps), flops, hardware)
+    row["hf"] = (add_mfu(run_module("benchmarks.hf_baseline", "--train", case.name, *args),
+                         flops, hardware)
                  if with_hf else SKIPPED_HF)
-    row["ours"] = add_mfu(run_module("benchmarks.ours", "--train", case.name, "--steps", steps),
-                          flops, hardware)
+    row["ours"] = add_mfu(run_module("benchmarks.ours", "--train", case.name, *args), flops,
+                          hardware)
     rows.append(row)
   return rows
 

@@ -53,3 +53,12 @@ def time_calls(call: Callable[[], object], repeats: int, warmup: int = 1) -> Tim
     call()
     seconds.append(time.perf_counter() - start)
   return Timings(tuple(seconds))
+
+
+def phase_medians(phase_calls: dict[str, Callable[[], object]], step: Timings,
+                  repeats: int) -> dict[str, float]:
+  """Median seconds of each partial step, and of the whole step as already timed, so a
+  reader sees where a step's time goes (backward = forward_backward - forward, ...)."""
+  medians = {name: time_calls(call, repeats=repeats).median
+             for name, call in phase_calls.items()}
+  return {**medians, "step": step.median}

@@ -38,7 +38,9 @@ def test_markdown_shows_ratio_mfu_and_not_yet_rows():
           "peak_fp32_gflops": 170.0},
       "train": [{"case": "llama_tiny", "batch": "16 x 128",
                  "ours": _row(3000.0, compile_seconds=7.25, mfu_measured=0.5,
-                              mfu_nominal=0.38),
+                              mfu_nominal=0.38,
+                              phase_seconds={"forward": 0.25, "forward_backward": 0.75,
+                                             "step": 1.0}),
                  "hf": _row(1500.0, mfu_measured=0.25, mfu_nominal=0.19)},
                 {"case": "t5_v1_1_base", "batch": "4 x 128 + 32",
                  "ours": {"error": "exit 1: boom"}, "hf": _row(100.0)}],
@@ -56,3 +58,12 @@ def test_markdown_shows_ratio_mfu_and_not_yet_rows():
   assert "| t5_v1_1_small (batch 16) | 400.0 (360.0-440.0) | skipped (--no_hf) | - |" in text
   assert "| PPO episodes/s | not yet |" in text and "| checkpoint save | blocks 0.1 s |" in text
   assert "flags: avx2." in text
+  assert "| llama_tiny | ours | 0.250 | 0.500 | 0.250 | 1.000 |" in text
+
+
+def test_phase_medians_time_each_phase_and_keep_the_step():
+  calls = []
+  phases = timing.phase_medians({"forward": lambda: calls.append("f")},
+                                timing.Timings((3.0, 1.0, 2.0)), repeats=2)
+  assert calls == ["f"] * 3  # one warm-up call, two timed
+  assert set(phases) == {"forward", "step"} and phases["step"] == 2.0
