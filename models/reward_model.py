@@ -75,10 +75,10 @@ def trunk_params_from_lm(lm_params, head_params=None):
   return {"trunk": trunk, **head_params}
 
 
-def check_same_vocabulary(policy_config: ModelConfig, reward_config: ModelConfig):
-  if policy_config.vocab_size != reward_config.vocab_size:
+def check_same_vocabulary(policy_vocab_size: int, reward_vocab_size: int):
+  if policy_vocab_size != reward_vocab_size:
     raise ValueError(
-        f"the reward model's vocabulary ({reward_config.vocab_size} ids) does not match the "
-        f"policy's ({policy_config.vocab_size} ids): the reward model would read the "
-        f"policy's tokens as different words. Train the reward model from the policy's "
-        f"SFT checkpoint or one with the same vocabulary.")
+        f"the reward model's vocabulary ({reward_vocab_size} ids) does not match the "
+        f"policy's ({policy_vocab_size} ids): the reward model would read the policy's "
+        f"tokens as different words. Train the reward model from the policy's SFT "
+        f"checkpoint or one with the same vocabulary.")

@@ -1,0 +1,69 @@
+"""The embedded comparison data: SFT samples + the demonstration per prompt, ranked by
+the programmatic labeler (`tasks.comparisons`), written as JSONL for the reward model.
+
+Sampling (temperature 1) and labeling are deterministic given `seed`.
+"""
+import os
+
+import gin
+import jax
+
+from tasks import comparisons as comparisons_lib
+from tasks import rl_prompts as rl_prompts_lib
+from tasks import vocab as vocab_lib
+from trainer import partitioning, policy_samples, rlhf_batches, stage_params
+from trainer.ppo import rollout
+
+TRAIN_FILE, HELDOUT_FILE = "train.jsonl", "heldout.jsonl"
+
+
+def rank_samples(prompts, samples_by_prompt, finished_by_prompt):
+  """One Comparison per prompt: the demonstration first, then its samples."""
+  out = []
+  for prompt, samples, finished in zip(prompts, samples_by_prompt, finished_by_prompt):
+    out.append(comparisons_lib.rank_responses(
+        prompt.inputs, [prompt.answer] + samples, [True] + finished, prompt.answer,
+        choices=prompt.choices, metric=prompt.metric,
+        meta={"task": prompt.task, "index": prompt.index, "demonstration_index": 0,
+              "finished": [True] + finished}))
+  return out
+
+
+@gin.configurable
+def sample_comparisons(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED, *,
+                       model=gin.REQUIRED, clusters=gin.REQUIRED, num_train_prompts: int = 512,
+                       num_heldout_prompts: int = 128, responses_per_prompt: int = 4,
+                       prompt_length: int = 96, response_length: int = 16,
+                       batch_size: int = 64, seed: int = 0, mesh=None, rules=None):
+  """Writes MODEL_DIR/{train,heldout}.jsonl; held-out prompts come from the validation split."""
+  if not 2 <= responses_per_prompt <= comparisons_lib.MAX_RESPONSES:
+    raise ValueError(f"responses_per_prompt={responses_per_prompt}: need 2..."
+                     f"{comparisons_lib.MAX_RESPONSES}")
+  os.makedirs(model_dir, exist_ok=True)
+  mesh = mesh or partitioning.make_mesh()
+  rules = rules or partitioning.logical_axis_rules()
+  vocabulary = vocab_lib.default_vocabulary()
+  example, _ = rlhf_batches.scoring_batch(
+      jax.numpy.ones((batch_size, prompt_length), jax.numpy.int32),
+      jax.numpy.ones((batch_size, response_length), jax.numpy.int32), vocabulary.eos_id,
+      model.config.is_encoder_decoder)
+  abstract, shardings = stage_params.param_shardings(model, example, mesh, rules)
+  params = stage_params.restore_params(os.path.join(sft_dir, "checkpoints"), abstract, mesh)
+  sample = rollout.make_sampler(model, mesh, rules, shardings, max_new_tokens=response_length,
+                                eos_id=vocabulary.eos_id)
+  samples_each = responses_per_prompt - 1
+  counts = {}
+  for name, split, count, offset in ((TRAIN_FILE, "train", num_train_prompts, 0),
+                                     (HELDOUT_FILE, "validation", num_heldout_prompts, 1)):
+    prompts = rl_prompts_lib.rl_prompts(clusters, split, count, seed)
+    ids = rlhf_batches.encode_texts(vocabulary, [p.inputs for p in prompts], prompt_length)
+    responses, _ = policy_samples.sample_in_chunks(
+        sample, params, ids.repeat(samples_each, axis=0), batch_size, seed * 2 + offset)
+    texts, finished = policy_samples.response_texts(vocabulary, responses)
+    rows = [slice(i * samples_each, (i + 1) * samples_each) for i in range(len(prompts))]
+    ranked = rank_samples(prompts, [texts[r] for r in rows], [finished[r] for r in rows])
+    comparisons_lib.write_jsonl(os.path.join(model_dir, name), ranked)
+    counts[name] = len(ranked)
+    print(f"comparisons: {len(ranked)} prompts x {responses_per_prompt} responses -> "
+          f"{os.path.join(model_dir, name)}", flush=True)
+  return counts

@@ -1,0 +1,126 @@
+"""The InstructGPT pipeline as one stage: SFT -> sample and label comparisons -> reward
+model -> PPO -> PPO-ptx -> evaluation.
+
+  python train.py --gin_file=gin/runs/instructgpt_tiny.gin --gin.MODEL_DIR="'/tmp/igpt'"
+
+Each step writes under MODEL_DIR/<step>/ and is skipped (or resumed) when rerun, so a
+killed pipeline continues where it stopped. It ends with MODEL_DIR/pipeline_results.json
+and MODEL_DIR/pipeline_results.md (the table).
+"""
+import dataclasses
+import json
+import os
+import time
+
+import gin
+import jax
+
+from models.reward_model import ScalarHeadModel
+from tasks import mixtures, suite, rl_prompts as rl_prompts_lib, vocab as vocab_lib
+from trainer import (comparison_sampling, loop, partitioning, reward_loop, rlhf_batches,
+                     rlhf_eval)
+from trainer.ppo import loop as ppo_loop, ppo_step, rollout
+
+POLICIES = ("SFT", "PPO", "PPO-ptx")
+
+
+def results_table(results: dict) -> str:
+  lines = ["| policy | labeler score (0-4) | exactly right (held-in) | RM score | KL to SFT "
+           "(nats) | held-out-cluster accuracy (%) |", "|---|---|---|---|---|---|"]
+  for name in POLICIES:
+    r = results["policies"][name]
+    lines.append(f"| {name} | {r['labeler_score']:.3f} | {r['labeler_correct']:.3f} | "
+                 f"{r['rm_score']:.3f} | {r['kl']:.2f} | {r['heldout_accuracy']:.1f} |")
+  lines.append(f"\nReward model held-out pair accuracy: "
+               f"{100 * results['reward_model']['heldout_pair_accuracy']:.1f}% "
+               f"(train {100 * results['reward_model']['train_pair_accuracy']:.1f}%).")
+  return "\n".join(lines)
+
+
+def _done_marker(directory):
+  return os.path.join(directory, "DONE")
+
+
+def _run_sft(sft_dir):
+  if os.path.exists(_done_marker(sft_dir)):
+    print(f"SFT already done in {sft_dir}", flush=True)
+    return
+  loop.train(model_dir=sft_dir)
+  with open(_done_marker(sft_dir), "w") as f:
+    f.write("ok\n")
+
+
+def _evaluate_all(model_dir, model, policies, ref_params, reward_params, clusters,
+                  heldout_clusters, eval_prompts, prompt_length, response_length, chunk, seed):
+  vocabulary = vocab_lib.default_vocabulary()
+  mesh, rules = partitioning.make_mesh(), partitioning.logical_axis_rules()
+  shardings = jax.tree.map(lambda x: x.sharding, ref_params)
+  value_shardings = jax.tree.map(lambda x: x.sharding, reward_params)
+  sample_fn = rollout.make_sampler(model, mesh, rules, shardings,
+                                   max_new_tokens=response_length, eos_id=vocabulary.eos_id)
+  greedy_fn = rollout.make_sampler(model, mesh, rules, shardings,
+                                   max_new_tokens=response_length, temperature=0.0,
+                                   eos_id=vocabulary.eos_id)
+  score_fn = rollout.make_scorer(model, ScalarHeadModel(model.config), mesh, rules, shardings,
+                                 value_shardings, eos_id=vocabulary.eos_id)
+  heldin = rl_prompts_lib.rl_prompts(clusters, "test", eval_prompts, seed)
+  heldout = rl_prompts_lib.rl_prompts(heldout_clusters, "test", eval_prompts, seed)
+  encode = lambda ps: rlhf_batches.encode_texts(vocabulary, [p.inputs for p in ps],
+                                                prompt_length)
+  return {name: rlhf_eval.evaluate_policy(
+      params, sample_fn=sample_fn, greedy_fn=greedy_fn, score_fn=score_fn,
+      ref_params=ref_params, reward_params=reward_params, vocabulary=vocabulary,
+      heldin_prompts=heldin, heldin_ids=encode(heldin), heldout_prompts=heldout,
+      heldout_ids=encode(heldout), chunk=chunk, seed=seed + 1)
+      for name, params in policies.items()}
+
+
+@gin.configurable
+def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
+                         heldout_cluster: str = gin.REQUIRED, ptx_coef: float = gin.REQUIRED,
+                         eval_prompts: int = 256, prompt_length: int = 96,
+                         response_length: int = 16, eval_chunk: int = 64, seed: int = 0):
+  model_dir = loop.prepare_model_dir(model_dir)
+  clusters = mixtures.training_clusters(heldout_cluster)
+  heldout_clusters = sorted(set(suite.CLUSTERS) - set(clusters))
+  dirs = {name: os.path.join(model_dir, name)
+          for name in ("sft", "comparisons", "reward", "ppo", "ppo_ptx")}
+  timings = {}
+  lengths = dict(prompt_length=prompt_length, response_length=response_length)
+
+  def timed(name, fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    timings[name] = time.perf_counter() - start
+    print(f"== {name} finished in {timings[name]:.0f}s", flush=True)
+    return out
+
+  timed("sft", _run_sft, dirs["sft"])
+  if not os.path.exists(os.path.join(dirs["comparisons"], comparison_sampling.HELDOUT_FILE)):
+    timed("comparisons", comparison_sampling.sample_comparisons, dirs["comparisons"],
+          dirs["sft"], model=model, clusters=clusters, seed=seed, **lengths)
+  reward_results = timed("reward_model", reward_loop.train_reward_model, dirs["reward"],
+                         dirs["sft"], dirs["comparisons"], model=model, seed=seed, **lengths)
+  base = ppo_step.PPOConfig()
+  ppo_state, ref_params, reward_params, _ = timed(
+      "ppo", ppo_loop.train_ppo, dirs["ppo"], dirs["sft"], dirs["reward"], model=model,
+      clusters=clusters, config=dataclasses.replace(base, ptx_coef=0.0), seed=seed, **lengths)
+  ptx_state, _, _, _ = timed(
+      "ppo_ptx", ppo_loop.train_ppo, dirs["ppo_ptx"], dirs["sft"], dirs["reward"],
+      model=model, clusters=clusters, config=dataclasses.replace(base, ptx_coef=ptx_coef),
+      seed=seed, **lengths)
+  policies = {"SFT": ref_params, "PPO": ppo_state.policy.params,
+              "PPO-ptx": ptx_state.policy.params}
+  evaluation = timed("evaluation", _evaluate_all, model_dir, model, policies, ref_params,
+                     reward_params, clusters, heldout_clusters, eval_prompts, prompt_length,
+                     response_length, eval_chunk, seed)
+  results = {"policies": evaluation, "reward_model": reward_results,
+             "heldout_clusters": heldout_clusters, "ptx_coef": ptx_coef,
+             "stage_seconds": timings}
+  with open(os.path.join(model_dir, "pipeline_results.json"), "w") as f:
+    json.dump(results, f, indent=2)
+  table = results_table(results)
+  with open(os.path.join(model_dir, "pipeline_results.md"), "w") as f:
+    f.write(table + "\n")
+  print(table, flush=True)
+  return results

@@ -1,0 +1,161 @@
+"""The PPO / PPO-ptx stage: generate -> score -> train, each phase compiled with shardings
+from the same rules, checkpointed (policy, value, optimizers, EMA, KL coefficient) and
+resumable; every iteration logs RM and labeler scores, KL, entropy, clip fraction, value
+loss, explained variance, the sampler/trainer log-prob gap and the time split.
+"""
+import functools
+import os
+import time
+
+import gin
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from models.reward_model import ScalarHeadModel, check_same_vocabulary
+from tasks import comparisons as comparisons_lib
+from tasks import rl_prompts as rl_prompts_lib
+from tasks import vocab as vocab_lib
+from trainer import (checkpoints as checkpoints_lib, data, metric_writers, partitioning,
+                     policy_samples, rlhf_batches, stage_params)
+from trainer.ppo import ppo_step, rollout
+from trainer.ppo import state as state_lib
+from trainer.ppo.kl_controller import KLController
+
+
+def labeler_scores(vocabulary, prompts, responses_np):
+  """The ground-truth rubric's total for each sampled response."""
+  texts, finished = policy_samples.response_texts(vocabulary, responses_np)
+  return np.array([comparisons_lib.label(p.inputs, t, p.answer, choices=p.choices,
+                                         metric=p.metric, finished=f)["total"]
+                   for p, t, f in zip(prompts, texts, finished)], np.float32)
+
+
+def reward_model_params(reward_dir, policy_config, value_abstract, mesh):
+  """The trained RM's parameters; a vocabulary other than the policy's is refused."""
+  directory = os.path.join(reward_dir, "checkpoints")
+  checkpoints = checkpoints_lib.Checkpoints(directory, save_every=1)
+  step = checkpoints.latest_step()
+  if step is None:
+    checkpoints.close()
+    raise FileNotFoundError(f"no reward model checkpoint in {directory}")
+  saved = checkpoints.manager.item_metadata(step).tree["params"]
+  checkpoints.close()
+  reward_vocab = saved["trunk"]["token_embedder"]["embedding"].shape[0]
+  check_same_vocabulary(policy_config.vocab_size, reward_vocab)
+  return stage_params.restore_params(directory, value_abstract, mesh)
+
+
+def _ptx_batches(mixture, feature_lengths, feature_converter, rows: int, seed: int,
+                 start_iteration: int):
+  dataset = data.training_dataset(mixture, feature_lengths, feature_converter, rows, seed)
+  return dataset.skip(start_iteration).as_numpy_iterator()
+
+
+def _iteration_prompts(prompt_ids, batch_size: int, iteration: int, seed: int):
+  """The iteration's prompts: a seeded pass over all prompts per epoch (resume-safe)."""
+  per_epoch = len(prompt_ids) // batch_size
+  epoch, index = divmod(iteration, per_epoch)
+  order = np.random.default_rng([seed, epoch]).permutation(len(prompt_ids))
+  return order[index * batch_size:(index + 1) * batch_size]
+
+
+@gin.configurable
+def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
+              reward_dir: str = gin.REQUIRED, *, model=gin.REQUIRED, clusters=gin.REQUIRED,
+              iterations: int = gin.REQUIRED, policy_optimizer=gin.REQUIRED,
+              value_optimizer=gin.REQUIRED, config: ppo_step.PPOConfig = gin.REQUIRED,
+              kl_controller: KLController = KLController(), batch_size: int = 32,
+              num_prompts: int = 2048, prompt_length: int = 96, response_length: int = 16,
+              temperature: float = 1.0, ptx_mixture: str | None = None,
+              ptx_feature_lengths: dict | None = None, ptx_feature_converter=None,
+              ptx_batch_size: int = 8, seed: int = 0, mesh=None, rules=None,
+              log_every: int = 1, checkpoint_every: int = 10):
+  """Runs PPO (PPO-ptx when config.ptx_coef > 0) to `iterations`; returns
+  (final PPOState, reference params, RM params, last metrics)."""
+  os.makedirs(model_dir, exist_ok=True)
+  mesh = mesh or partitioning.make_mesh()
+  rules = rules or partitioning.logical_axis_rules()
+  vocabulary = vocab_lib.default_vocabulary()
+  eos_id, is_encoder_decoder = vocabulary.eos_id, model.config.is_encoder_decoder
+  prompts = rl_prompts_lib.rl_prompts(clusters, "train", num_prompts, seed)
+  prompt_ids = rlhf_batches.encode_texts(vocabulary, [p.inputs for p in prompts],
+                                         prompt_length)
+
+  value_model = ScalarHeadModel(model.config)
+  example, _ = rlhf_batches.scoring_batch(
+      jnp.ones((batch_size, prompt_length), jnp.int32),
+      jnp.ones((batch_size, response_length), jnp.int32), eos_id, is_encoder_decoder)
+  abstract, shardings = state_lib.ppo_state_shardings(
+      model, policy_optimizer, value_model, value_optimizer, example, mesh, rules)
+  ref_params = stage_params.restore_params(os.path.join(sft_dir, "checkpoints"),
+                                           abstract.policy.params, mesh)
+  reward_params = reward_model_params(reward_dir, model.config, abstract.value.params, mesh)
+  checkpoints = checkpoints_lib.Checkpoints(os.path.join(model_dir, "checkpoints"),
+                                            checkpoint_every, keep=2)
+  start = checkpoints.latest_step() or 0
+  if start:
+    state = checkpoints.restore(abstract)
+    print(f"resumed PPO from {checkpoints.directory} at iteration {start}", flush=True)
+  else:
+    state = state_lib.initial_ppo_state(ref_params, reward_params, policy_optimizer,
+                                        value_optimizer, kl_controller.init_coef, shardings)
+
+  sample = rollout.make_sampler(model, mesh, rules, shardings.policy.params,
+                                max_new_tokens=response_length, temperature=temperature,
+                                eos_id=eos_id)
+  score = rollout.make_scorer(model, value_model, mesh, rules, shardings.policy.params,
+                              shardings.value.params, eos_id=eos_id)
+  use_ptx = config.ptx_coef > 0
+  ptx_rows = config.epochs * config.num_minibatches * ptx_batch_size
+  ptx_iter = (_ptx_batches(ptx_mixture, ptx_feature_lengths, ptx_feature_converter, ptx_rows,
+                           seed, start) if use_ptx else None)
+  update = jax.jit(
+      functools.partial(ppo_step.ppo_update, policy_apply=model.apply,
+                        value_apply=value_model.apply, policy_optimizer=policy_optimizer,
+                        value_optimizer=value_optimizer, config=config,
+                        kl_controller=kl_controller, eos_id=eos_id,
+                        is_encoder_decoder=is_encoder_decoder),
+      in_shardings=(shardings, None, None, partitioning.replicated(mesh)),
+      out_shardings=(shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
+
+  log = metric_writers.MetricsLog(model_dir, iterations)
+  metrics = {}
+  for iteration in range(start, iterations):
+    rows = _iteration_prompts(prompt_ids, batch_size, iteration, seed)
+    batch_prompts = jnp.asarray(prompt_ids[rows])
+    t0 = time.perf_counter()
+    responses, logprobs = sample(state.policy.params, batch_prompts,
+                                 jax.random.key(seed * 1_000_003 + iteration))
+    responses.block_until_ready()
+    t1 = time.perf_counter()
+    scored = score(ref_params, state.value.params, reward_params, batch_prompts, responses)
+    scored["scores"].block_until_ready()
+    t2 = time.perf_counter()
+    ptx = None
+    if use_ptx:
+      ptx = jax.tree.map(lambda x: x.reshape(config.epochs, config.num_minibatches,
+                                             ptx_batch_size, *x.shape[1:]), next(ptx_iter))
+    state, metrics = update(state, dict(scored, prompts=batch_prompts, responses=responses,
+                                        logprobs=logprobs), ptx,
+                            jax.random.key(seed * 7_919 + iteration))
+    metrics = jax.device_get(metrics)
+    t3 = time.perf_counter()
+    bad = [k for k, v in metrics.items() if not np.isfinite(v)]
+    if bad:
+      checkpoints.close()
+      raise FloatingPointError(
+          f"PPO iteration {iteration + 1}: {', '.join(bad)} not finite; stopping without "
+          f"saving this state. The newest good checkpoint in {checkpoints.directory} is kept.")
+    labels = labeler_scores(vocabulary, [prompts[r] for r in rows], np.asarray(responses))
+    metrics = dict(metrics, labeler_score=float(labels.mean()), generate_s=t1 - t0,
+                   score_s=t2 - t1, train_s=t3 - t2, iteration_s=t3 - t0,
+                   episodes_per_s=batch_size / (t3 - t0))
+    done = iteration + 1
+    if done % log_every == 0 or done == iterations:
+      log.write(done, metrics)
+    if checkpoints.is_due(done) or done == iterations:
+      checkpoints.save(done, state)
+  checkpoints.close()
+  log.close()
+  return state, ref_params, reward_params, metrics
