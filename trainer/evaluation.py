@@ -151,9 +151,11 @@ class Evaluation:
         values.update(ranked or {})
       per_task[task_name] = values
     results = aggregate(per_task)
+    # Derived tasks (zero-shot CoT) count in their base task's preprocessor.
+    counted = set(per_task) | {prompting.base_task_name(t) for t in per_task}
     results["truncated"] = {f"{task} {reason}": n for (task, reason), n
                             in task_stats.counts().items()
-                            if task in per_task and reason.startswith(task_stats.TRUNCATED)}
+                            if task in counted and reason.startswith(task_stats.TRUNCATED)}
     return results
 
   def write(self, results: dict, model_dir: str, step: int):

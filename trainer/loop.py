@@ -41,11 +41,14 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
           optimizer=gin.REQUIRED, learning_rate=gin.REQUIRED, mesh=None, rules=None,
           seed: int = 0, num_microbatches: int = 1, z_loss: float = 1e-4,
           label_smoothing: float = 0.0, log_every: int = 10, checkpoint_every: int = 500,
-          keep_checkpoints: int | None = 3, peak_flops_per_device: float | None = None):
+          keep_checkpoints: int | None = 3, peak_flops_per_device: float | None = None,
+          evaluation=None, eval_every: int = 0):
   """Trains `model` on the mixture for `train_steps` steps in total, resuming if it can.
 
   Rerunning the same command with a larger `train_steps` continues from the newest
   checkpoint in `model_dir`. Returns the final state and the last logged metrics.
+  `evaluation` (a trainer.evaluation.Evaluation) runs every `eval_every` steps and at the
+  end, writing MODEL_DIR/eval/<name>/.
   """
   model_dir = prepare_model_dir(model_dir)
   mesh = mesh or partitioning.make_mesh()
@@ -96,6 +99,12 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
     state, metrics = step_fn(state, batch)
     window_steps += 1
     done = step + 1
+    if evaluation is not None and eval_every and (done % eval_every == 0
+                                                  or done == train_steps):
+      eval_start = time.perf_counter()
+      evaluation.write(evaluation.run(model, state.params, state_shardings.params, mesh,
+                                      rules), model_dir, done)
+      window_start += time.perf_counter() - eval_start  # keep eval out of step_time_s
     log_due = done % log_every == 0 or done == train_steps
     save_due = done == train_steps or checkpoints.is_due(done)
     if not (log_due or save_due):

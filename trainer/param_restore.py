@@ -1,0 +1,50 @@
+"""Parameters alone from a training checkpoint, into the shards of the current mesh.
+
+Evaluation has no optimizer: only `params` is read from the saved TrainState (orbax
+partial restore), after the names and shapes were checked against the model config.
+"""
+import os
+
+import flax.linen as nn
+import jax
+import orbax.checkpoint as ocp
+
+from trainer import checkpoints as checkpoints_lib
+from trainer import partitioning
+
+
+def abstract_params(module, example_batch, mesh, rules):
+  """Parameter shapes with their training shardings, from an example batch's shapes."""
+  boxed = jax.eval_shape(lambda rng: module.init({"params": rng}, example_batch)["params"],
+                         jax.random.key(0))
+  shardings = partitioning.logical_to_sharding(nn.get_partition_spec(boxed), mesh, rules)
+  abstract = jax.tree.map(lambda leaf, s: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=s),
+                          nn.unbox(boxed), shardings)
+  return abstract, shardings
+
+
+def checkpoint_directory(path: str) -> str:
+  """MODEL_DIR, MODEL_DIR/checkpoints or a step directory's parent, as given."""
+  path = os.path.abspath(os.path.expanduser(path))
+  nested = os.path.join(path, "checkpoints")
+  return nested if os.path.isdir(nested) else path
+
+
+def restore_params(path: str, abstract, step: int | None = None):
+  """(params, step) from the newest (or the given) step of the checkpoints under `path`."""
+  directory = checkpoint_directory(path)
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f"no checkpoint directory at {directory}")
+  manager = ocp.CheckpointManager(directory, item_handlers=ocp.StandardCheckpointHandler())
+  try:
+    step = manager.latest_step() if step is None else step
+    if step is None or step not in manager.all_steps():
+      raise FileNotFoundError(f"no checkpoint step {step} in {directory}; steps there: "
+                              f"{sorted(manager.all_steps())}")
+    saved = manager.item_metadata(step).tree
+    checkpoints_lib.check_compatible(saved["params"], abstract, f"{directory}/{step}")
+    restored = manager.restore(step, args=ocp.args.StandardRestore({"params": abstract},
+                                                                   strict=False))
+  finally:
+    manager.close()
+  return restored["params"], step
