@@ -35,7 +35,8 @@ def restore_params(path: str, abstract, step: int | None = None):
   directory = checkpoint_directory(path)
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"no checkpoint directory at {directory}")
-  manager = ocp.CheckpointManager(directory, item_handlers=ocp.StandardCheckpointHandler())
+  # StandardCheckpointHandler saved it; the PyTree handler under it restores a subtree.
+  manager = ocp.CheckpointManager(directory, item_handlers=ocp.PyTreeCheckpointHandler())
   try:
     step = manager.latest_step() if step is None else step
     if step is None or step not in manager.all_steps():
@@ -43,8 +44,10 @@ def restore_params(path: str, abstract, step: int | None = None):
                               f"{sorted(manager.all_steps())}")
     saved = manager.item_metadata(step).tree
     checkpoints_lib.check_compatible(saved["params"], abstract, f"{directory}/{step}")
-    restored = manager.restore(step, args=ocp.args.StandardRestore({"params": abstract},
-                                                                   strict=False))
+    target = {"params": abstract}
+    restored = manager.restore(step, args=ocp.args.PyTreeRestore(
+        target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+        partial_restore=True))
   finally:
     manager.close()
   return restored["params"], step

@@ -1,0 +1,26 @@
+"""Evaluates a trained model (or an untrained baseline) as the gin config says.
+
+  python eval.py --gin_file=gin/runs/eval_heldout.gin --gin.MODEL_DIR="'/tmp/sft_tiny'"
+
+Writes MODEL_DIR/eval/<name>/results.json, results.md and TensorBoard scalars. Flags are
+train.py's: --gin_file, --gin_bindings and the --gin.NAME=VALUE shorthand.
+"""
+import sys
+
+from absl import app, logging
+
+import train  # flags, gin parsing and shorthand shared with training
+from trainer import eval_stage
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if train.FLAGS["verbosity"].using_default_value:
+    logging.set_verbosity(logging.WARNING)
+  train.parse_gin(train.FLAGS.gin_file, train.FLAGS.gin_bindings)
+  eval_stage.evaluate()
+
+
+if __name__ == "__main__":
+  app.run(main, argv=train.expand_gin_shorthand(sys.argv))

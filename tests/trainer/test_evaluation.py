@@ -1,0 +1,122 @@
+"""Evaluation: checkpoint -> seqio Evaluator metrics + rank classification -> written results;
+aggregation; and the bad inputs (mismatched checkpoint, no metric_fns, empty split, long
+prompts)."""
+import dataclasses
+import json
+import os
+
+import numpy as np
+import optax
+import pytest
+import seqio
+
+import tasks  # registers the suite  # pylint: disable=unused-import
+from tasks import features
+from tests.model_configs import TINY_T5, module_for, random_batch
+from trainer import checkpoints, eval_stage, evaluation, partitioning, prompting, train_state
+
+RULES = partitioning.logical_axis_rules()
+SUITE_T5 = dataclasses.replace(TINY_T5, vocab_size=2048)  # the suite's vocabulary
+TASK = "suite_word_category"  # 14 validation examples with 3-4 answer choices
+LENGTHS = {"inputs": 24, "targets": 6}  # short on purpose: prompts get truncated
+
+
+def save_checkpoint(model_dir, config, mesh):
+  module = module_for(config)
+  example = random_batch(config)
+  _, shardings = train_state.state_shardings(module, optax.adam(1e-3), example, mesh, RULES)
+  state = train_state.create_train_state(module, optax.adam(1e-3), example, shardings, mesh,
+                                         RULES, seed=0)
+  saver = checkpoints.Checkpoints(os.path.join(model_dir, "checkpoints"), save_every=1)
+  saver.save(7, state)
+  saver.close()
+  return state
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+  model_dir = str(tmp_path_factory.mktemp("run"))
+  save_checkpoint(model_dir, SUITE_T5, partitioning.make_mesh())
+  return model_dir
+
+
+def test_checkpoint_to_written_results(trained_dir):
+  ev = evaluation.Evaluation("small", TASK, LENGTHS, batch_size=8, num_examples=10)
+  results = eval_stage.evaluate(trained_dir, model=module_for(SUITE_T5), evaluation=ev,
+                                mesh=partitioning.make_mesh())
+  out_dir = os.path.join(trained_dir, "eval", "small")
+  written = json.load(open(os.path.join(out_dir, "results.json")))
+  assert written["step"] == 7
+  task_metrics = written["tasks"][TASK]
+  assert set(task_metrics) == {"exact_match", "rank_accuracy"}
+  assert all(0 <= v <= 100 for v in task_metrics.values())
+  assert written["clusters"]["topic"] == task_metrics == written["overall"]
+  # A 24-token input limit cuts these prompts; the cut is counted, not hidden.
+  assert written["truncated"][f"{TASK} truncated inputs"] > 0
+  table = open(os.path.join(out_dir, "results.md")).read()
+  assert f"| task {TASK} |" in table and "| cluster topic |" in table
+  assert any(f.startswith("events.out.tfevents") for f in os.listdir(out_dir))
+  assert results["tasks"] == written["tasks"]
+
+
+def test_checkpoint_of_another_config_names_the_parameters(trained_dir):
+  wider = dataclasses.replace(SUITE_T5, mlp_dim=96)
+  ev = evaluation.Evaluation("small", TASK, LENGTHS, batch_size=8, num_examples=8)
+  with pytest.raises(checkpoints.IncompatibleCheckpointError, match=r"mlp/wi_0/kernel"):
+    eval_stage.evaluate(trained_dir, model=module_for(wider), evaluation=ev,
+                        mesh=partitioning.make_mesh())
+
+
+def test_task_without_metric_fns_is_refused():
+  name = "test_eval_no_metrics"
+  if name not in seqio.TaskRegistry.names():
+    source = seqio.get_mixture_or_task(TASK).source
+    seqio.TaskRegistry.add(name, source=source, output_features=features.output_features(),
+                           preprocessors=features.preprocessors(name))
+  with pytest.raises(ValueError, match="test_eval_no_metrics.*no metric_fns"):
+    evaluation.Evaluation("x", name, LENGTHS)
+
+
+def test_empty_split_is_refused():
+  name = "test_eval_empty_split"
+  if name not in seqio.TaskRegistry.names():
+    seqio.TaskRegistry.add(
+        name, source=seqio.FunctionDataSource(
+            lambda split, shuffle_files, seed=None: features.dataset_from_examples([]),
+            splits=["validation"]),
+        output_features=features.output_features(),
+        preprocessors=features.preprocessors(name), metric_fns=[tasks.metrics.exact_match])
+  ev = evaluation.Evaluation("x", name, LENGTHS, batch_size=8)
+  with pytest.raises(ValueError, match="test_eval_empty_split.*no examples in split"):
+    ev.run(module_for(SUITE_T5), None, None, partitioning.make_mesh(), RULES)
+
+
+def test_aggregation_means_tasks_within_clusters_then_clusters():
+  results = evaluation.aggregate({
+      "suite_antonym": {"exact_match": 10.0},        # word_relations
+      "suite_synonym": {"exact_match": 30.0},        # word_relations
+      "suite_word_count": {"exact_match": 80.0, "rougeL": 50.0},  # counting
+  })
+  assert results["clusters"]["word_relations"] == {"exact_match": 20.0}
+  assert results["clusters"]["counting"] == {"exact_match": 80.0, "rougeL": 50.0}
+  assert results["overall"] == {"exact_match": 50.0, "rougeL": 50.0}
+  table = evaluation.markdown_table(results)
+  assert "| cluster word_relations | 20.00 |  |" in table
+
+
+def test_strategies_pick_task_variants():
+  assert prompting.task_for("suite_word_problem", prompting.PromptStrategy("few_shot")) == \
+      "suite_word_problem_fs"
+  assert prompting.task_for("suite_word_problem", prompting.PromptStrategy("few_shot_cot")) \
+      == "suite_word_problem_cot"
+  assert prompting.task_for("suite_word_category",
+                            prompting.PromptStrategy("few_shot_cot")) is None
+  zscot = prompting.task_for("suite_word_category", prompting.PromptStrategy("zero_shot_cot"))
+  example = next(seqio.get_mixture_or_task(zscot).get_dataset(
+      LENGTHS, split="validation", shuffle=False).as_numpy_iterator())
+  assert example["inputs_pretokenized"].decode().endswith(prompting.STEP_BY_STEP_CUE)
+  assert prompting.cluster_of(zscot) == "topic"
+  heldout = evaluation.eval_task_names("instruct_suite_heldout_nli")
+  assert heldout and {prompting.cluster_of(t) for t in heldout} == {"nli"}
+  with pytest.raises(ValueError, match="neither a registered task nor a mixture"):
+    evaluation.eval_task_names("no_such_task")
