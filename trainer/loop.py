@@ -42,13 +42,15 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
           seed: int = 0, num_microbatches: int = 1, z_loss: float = 1e-4,
           label_smoothing: float = 0.0, log_every: int = 10, checkpoint_every: int = 500,
           keep_checkpoints: int | None = 3, peak_flops_per_device: float | None = None,
-          evaluation=None, eval_every: int = 0):
+          evaluation=None, eval_every: int = 0, initial_params=None):
   """Trains `model` on the mixture for `train_steps` steps in total, resuming if it can.
 
   Rerunning the same command with a larger `train_steps` continues from the newest
   checkpoint in `model_dir`. Returns the final state and the last logged metrics.
   `evaluation` (a trainer.evaluation.Evaluation) runs every `eval_every` steps and at the
   end, writing MODEL_DIR/eval/<name>/.
+  `initial_params(abstract_params, param_shardings)` gives a fresh run its starting weights
+  (e.g. models.smollm2_params); a resumed run ignores it.
   """
   model_dir = prepare_model_dir(model_dir)
   mesh = mesh or partitioning.make_mesh()
@@ -68,6 +70,9 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
   else:
     state = train_state.create_train_state(model, optimizer, example, state_shardings,
                                            mesh, rules, seed)
+    if initial_params is not None:  # optimizer states start at zeros whatever the weights
+      state = state.replace(params=initial_params(abstract_state.params,
+                                                  state_shardings.params))
   print(f"{train_state.param_count(state.params):,} parameters on mesh "
         f"{dict(mesh.shape)}", flush=True)
 
