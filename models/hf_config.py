@@ -6,6 +6,7 @@ refused by name rather than loaded into a model that would compute something dif
 """
 import dataclasses
 import json
+import math
 import pathlib
 from typing import Any
 
@@ -132,10 +133,14 @@ def architecture_mismatches(chosen: ModelConfig, from_checkpoint: ModelConfig) -
   runtime = {"dtype", "param_dtype", "scan_layers", "remat_policy", "dropout_rate",
              "embedding_init_stddev", "num_kv_heads"}
   names = [f.name for f in dataclasses.fields(ModelConfig) if f.name not in runtime]
+  def same(a, b):  # files store fp32 numbers (1e-5 reads back as 9.99999974e-06)
+    if isinstance(a, float) or isinstance(b, float):
+      return math.isclose(a, b, rel_tol=1e-6)
+    return a == b
   return [f"{name}: chosen {getattr(chosen, name)!r}, checkpoint "
           f"{getattr(from_checkpoint, name)!r}"
           for name in names + ["kv_heads"]
-          if getattr(chosen, name) != getattr(from_checkpoint, name)]
+          if not same(getattr(chosen, name), getattr(from_checkpoint, name))]
 
 
 def hf_config(config: ModelConfig, **token_ids) -> dict[str, Any]:

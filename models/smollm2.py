@@ -51,4 +51,5 @@ def load(mesh, rules, config: ModelConfig | None = None, base: ModelConfig | Non
 @gin.configurable(module="models")
 def smollm2_params(abstract_params, param_shardings, *, config: ModelConfig = gin.REQUIRED):
   """Pretrained parameters for a run's state (train's `initial_params` hook)."""
+  gguf_tokenizer.check_vocabulary_fits(vocabulary(), config, gguf_path())
   return gguf_import.gguf_params(gguf_path(), config, abstract_params, param_shardings)

@@ -1,0 +1,65 @@
+"""A seqio mixture re-registered in a chat model's format and vocabulary.
+
+Every task of the mixture gets a twin `<task>_<suffix>` with the same source, metrics and
+preprocessors, whose inputs are wrapped in one user turn of the chat template (prefix and
+suffix read off the template itself) and tokenized with the chat model's vocabulary.
+Targets end with the vocabulary's EOS, which for ChatML models closes the assistant turn.
+"""
+import functools
+
+import gin
+import seqio
+import tensorflow as tf
+
+from models.chat_template import ChatTemplate
+
+# Preprocessors that tokenize; the user turn is wrapped just before the first of them.
+_TOKENIZERS = ("tokenize_count_and_trim", "tokenize", "tokenize_and_append_eos")
+
+
+def wrap_user_turn(dataset: tf.data.Dataset, prefix: str, suffix: str) -> tf.data.Dataset:
+  return dataset.map(lambda ex: {**ex, "inputs": tf.strings.join([prefix, ex["inputs"], suffix])},
+                     num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _with_chat_turn(task: seqio.Task, wrap) -> list:
+  steps = list(task.preprocessors)
+  names = [getattr(getattr(p, "func", p), "__name__", "") for p in steps]
+  for i, name in enumerate(names):
+    if name in _TOKENIZERS:
+      return steps[:i] + [wrap] + steps[i:]
+  raise ValueError(f"task {task.name!r} has no tokenizing preprocessor (one of "
+                   f"{_TOKENIZERS}) to put the chat turn in front of")
+
+
+def register_chat_mixture(mixture_or_task_name: str, vocabulary: seqio.Vocabulary,
+                          template: ChatTemplate, suffix: str) -> str:
+  """Registers (once) and returns `<mixture_or_task_name>_<suffix>`."""
+  name = f"{mixture_or_task_name}_{suffix}"
+  if name in seqio.MixtureRegistry.names():
+    return name
+  provider = seqio.get_mixture_or_task(mixture_or_task_name)
+  is_mixture = isinstance(provider, seqio.Mixture)
+  prefix, turn_end = template.turn_affixes()
+  wrap = functools.partial(wrap_user_turn, prefix=prefix, suffix=turn_end)
+  features = {"inputs": seqio.Feature(vocabulary, add_eos=False),
+              "targets": seqio.Feature(vocabulary, add_eos=True)}
+  rates = []
+  for task in (provider.tasks if is_mixture else [provider]):
+    twin = f"{task.name}_{suffix}"
+    if twin not in seqio.TaskRegistry.names():
+      seqio.TaskRegistry.add(twin, source=task.source, output_features=features,
+                             preprocessors=_with_chat_turn(task, wrap),
+                             postprocess_fn=task.postprocessor, metric_fns=task.metric_fns,
+                             shuffle_buffer_size=task.shuffle_buffer_size)
+    rates.append((twin, provider.get_rate(task) if is_mixture else 1.0))
+  seqio.MixtureRegistry.add(name, rates)
+  return name
+
+
+@gin.configurable(module="models")
+def smollm2_chat_mixture(mixture_or_task_name: str = gin.REQUIRED) -> str:
+  """The mixture in SmolLM2-135M-Instruct's ChatML format and BPE vocabulary."""
+  from models import smollm2  # pylint: disable=import-outside-toplevel
+  return register_chat_mixture(mixture_or_task_name, smollm2.vocabulary(),
+                               smollm2.chat_template(), "smollm2_chat")
