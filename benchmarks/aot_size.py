@@ -64,14 +64,15 @@ class SizingReport:
   compile_seconds: float
 
   def table(self) -> str:
+    b = human_bytes
     rows = [
-        ("parameters", f"{self.parameters / 1e9:.3f} B ({human_bytes(self.param_bytes_total)} total)"),
-        ("params / device", human_bytes(self.param_bytes)),
+        ("parameters", f"{self.parameters / 1e9:.3f} B ({b(self.param_bytes_total)} total)"),
+        ("params / device", b(self.param_bytes)),
         ("optimizer state / device",
-         f"{human_bytes(self.optimizer_bytes)} ({human_bytes(self.optimizer_bytes_total)} total)"),
-        ("batch / device", human_bytes(self.batch_bytes)),
-        ("temporaries / device (XLA)", human_bytes(self.xla_temp_bytes)),
-        ("peak / device", f"{human_bytes(self.peak_bytes)} of {human_bytes(self.hbm_bytes)} on {self.chip}: "
+         f"{b(self.optimizer_bytes)} ({b(self.optimizer_bytes_total)} total)"),
+        ("batch / device", b(self.batch_bytes)),
+        ("temporaries / device (XLA)", b(self.xla_temp_bytes)),
+        ("peak / device", f"{b(self.peak_bytes)} of {b(self.hbm_bytes)} on {self.chip}: "
                           + ("fits" if self.fits else "DOES NOT FIT")),
         ("model FLOPs / step", f"{self.model_flops_per_step:.4g}"),
         ("XLA FLOPs / device", "n/a" if self.xla_flops_per_device is None

@@ -119,3 +119,11 @@ DECODE_CASES = tuple(
 # Optimizer settings shared by both sides; a constant rate keeps schedules out of the timing.
 LEARNING_RATE = 1e-4
 WEIGHT_DECAY = 0.0
+
+
+def decode_cases(shape_name: str) -> tuple[DecodeCase, ...]:
+  cases = tuple(c for c in DECODE_CASES if c.shape.name == shape_name)
+  if not cases:
+    raise ValueError(f"no decode cases for shape {shape_name!r}; shapes with some: "
+                     f"{sorted({c.shape.name for c in DECODE_CASES})}")
+  return cases

@@ -5,7 +5,7 @@ AdamW, dropout off, the thread count XLA uses (all cores). Needs the `bench` ext
 (torch, transformers).
 
   python -m benchmarks.hf_baseline --train t5_v1_1_small --steps 5
-  python -m benchmarks.hf_baseline --decode smollm2_135m_b16 --steps 3
+  python -m benchmarks.hf_baseline --decode smollm2_135m --steps 3
 """
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ def train_batch(case: configs.TrainCase, seed: int = 0) -> dict:
   return {"input_ids": ids, "labels": ids}
 
 
-def train(case: configs.TrainCase, steps: int, warmup: int = 2, phases: bool = False) -> dict:
+def train(case: configs.TrainCase, steps: int, warmup: int = 2,
+          phases: bool = False) -> dict:
   """Tokens/s of full AdamW steps (forward, backward, update) on one fixed batch; with
   `phases`, also the median seconds of the forward pass alone and of forward + backward."""
   import torch
@@ -118,40 +119,46 @@ def train(case: configs.TrainCase, steps: int, warmup: int = 2, phases: bool = F
   return result
 
 
-def decode(case: configs.DecodeCase, repeats: int) -> dict:
-  """Greedy `generate` with the KV cache; new tokens/s over the whole call, prefill included."""
+def decode(shape, repeats: int) -> list[dict]:
+  """Greedy `generate` with the KV cache at each batch size configs.DECODE_CASES lists for
+  `shape`; new tokens/s over the whole call, prefill included."""
   import torch
 
-  model = hf_model(case.shape)
+  model = hf_model(shape)
   model.eval()
-  b = case.batch
-  generator = torch.Generator().manual_seed(0)
-  prompt = _random_ids(generator, case.shape.vocab_size, b.batch_size, b.prompt_length)
-  mask = torch.ones_like(prompt)
-  generated = []
+  results = []
+  for case in configs.decode_cases(shape.name):
+    b = case.batch
+    generator = torch.Generator().manual_seed(0)
+    prompt = _random_ids(generator, shape.vocab_size, b.batch_size, b.prompt_length)
+    mask = torch.ones_like(prompt)
+    generated = []
 
-  def generate(new_tokens: int):
-    with torch.inference_mode():
-      out = model.generate(input_ids=prompt, attention_mask=mask, do_sample=False,
-                           max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                           use_cache=True)
-    generated.append(out.shape[1])
+    def generate(new_tokens: int):
+      with torch.inference_mode():
+        out = model.generate(input_ids=prompt, attention_mask=mask, do_sample=False,
+                             max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                             use_cache=True)
+      generated.append(out.shape[1])
 
-  generate(4)  # warm-up: allocators and one-time setup, not worth a full-length call
-  timings = timing.time_calls(lambda: generate(b.new_tokens), repeats=repeats, warmup=0)
-  new_per_row = generated[-1] - (0 if model.config.is_encoder_decoder else b.prompt_length)
-  if new_per_row < b.new_tokens:  # the decoder start token makes T5's output one longer
-    raise RuntimeError(f"{case.name}: generate stopped after {new_per_row} of "
-                       f"{b.new_tokens} new tokens")
-  return {"case": case.name, "side": "hf", "call_seconds": list(timings.seconds),
-          "tokens_per_second": timings.rate(b.batch_size * b.new_tokens)}
+    generate(4)  # warm-up: allocators and one-time setup, not worth a full-length call
+    timings = timing.time_calls(lambda: generate(b.new_tokens), repeats=repeats, warmup=0)
+    new_per_row = generated[-1] - (0 if model.config.is_encoder_decoder else b.prompt_length)
+    if new_per_row < b.new_tokens:  # the decoder start token makes T5's output one longer
+      raise RuntimeError(f"{case.name}: generate stopped after {new_per_row} of "
+                         f"{b.new_tokens} new tokens")
+    results.append({"case": case.name, "side": "hf", "call_seconds": list(timings.seconds),
+                    "tokens_per_second": timings.rate(b.batch_size * b.new_tokens)})
+  return results
 
 
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   what = parser.add_mutually_exclusive_group(required=True)
   what.add_argument("--train", choices=[c.name for c in configs.TRAIN_CASES])
-  what.add_argument("--decode", choices=[c.name for c in configs.DECODE_CASES])
+  what.add_argument("--decode", choices=sorted({c.shape.name for c in configs.DECODE_CASES}),
+                    help="a model shape: every decode batch size of it")
+  parser.add_argument("--warmup", type=int, default=2, help="train: untimed steps first")
   parser.add_argument("--steps", type=int, default=5)
   parser.add_argument("--threads", type=int, default=os.cpu_count())
   parser.add_argument("--phases", action="store_true",
@@ -163,10 +170,9 @@ def main(argv=None) -> None:
   torch.set_num_threads(args.threads)
   if args.train:
     case = next(c for c in configs.TRAIN_CASES if c.name == args.train)
-    result = train(case, steps=args.steps, phases=args.phases)
+    result = train(case, steps=args.steps, warmup=args.warmup, phases=args.phases)
   else:
-    case = next(c for c in configs.DECODE_CASES if c.name == args.decode)
-    result = decode(case, repeats=args.steps)
+    result = {"cases": decode(configs.SHAPES[args.decode], repeats=args.steps)}
   result.update(threads=torch.get_num_threads(), torch=torch.__version__,
                 transformers=__import__("transformers").__version__)
   print(json.dumps(result))

@@ -5,7 +5,7 @@ Same optimizer as the HuggingFace side (AdamW, betas 0.9/0.999, no weight decay,
 clipping, constant rate), fp32 parameters, dropout off, random int batches.
 
   python -m benchmarks.ours --train t5_v1_1_small --steps 5
-  python -m benchmarks.ours --decode smollm2_135m_b16 --steps 3
+  python -m benchmarks.ours --decode smollm2_135m --steps 3
 """
 from __future__ import annotations
 
@@ -234,52 +234,59 @@ def train(case: configs.TrainCase, steps: int, warmup: int = 2, phases: bool = F
                      for k in ("scan_layers", "remat_policy", "dtype")}}
 
 
-def decode(case: configs.DecodeCase, repeats: int, **config_overrides) -> dict:
-  """Greedy decoding with models/decoding.py's compiled KV-cache loop, timed as HF's
-  `generate` is: new tokens/s over the whole call, prefill included, no early stop."""
+def decode(shape, repeats: int, **config_overrides) -> list[dict]:
+  """Greedy decoding with models/decoding.py's compiled KV-cache loop at each batch size
+  configs.DECODE_CASES lists for `shape`, timed as HF's `generate` is: new tokens/s over
+  the whole call, prefill included, no early stop."""
   from models import decoding
 
-  b = case.batch
+  cases = configs.decode_cases(shape.name)
   # Parameters come from the train-state initialiser; the batch shape only sizes the init.
-  init_batch = configs.TrainBatch(b.batch_size, b.prompt_length,
-                                  b.new_tokens if case.shape.is_encoder_decoder else 0)
-  setup = step_setup(configs.TrainCase(case.shape, init_batch), **config_overrides)
+  init_batch = configs.TrainBatch(1, cases[0].batch.prompt_length,
+                                  cases[0].batch.new_tokens if shape.is_encoder_decoder else 0)
+  setup = step_setup(configs.TrainCase(shape, init_batch), **config_overrides)
   state, _ = init_state(setup)
-  rng = np.random.default_rng(0)
-  prompts = rng.integers(3, case.shape.vocab_size, (b.batch_size, b.prompt_length), np.int32)
-  if case.shape.is_encoder_decoder:
-    batch = {"encoder_input_tokens": prompts}
-  else:
-    batch = {"decoder_prompt_tokens": prompts,
-             "decoder_prompt_lengths": np.full((b.batch_size,), b.prompt_length, np.int32)}
-  # eos_id -1 is never sampled, so every call produces exactly `new_tokens` per row.
-  run = decoding.compile_generate(setup.module, setup.mesh, setup.rules,
-                                  setup.shardings.params, max_new_tokens=b.new_tokens,
-                                  eos_id=-1)
-  key = jax.random.key(0)
-  lengths = []
+  results = []
+  for case in cases:
+    b = case.batch
+    # eos_id -1 is never sampled, so every call produces exactly `new_tokens` per row.
+    run = decoding.compile_generate(setup.module, setup.mesh, setup.rules,
+                                    setup.shardings.params, max_new_tokens=b.new_tokens,
+                                    eos_id=-1)
+    prompts = np.random.default_rng(0).integers(3, shape.vocab_size,
+                                                (b.batch_size, b.prompt_length), np.int32)
+    if shape.is_encoder_decoder:
+      batch = {"encoder_input_tokens": prompts}
+    else:
+      batch = {"decoder_prompt_tokens": prompts,
+               "decoder_prompt_lengths": np.full((b.batch_size,), b.prompt_length, np.int32)}
+    key = jax.random.key(0)
+    lengths = []
 
-  def generate():
-    out = run(state.params, batch, key)
-    lengths.append(jax.block_until_ready(out).lengths)
+    def generate():
+      out = run(state.params, batch, key)
+      lengths.append(jax.block_until_ready(out).lengths)
 
-  start = time.perf_counter()
-  generate()
-  compile_seconds = time.perf_counter() - start  # compile and one full call
-  timings = timing.time_calls(generate, repeats=repeats, warmup=0)
-  if int(np.min(lengths[-1])) != b.new_tokens:
-    raise RuntimeError(f"{case.name}: decoding produced {np.min(lengths[-1])} of "
-                       f"{b.new_tokens} tokens in some row")
-  return {"case": case.name, "side": "ours", "call_seconds": list(timings.seconds),
-          "tokens_per_second": timings.rate(b.batch_size * b.new_tokens),
-          "compile_seconds": compile_seconds}
+    start = time.perf_counter()
+    generate()
+    compile_seconds = time.perf_counter() - start  # compile and one full call
+    timings = timing.time_calls(generate, repeats=repeats, warmup=0)
+    if int(np.min(lengths[-1])) != b.new_tokens:
+      raise RuntimeError(f"{case.name}: decoding produced {np.min(lengths[-1])} of "
+                         f"{b.new_tokens} tokens in some row")
+    results.append({"case": case.name, "side": "ours", "call_seconds": list(timings.seconds),
+                    "tokens_per_second": timings.rate(b.batch_size * b.new_tokens),
+                    "compile_seconds": compile_seconds})
+  return results
 
 
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   what = parser.add_mutually_exclusive_group(required=True)
   what.add_argument("--train", choices=[c.name for c in configs.TRAIN_CASES])
-  what.add_argument("--decode", choices=[c.name for c in configs.DECODE_CASES])
+  what.add_argument("--decode", choices=sorted({c.shape.name for c in configs.DECODE_CASES}),
+                    help="a model shape: every decode batch size of it")
+  parser.add_argument("--warmup", type=int, default=2, help="train: untimed steps first")
   parser.add_argument("--steps", type=int, default=5, help="timed steps (decode: calls)")
   parser.add_argument("--scan_layers", choices=("true", "false"),
                       help="override the gin model file's ModelConfig.scan_layers")
@@ -294,10 +301,9 @@ def main(argv=None) -> None:
     overrides["remat_policy"] = args.remat_policy
   if args.train:
     case = next(c for c in configs.TRAIN_CASES if c.name == args.train)
-    result = train(case, steps=args.steps, phases=args.phases, **overrides)
+    result = train(case, steps=args.steps, warmup=args.warmup, phases=args.phases, **overrides)
   else:
-    case = next(c for c in configs.DECODE_CASES if c.name == args.decode)
-    result = decode(case, repeats=args.steps, **overrides)
+    result = {"cases": decode(configs.SHAPES[args.decode], repeats=args.steps, **overrides)}
   result.update(jax=jax.__version__, devices=len(jax.devices()))
   print(json.dumps(result))
 

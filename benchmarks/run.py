@@ -30,9 +30,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(REPO, "benchmarks", "results")
 
 MODES = {
-    "quick": {"train_steps": 5, "decode_repeats": 3, "matmul_repeats": 3, "checkpoint_saves": 2,
-              "pipeline_batches": 20, "phases": False},
-    "full": {"train_steps": 20, "decode_repeats": 5, "matmul_repeats": 5,
+    "quick": {"train_steps": 5, "train_warmup": 1, "decode_repeats": 2, "matmul_repeats": 3,
+              "checkpoint_saves": 2, "pipeline_batches": 20, "phases": False},
+    "full": {"train_steps": 20, "train_warmup": 2, "decode_repeats": 5, "matmul_repeats": 5,
              "checkpoint_saves": 5, "pipeline_batches": 100, "phases": True},
 }
 NOT_LANDED = ("RM pairs/s", "PPO episodes/s")
@@ -84,7 +84,8 @@ def model_flops_per_step(case: configs.TrainCase) -> float:
 
 def train_rows(mode: dict, hardware: dict, only: set | None, with_hf: bool) -> list[dict]:
   rows = []
-  args = ["--steps", str(mode["train_steps"])] + (["--phases"] if mode["phases"] else [])
+  args = (["--steps", str(mode["train_steps"]), "--warmup", str(mode["train_warmup"])]
+          + (["--phases"] if mode["phases"] else []))
   for case in configs.TRAIN_CASES:
     if only and case.name not in only:
       continue
@@ -104,21 +105,32 @@ def train_rows(mode: dict, hardware: dict, only: set | None, with_hf: bool) -> l
 
 
 def decode_rows(mode: dict, only: set | None, with_hf: bool) -> list[dict]:
+  """One process per shape and side serves every batch size of that shape."""
   rows = []
-  for case in configs.DECODE_CASES:
-    if only and case.shape.name not in only:
+  repeats = str(mode["decode_repeats"])
+  for shape in dict.fromkeys(c.shape.name for c in configs.DECODE_CASES):
+    if only and shape not in only:
       continue
-    b = case.batch
-    row = {"case": case.shape.name,
-           "batch": f"batch {b.batch_size}, {b.prompt_length} prompt + {b.new_tokens} new"}
-    print(f"decode {case.name}", flush=True)
-    repeats = str(mode["decode_repeats"])
-    row["hf"] = (run_module("benchmarks.hf_baseline", "--decode", case.name, "--steps", repeats)
-                 if with_hf else SKIPPED_HF)
+    print(f"decode {shape}", flush=True)
+    sides = {"hf": (run_module("benchmarks.hf_baseline", "--decode", shape, "--steps", repeats)
+                    if with_hf else None)}
     if importlib.util.find_spec("models.decoding"):
-      row["ours"] = run_module("benchmarks.ours", "--decode", case.name, "--steps", repeats)
-    rows.append(row)
+      sides["ours"] = run_module("benchmarks.ours", "--decode", shape, "--steps", repeats)
+    for case in configs.decode_cases(shape):
+      b = case.batch
+      row = {"case": shape,
+             "batch": f"batch {b.batch_size}, {b.prompt_length} prompt + {b.new_tokens} new"}
+      for side, result in sides.items():
+        row[side] = _case_result(result, case.name) if result else SKIPPED_HF
+      rows.append(row)
   return rows
+
+
+def _case_result(result: dict, case_name: str) -> dict:
+  """One batch size's figures from a multi-case process result (or its error)."""
+  if "error" in result:
+    return result
+  return next(r for r in result["cases"] if r["case"] == case_name)
 
 
 def checkpoint_row(mode: dict) -> dict:

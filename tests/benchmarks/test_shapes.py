@@ -55,3 +55,9 @@ def test_the_gin_file_supplies_what_the_shape_leaves_open():
   config = ours.model_config(configs.SMOLLM2_135M)
   assert config.embedding_init_stddev == 0.02 and config.norm_epsilon == 1e-5
   assert ours.model_config(configs.SMOLLM2_135M, scan_layers=False).scan_layers is False
+
+
+def test_decode_cases_cover_batch_1_and_16_per_shape():
+  assert [c.batch.batch_size for c in configs.decode_cases("smollm2_135m")] == [1, 16]
+  with pytest.raises(ValueError, match="no decode cases for shape 'llama_tiny'"):
+    configs.decode_cases("llama_tiny")
