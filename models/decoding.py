@@ -129,11 +129,11 @@ class _DecoderOnlyKind(_Kind):
     return logits[:, -1], variables["cache"]
 
 
-def _kind(module):
+def kind_for(module):
   return (_EncoderDecoderKind if module.config.is_encoder_decoder else _DecoderOnlyKind)(module)
 
 
-def _cache_length(cache):
+def cache_length_of(cache):
   """The slot count of the self-attention cache (the length axis of `cached_key`)."""
   lengths = [leaf.shape[-3] for path, leaf in jax.tree_util.tree_leaves_with_path(cache)
              if "cached_key" in jax.tree_util.keystr(path)]
@@ -153,10 +153,10 @@ def generate(module: nn.Module, params, batch, rng, *, max_new_tokens: int,
   """
   if max_new_tokens < 1:
     raise ValueError(f"max_new_tokens={max_new_tokens} must be >= 1")
-  kind = _kind(module)
+  kind = kind_for(module)
   logits, cache, first_slot, pad, cross_mask = kind.prefill(params, batch, max_new_tokens,
                                                             bidirectional_prompt)
-  cache_length = _cache_length(cache)
+  cache_length = cache_length_of(cache)
   b = logits.shape[0]
 
   def choose(rng, logits, done):
@@ -187,12 +187,14 @@ def generate(module: nn.Module, params, batch, rng, *, max_new_tokens: int,
 
   carry = (jnp.int32(1), token, tokens, log_probs, done, cache, rng)
   _, _, tokens, log_probs, _, _, _ = lax.while_loop(cond, body, carry)
-  generated = tokens != PAD_ID
-  # Length = through the first EOS, or every token when a row never ended.
+  return DecodeOutput(tokens, log_probs, lengths_of(tokens, eos_id))
+
+
+def lengths_of(tokens, eos_id: int):
+  """int32 [...]: tokens through the first EOS, or every non-PAD token when none ended."""
   is_eos = tokens == eos_id
-  lengths = jnp.where(jnp.any(is_eos, axis=1), jnp.argmax(is_eos, axis=1) + 1,
-                      jnp.sum(generated, axis=1)).astype(jnp.int32)
-  return DecodeOutput(tokens, log_probs, lengths)
+  return jnp.where(jnp.any(is_eos, axis=-1), jnp.argmax(is_eos, axis=-1) + 1,
+                   jnp.sum(tokens != PAD_ID, axis=-1)).astype(jnp.int32)
 
 
 def compile_generate(module: nn.Module, mesh, rules, param_shardings, *, max_new_tokens: int,

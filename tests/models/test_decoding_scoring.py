@@ -40,7 +40,7 @@ def teacher_forced_batch(config, prompts, generated):
 @pytest.mark.parametrize("config", [TINY_T5, TINY_LLAMA], ids=["t5", "llama"])
 def test_decode_log_probs_equal_target_log_likelihood(config):
   module = module_for(config)
-  mesh, params, shardings = sharded_params(module, config)
+  mesh, params, shardings = sharded_params(module, config, (1, 1, 1))
   prompts = prompts_for(config, seed=4)
   out = jax.device_get(decoding.compile_generate(
       module, mesh, RULES, shardings, max_new_tokens=MAX_NEW, eos_id=-1,
