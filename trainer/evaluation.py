@@ -83,19 +83,22 @@ class Evaluation:
   mixture_or_task_name: a task, a mixture, or "heldout".
   task_feature_lengths: {"inputs", "targets"}; longer prompts are truncated and counted
     (the tasks' preprocessors count them; `truncated` in results.json).
+  beam_size: > 1 decodes predictions with beam search instead of greedily.
   """
 
   def __init__(self, name: str = "eval", mixture_or_task_name: str = gin.REQUIRED,
                task_feature_lengths: dict = gin.REQUIRED, *, split: str = "validation",
                batch_size: int = 32, num_examples: int | None = None,
                strategy: prompting.PromptStrategy = prompting.PromptStrategy(),
-               rank_classification: bool = True, max_new_tokens: int | None = None):
+               rank_classification: bool = True, max_new_tokens: int | None = None,
+               beam_size: int = 1):
     self.name = name
     self.split = split
     self.batch_size = batch_size
     self.num_examples = num_examples
     self.strategy = strategy
     self.rank_classification = rank_classification
+    self.beam_size = beam_size
     self.feature_lengths = dict(task_feature_lengths)
     self.max_new_tokens = max_new_tokens or self.feature_lengths["targets"]
     self.task_names = []
@@ -135,7 +138,7 @@ class Evaluation:
     """Evaluates every task; returns {"tasks", "clusters", "overall", "truncated"}."""
     model = inference.InferenceModel(
         module, params, param_shardings, mesh, rules, self.batch_size,
-        self.feature_lengths["inputs"], self.max_new_tokens)
+        self.feature_lengths["inputs"], self.max_new_tokens, beam_size=self.beam_size)
     per_task = {}
     for task_name in self.task_names:
       evaluator = self._evaluator(task_name, module.config.is_encoder_decoder)

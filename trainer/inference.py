@@ -13,7 +13,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from models import decoding, sampling as sampling_lib, scoring
+from models import beam_search, decoding, sampling as sampling_lib, scoring
 from tasks import metrics as task_metrics
 from trainer import partitioning
 
@@ -57,6 +57,7 @@ class InferenceModel:
   inputs_length: int
   max_new_tokens: int
   eos_id: int = 1
+  beam_size: int = 1  # > 1: greedy predictions come from beam search
 
   def __post_init__(self):
     row_axes = partitioning.batch_sharding(self.mesh, self.rules, 1).spec[0] or ()
@@ -71,14 +72,20 @@ class InferenceModel:
                                         self.param_shardings)
 
   def _generator(self, sampling: sampling_lib.SamplingConfig) -> Callable:
-    if sampling not in self._generators:
-      self._generators[sampling] = decoding.compile_generate(
-          self.module, self.mesh, self.rules, self.param_shardings,
-          max_new_tokens=self.max_new_tokens, sampling=sampling, eos_id=self.eos_id,
-          # seqio's decoder converter builds prefix-LM batches; the model attends both
-          # ways inside the prompt there, so decoding must too.
-          bidirectional_prompt=not self.is_encoder_decoder)
-    return self._generators[sampling]
+    if sampling in self._generators:
+      return self._generators[sampling]
+    # seqio's decoder converter builds prefix-LM batches; the model attends both ways
+    # inside the prompt there, so decoding must too.
+    options = dict(max_new_tokens=self.max_new_tokens, eos_id=self.eos_id,
+                   bidirectional_prompt=not self.is_encoder_decoder)
+    shared = (self.module, self.mesh, self.rules, self.param_shardings)
+    if sampling.greedy and self.beam_size > 1:
+      search = beam_search.compile_beam_search(*shared, beam_size=self.beam_size, **options)
+      generator = lambda params, batch, rng: search(params, batch)
+    else:
+      generator = decoding.compile_generate(*shared, sampling=sampling, **options)
+    self._generators[sampling] = generator
+    return generator
 
   def generate(self, dataset: tf.data.Dataset, sampling: sampling_lib.SamplingConfig,
                seed: int = 0) -> list[tuple[int, list[int]]]:
