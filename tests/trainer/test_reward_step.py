@@ -54,9 +54,9 @@ def test_reward_sees_the_last_response_token(config):
       "decoder_target_tokens": jnp.ones((2, 9), jnp.int32),
       "decoder_input_tokens": jnp.ones((2, 9), jnp.int32),
       **({"encoder_input_tokens": prompts} if config.is_encoder_decoder else {})})["params"])
-  rewards = reward_step.response_rewards(params, batch["prompts"], batch["responses"],
-                                         apply_fn=model.apply, eos_id=1,
-                                         is_encoder_decoder=config.is_encoder_decoder)
+  rewards = jax.jit(lambda p, b: reward_step.response_rewards(
+      p, b["prompts"], b["responses"], apply_fn=model.apply, eos_id=1,
+      is_encoder_decoder=config.is_encoder_decoder))(params, batch)
   assert rewards[0, 0] == rewards[0, 1]
   assert rewards[1, 0] != rewards[1, 1]
 

@@ -95,7 +95,7 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                                             checkpoint_every, keep=2)
   start = checkpoints.latest_step() or 0
   if start:
-    state = checkpoints.restore(abstract)
+    state = state_lib.restore_ppo_state(checkpoints, abstract)
     print(f"resumed PPO from {checkpoints.directory} at iteration {start}", flush=True)
   else:
     state = state_lib.initial_ppo_state(ref_params, reward_params, policy_optimizer,

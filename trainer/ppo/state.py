@@ -9,7 +9,9 @@ from typing import Any
 import flax
 import jax
 import jax.numpy as jnp
+import orbax.checkpoint as ocp
 
+from trainer import checkpoints as checkpoints_lib
 from trainer import partitioning, train_state
 
 
@@ -49,3 +51,14 @@ def initial_ppo_state(policy_params, value_params, policy_optimizer, value_optim
                     jnp.asarray(kl_coef, jnp.float32))
   return jax.jit(init, in_shardings=(shardings.policy.params, shardings.value.params),
                  out_shardings=shardings)(policy_params, value_params)
+
+
+def restore_ppo_state(checkpoints: checkpoints_lib.Checkpoints, abstract: PPOState):
+  """The newest PPO checkpoint into `abstract`'s shardings, after checking that both
+  models' parameter names and shapes match (`Checkpoints.restore` knows one model)."""
+  step = checkpoints.latest_step()
+  saved = checkpoints.manager.item_metadata(step).tree
+  where = f"{checkpoints.directory}/{step}"
+  checkpoints_lib.check_compatible(saved["policy"]["params"], abstract.policy.params, where)
+  checkpoints_lib.check_compatible(saved["value"]["params"], abstract.value.params, where)
+  return checkpoints.manager.restore(step, args=ocp.args.StandardRestore(abstract))

@@ -1,0 +1,70 @@
+"""The PPO stage end to end on a tiny model: checkpoints hold the whole state, a second
+run resumes from them, and a NaN reward stops the run keeping the last good checkpoint."""
+import dataclasses
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from models.reward_model import ScalarHeadModel
+from tests.model_configs import TINY_LLAMA, module_for
+from trainer import checkpoints as checkpoints_lib
+from trainer import partitioning, rlhf_batches, stage_params, train_state
+from trainer.ppo import loop, ppo_step
+from trainer.ppo.kl_controller import KLController
+
+CONFIG = dataclasses.replace(TINY_LLAMA, vocab_size=2048, num_decoder_layers=1)
+PROMPT_LEN, RESPONSE_LEN, BATCH = 48, 4, 4
+
+
+def save_params(directory, module, example, mesh, rules, seed, edit=lambda p: p):
+  _, shardings = stage_params.param_shardings(module, example, mesh, rules)
+  params = edit(stage_params.init_params(module, example, shardings, mesh, rules, seed))
+  state = train_state.TrainState(jnp.zeros((), jnp.int32), params, optax.sgd(0.1).init(params))
+  checkpoints = checkpoints_lib.Checkpoints(os.path.join(directory, "checkpoints"), 1)
+  checkpoints.save(1, state)
+  checkpoints.close()
+
+
+def run(tmp_path, iterations, reward_dir):
+  policy = module_for(CONFIG)
+  return loop.train_ppo(
+      str(tmp_path / "ppo"), str(tmp_path / "sft"), str(reward_dir), model=policy,
+      clusters=["arithmetic"], iterations=iterations, policy_optimizer=optax.adam(1e-4),
+      value_optimizer=optax.adam(1e-4),
+      config=ppo_step.PPOConfig(num_minibatches=2, epochs=1),
+      kl_controller=KLController(0.05, target=1.0, horizon=100), batch_size=BATCH,
+      num_prompts=16, prompt_length=PROMPT_LEN, response_length=RESPONSE_LEN,
+      mesh=partitioning.make_mesh(devices=jax.devices()[:1]), checkpoint_every=1)
+
+
+def test_ppo_stage_resumes_and_stops_on_nan(tmp_path):
+  mesh = partitioning.make_mesh(devices=jax.devices()[:1])
+  rules = partitioning.logical_axis_rules()
+  example, _ = rlhf_batches.scoring_batch(jnp.ones((BATCH, PROMPT_LEN), jnp.int32),
+                                          jnp.ones((BATCH, RESPONSE_LEN), jnp.int32), 1, False)
+  save_params(tmp_path / "sft", module_for(CONFIG), example, mesh, rules, 0)
+  save_params(tmp_path / "reward", ScalarHeadModel(CONFIG), example, mesh, rules, 1)
+  save_params(tmp_path / "nan_reward", ScalarHeadModel(CONFIG), example, mesh, rules, 1,
+              edit=lambda p: dict(p, head_bias=p["head_bias"] * jnp.nan))
+
+  first, _, _, _ = run(tmp_path, 2, tmp_path / "reward")
+  assert int(first.step) == 2 and int(first.policy.step) == 4
+  assert float(first.kl_coef) != 0.05  # the adaptive controller moved
+  resumed, _, _, metrics = run(tmp_path, 3, tmp_path / "reward")
+  assert int(resumed.step) == 3 and int(resumed.value.step) == 6
+  np.testing.assert_allclose(metrics["kl_coef"], float(first.kl_coef), rtol=1e-6)
+  for name in ("generate_s", "score_s", "train_s", "labeler_score", "rm_score", "kl",
+               "entropy", "clip_fraction", "value_loss", "explained_variance",
+               "logprob_gap_mean"):
+    assert np.isfinite(metrics[name]), name
+  assert metrics["logprob_gap_max"] < 1e-4
+
+  with pytest.raises(FloatingPointError, match="not finite"):
+    run(tmp_path, 4, tmp_path / "nan_reward")
+  checkpoints = checkpoints_lib.Checkpoints(str(tmp_path / "ppo" / "checkpoints"), 1)
+  assert checkpoints.latest_step() == 3
+  checkpoints.close()
