@@ -87,13 +87,24 @@ def phase_section(run: dict) -> list[str]:
   return lines if len(lines) > 2 else []
 
 
+def _bandwidth_use(row: dict | None) -> str:
+  if not row or "bandwidth" not in row:
+    return "-"
+  return _pct(row["bandwidth"]["bandwidth_utilization"])
+
+
 def decode_section(run: dict) -> list[str]:
-  lines = ["| greedy decode (new tok/s, prefill included) | ours | HF generate | ours / HF |",
-           "|---|---|---|---|"]
+  bandwidth = run.get("decode_bandwidth_bytes_per_s")
+  lines = ["| greedy decode (new tok/s, prefill included) | ours | HF generate | ours / HF | "
+           "ours / HF share of the bandwidth bound |", "|---|---|---|---|---|"]
   for row in run["decode"]:
     ours, hf = row.get("ours"), row.get("hf")
     lines.append(f"| {row['case']} ({row['batch']}) | {_rate(ours)} | {_rate(hf)} | "
-                 f"{_ratio(ours, hf)} |")
+                 f"{_ratio(ours, hf)} | {_bandwidth_use(ours)} / {_bandwidth_use(hf)} |")
+  if bandwidth:
+    lines += ["", f"Bandwidth bound: weights + KV cache read once per step at the "
+                  f"{bandwidth / 1e9:.1f} GB/s a memory copy reached in this run "
+                  "(benchmarks/decode.py)."]
   return lines
 
 

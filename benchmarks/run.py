@@ -23,6 +23,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import configs
+from benchmarks import decode
 from benchmarks import report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,11 +31,12 @@ RESULTS_DIR = os.path.join(REPO, "benchmarks", "results")
 
 MODES = {
     "quick": {"train_steps": 5, "train_warmup": 1, "decode_repeats": 2, "matmul_repeats": 3,
-              "checkpoint_saves": 2, "pipeline_batches": 20, "phases": False},
+              "checkpoint_saves": 2, "pipeline_batches": 20, "phases": False, "rlhf_iters": 3},
     "full": {"train_steps": 20, "train_warmup": 2, "decode_repeats": 5, "matmul_repeats": 5,
-             "checkpoint_saves": 5, "pipeline_batches": 100, "phases": True},
+             "checkpoint_saves": 5, "pipeline_batches": 100, "phases": True, "rlhf_iters": 5},
 }
-NOT_LANDED = ("RM pairs/s", "PPO episodes/s")
+# RM and PPO throughput on the peers' PPO workload (benchmarks/rlhf.py, REFERENCE.md sec. 2).
+RLHF_SHAPES = {"quick": ("llama_tiny",), "full": ("llama_tiny", "smollm2_135m")}
 # The input pipeline is measured at this case's lengths and compared with its step.
 PIPELINE_CASE = "t5_v1_1_small"
 CHECKPOINT_SHAPE = "smollm2_135m"
@@ -103,8 +105,9 @@ def train_rows(mode: dict, hardware: dict, only: set | None, with_hf: bool) -> l
   return rows
 
 
-def decode_rows(mode: dict, only: set | None, with_hf: bool) -> list[dict]:
-  """One process per shape and side serves every batch size of that shape."""
+def decode_rows(mode: dict, only: set | None, with_hf: bool, bandwidth: float) -> list[dict]:
+  """One process per shape and side serves every batch size of that shape; each rate also
+  as a fraction of the memory-bandwidth bound (benchmarks/decode.py)."""
   rows = []
   repeats = str(mode["decode_repeats"])
   for shape in dict.fromkeys(c.shape.name for c in configs.DECODE_CASES):
@@ -121,6 +124,9 @@ def decode_rows(mode: dict, only: set | None, with_hf: bool) -> list[dict]:
              "batch": f"batch {b.batch_size}, {b.prompt_length} prompt + {b.new_tokens} new"}
       for side, result in sides.items():
         row[side] = _case_result(result, case.name) if result else SKIPPED_HF
+        if "tokens_per_second" in row[side]:
+          row[side]["bandwidth"] = decode.utilization(
+              case, row[side]["tokens_per_second"]["median"], bandwidth)
       rows.append(row)
   return rows
 
@@ -130,6 +136,33 @@ def _case_result(result: dict, case_name: str) -> dict:
   if "error" in result:
     return result
   return next(r for r in result["cases"] if r["case"] == case_name)
+
+
+def rlhf_rows(mode_name: str, mode: dict) -> dict:
+  """RM pairs/s and PPO episodes/s per shape, or "not yet" until benchmarks/rlhf.py exists."""
+  names = ("RM pairs/s", "PPO episodes/s")
+  if not importlib.util.find_spec("benchmarks.rlhf"):
+    return {name: report.NOT_YET for name in names}
+  rows = {}
+  for shape in RLHF_SHAPES[mode_name]:
+    print(f"rlhf {shape}", flush=True)
+    data = run_module("benchmarks.rlhf", "--shape", shape, "--iters",
+                      str(mode["rlhf_iters"]), "--warmup", "1")
+    if "error" in data:
+      for name in names:
+        rows[f"{name} ({shape})"] = {"summary": f"error: {data['error']}", "data": data}
+      continue
+    rm, ppo = data["rm"]["pairs_per_s"], data["ppo"]
+    rows[f"RM pairs/s ({shape})"] = {
+        "summary": f"{rm['median']:,.1f} pairs/s ({rm['min']:,.1f}-{rm['max']:,.1f})",
+        "data": data["rm"]}
+    rows[f"PPO episodes/s ({shape})"] = {
+        "summary": (f"{ppo['episodes_per_s']['median']:,.2f} episodes/s, "
+                    f"{ppo['seconds_per_iteration']:.2f} s per iteration: generate "
+                    f"{ppo['generate_s']:.2f} s, score {ppo['score_s']:.2f} s, train "
+                    f"{ppo['train_s']:.2f} s"),
+        "data": ppo}
+  return rows
 
 
 def checkpoint_row(mode: dict) -> dict:
@@ -191,11 +224,12 @@ def main(argv=None) -> None:
       "command": "python benchmarks/run.py" + (" --quick" if args.quick else ""),
       "hardware": hardware,
       "train": train_rows(mode, hardware, only, not args.no_hf),
-      "decode": decode_rows(mode, only, not args.no_hf),
+      "decode_bandwidth_bytes_per_s": decode.measure_bandwidth(),
   }
+  run["decode"] = decode_rows(mode, only, not args.no_hf, run["decode_bandwidth_bytes_per_s"])
   run["other"] = {"checkpoint save": checkpoint_row(mode),
                   "input pipeline": input_pipeline_row(mode, run["train"]),
-                  **{name: report.NOT_YET for name in NOT_LANDED}}
+                  **rlhf_rows(mode_name, mode)}
   run["versions"] = hardware["versions"]
   run["elapsed_seconds"] = time.perf_counter() - start
   os.makedirs(args.out_dir, exist_ok=True)

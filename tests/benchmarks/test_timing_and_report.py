@@ -45,7 +45,8 @@ def test_markdown_shows_ratio_mfu_and_not_yet_rows():
                 {"case": "t5_v1_1_base", "batch": "4 x 128 + 32",
                  "ours": {"error": "exit 1: boom"}, "hf": _row(100.0)}],
       "decode": [{"case": "smollm2_135m", "batch": "batch 1", "hf": _row(13.0)},
-                 {"case": "t5_v1_1_small", "batch": "batch 16", "ours": _row(400.0),
+                 {"case": "t5_v1_1_small", "batch": "batch 16",
+                  "ours": _row(400.0, bandwidth={"bandwidth_utilization": 0.4}),
                   "hf": {"skipped": "--no_hf"}}],
       "other": {"PPO episodes/s": report.NOT_YET,
                 "checkpoint save": {"summary": "blocks 0.1 s"}},
@@ -54,8 +55,9 @@ def test_markdown_shows_ratio_mfu_and_not_yet_rows():
   assert ("| llama_tiny | 16 x 128 | 3,000.0 (2,700.0-3,300.0) | 1,500.0 (1,350.0-1,650.0) "
           "| 2.00x | 50% / 38% | 25% / 19% | 7.2 |") in text
   assert "| t5_v1_1_base | 4 x 128 + 32 | error: exit 1: boom |" in text
-  assert "| smollm2_135m (batch 1) | not yet | 13.0 (11.7-14.3) | - |" in text
-  assert "| t5_v1_1_small (batch 16) | 400.0 (360.0-440.0) | skipped (--no_hf) | - |" in text
+  assert "| smollm2_135m (batch 1) | not yet | 13.0 (11.7-14.3) | - | - / - |" in text
+  assert ("| t5_v1_1_small (batch 16) | 400.0 (360.0-440.0) | skipped (--no_hf) | - | "
+          "40% / - |") in text
   assert "| PPO episodes/s | not yet |" in text and "| checkpoint save | blocks 0.1 s |" in text
   assert "flags: avx2." in text
   assert "| llama_tiny | ours | 0.250 | 0.500 | 0.250 | 1.000 |" in text
