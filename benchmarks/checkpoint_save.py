@@ -34,7 +34,7 @@ def measure(case: configs.TrainCase, saves: int, directory: str) -> dict:
       start = time.perf_counter()
       manager.save(step, state)
       returned = time.perf_counter()
-      manager.manager.wait_until_finished()
+      manager.wait()
       finished = time.perf_counter()
       if step:
         blocking.append(returned - start)

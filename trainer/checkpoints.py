@@ -70,7 +70,11 @@ class Checkpoints:
     """Starts an async save of `state` as `step`; returns once the device arrays are copied."""
     self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
 
-  def close(self):
-    """Waits for pending saves."""
+  def wait(self):
+    """Blocks until every started save is on disk."""
     self.manager.wait_until_finished()
+
+  def close(self):
+    """Waits for pending saves, then releases the manager."""
+    self.wait()
     self.manager.close()
