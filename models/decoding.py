@@ -191,10 +191,11 @@ def generate(module: nn.Module, params, batch, rng, *, max_new_tokens: int,
 
 
 def lengths_of(tokens, eos_id: int):
-  """int32 [...]: tokens through the first EOS, or every non-PAD token when none ended."""
+  """int32 [...]: tokens through the first EOS, or all of them when the row never ended
+  (a generated id 0 is still a token)."""
   is_eos = tokens == eos_id
   return jnp.where(jnp.any(is_eos, axis=-1), jnp.argmax(is_eos, axis=-1) + 1,
-                   jnp.sum(tokens != PAD_ID, axis=-1)).astype(jnp.int32)
+                   tokens.shape[-1]).astype(jnp.int32)
 
 
 def compile_generate(module: nn.Module, mesh, rules, param_shardings, *, max_new_tokens: int,
