@@ -24,10 +24,11 @@ import numpy as np
 
 from benchmarks import configs, ours, timing
 from models.reward_model import ScalarHeadModel
-from trainer import partitioning, reward_step, rlhf_batches, stage_params, train_state
+from trainer import partitioning, train_state
+from trainer.rlhf import batches, reward_step, stage_params
 from trainer.configurables import make_model
-from trainer.ppo import kl_controller, ppo_step, rollout
-from trainer.ppo import state as state_lib
+from trainer.rlhf.ppo import kl_controller, ppo_step, rollout
+from trainer.rlhf.ppo import state as state_lib
 
 PROMPTS, PROMPT_LEN, NEW_TOKENS = 16, 64, 32
 RM_PROMPTS, RM_RESPONSES = 8, 4
@@ -45,8 +46,8 @@ def _setup(shape_name: str):
   mesh = partitioning.make_mesh(devices=jax.devices()[:1])
   rules = partitioning.logical_axis_rules()
   prompts = _rows(config, PROMPTS, PROMPT_LEN, 0)
-  example, _ = rlhf_batches.scoring_batch(prompts, jnp.ones((PROMPTS, NEW_TOKENS), jnp.int32),
-                                          1, config.is_encoder_decoder)
+  example, _ = batches.scoring_batch(prompts, jnp.ones((PROMPTS, NEW_TOKENS), jnp.int32),
+                                     1, config.is_encoder_decoder)
   optimizer = ours.benchmark_optimizer()
   _, shardings = state_lib.ppo_state_shardings(policy, optimizer, value, optimizer, example,
                                                mesh, rules)
@@ -111,7 +112,7 @@ def rm_throughput(shape_name: str, iters: int, warmup: int) -> dict:
            "responses": _rows(config, RM_PROMPTS * RM_RESPONSES, NEW_TOKENS, 1).reshape(
                RM_PROMPTS, RM_RESPONSES, NEW_TOKENS),
            "ranks": jnp.tile(jnp.arange(RM_RESPONSES, dtype=jnp.int32), (RM_PROMPTS, 1))}
-  example, _ = rlhf_batches.scoring_batch(
+  example, _ = batches.scoring_batch(
       jnp.ones((RM_PROMPTS * RM_RESPONSES, PROMPT_LEN), jnp.int32),
       jnp.ones((RM_PROMPTS * RM_RESPONSES, NEW_TOKENS), jnp.int32), 1,
       config.is_encoder_decoder)

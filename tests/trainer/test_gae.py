@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from trainer.ppo import advantages
+from trainer.rlhf.ppo import advantages
 
 
 def python_gae(rewards, values, length, gamma, lam):

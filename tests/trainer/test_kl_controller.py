@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from trainer.ppo.kl_controller import KLController
+from trainer.rlhf.ppo.kl_controller import KLController
 
 
 def test_fixed_controller_keeps_the_coefficient():

@@ -12,9 +12,10 @@ import pytest
 from models.reward_model import ScalarHeadModel
 from tests.model_configs import TINY_LLAMA, module_for
 from trainer import checkpoints as checkpoints_lib
-from trainer import partitioning, rlhf_batches, stage_params, train_state
-from trainer.ppo import loop, ppo_step
-from trainer.ppo.kl_controller import KLController
+from trainer import partitioning, train_state
+from trainer.rlhf import batches, stage_params
+from trainer.rlhf.ppo import loop, ppo_step
+from trainer.rlhf.ppo.kl_controller import KLController
 
 CONFIG = dataclasses.replace(TINY_LLAMA, vocab_size=2048, num_decoder_layers=1)
 PROMPT_LEN, RESPONSE_LEN, BATCH = 48, 4, 4
@@ -44,8 +45,8 @@ def run(tmp_path, iterations, reward_dir):
 def test_ppo_stage_resumes_and_stops_on_nan(tmp_path):
   mesh = partitioning.make_mesh(devices=jax.devices()[:1])
   rules = partitioning.logical_axis_rules()
-  example, _ = rlhf_batches.scoring_batch(jnp.ones((BATCH, PROMPT_LEN), jnp.int32),
-                                          jnp.ones((BATCH, RESPONSE_LEN), jnp.int32), 1, False)
+  example, _ = batches.scoring_batch(jnp.ones((BATCH, PROMPT_LEN), jnp.int32),
+                                     jnp.ones((BATCH, RESPONSE_LEN), jnp.int32), 1, False)
   save_params(tmp_path / "sft", module_for(CONFIG), example, mesh, rules, 0)
   save_params(tmp_path / "reward", ScalarHeadModel(CONFIG), example, mesh, rules, 1)
   save_params(tmp_path / "nan_reward", ScalarHeadModel(CONFIG), example, mesh, rules, 1,

@@ -9,9 +9,10 @@ import optax
 
 from models.reward_model import ScalarHeadModel
 from tests.model_configs import TINY_LLAMA, module_for
-from trainer import partitioning, rlhf_batches
-from trainer.ppo import kl_controller, ppo_step, rollout
-from trainer.ppo import state as state_lib
+from trainer import partitioning
+from trainer.rlhf import batches
+from trainer.rlhf.ppo import kl_controller, ppo_step, rollout
+from trainer.rlhf.ppo import state as state_lib
 
 TARGET_TOKEN = 7
 BATCH, PROMPT_LEN, RESPONSE_LEN = 16, 4, 4
@@ -25,9 +26,9 @@ def setup(config, mesh, num_minibatches=2, epochs=2):
   prompts[:, -1] = 1
   prompts[::2, 2:] = 0
   prompts[::2, 2] = 1
-  example, _ = rlhf_batches.scoring_batch(jnp.asarray(prompts),
-                                          jnp.ones((BATCH, RESPONSE_LEN), jnp.int32), 1,
-                                          config.is_encoder_decoder)
+  example, _ = batches.scoring_batch(jnp.asarray(prompts),
+                                     jnp.ones((BATCH, RESPONSE_LEN), jnp.int32), 1,
+                                     config.is_encoder_decoder)
   optimizer = optax.adam(3e-3)
   abstract, shardings = state_lib.ppo_state_shardings(policy, optimizer, value, optimizer,
                                                       example, mesh, rules)
@@ -48,7 +49,7 @@ def setup(config, mesh, num_minibatches=2, epochs=2):
 
 def fixed_reward(responses):
   """The share of response tokens equal to TARGET_TOKEN."""
-  mask = rlhf_batches.response_mask(responses)
+  mask = batches.response_mask(responses)
   return jnp.sum((responses == TARGET_TOKEN) * mask, axis=1) / RESPONSE_LEN
 
 
@@ -83,7 +84,7 @@ def test_ppo_step_on_8_devices_equals_1_device():
   responses = rng.integers(2, config.vocab_size, (BATCH, RESPONSE_LEN)).astype(np.int32)
   responses[::3, 2] = 1
   responses[::3, 3] = 0
-  mask = np.asarray(rlhf_batches.response_mask(jnp.asarray(responses)))
+  mask = np.asarray(batches.response_mask(jnp.asarray(responses)))
   data = {"responses": jnp.asarray(responses),
           "logprobs": jnp.asarray(-rng.uniform(1, 5, responses.shape) * mask, jnp.float32),
           "ref_logprobs": jnp.asarray(-rng.uniform(1, 5, responses.shape) * mask, jnp.float32),

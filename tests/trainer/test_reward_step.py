@@ -11,7 +11,8 @@ import pytest
 
 from models.reward_model import ScalarHeadModel, check_same_vocabulary
 from tests.model_configs import TINY_LLAMA, TINY_T5
-from trainer import reward_step, train_state
+from trainer import train_state
+from trainer.rlhf import reward_step
 
 
 def log_sigmoid(x):

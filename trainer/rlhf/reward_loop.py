@@ -19,8 +19,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 from models.reward_model import ScalarHeadModel, trunk_params_from_lm
 from tasks import comparisons as comparisons_lib
 from tasks import vocab as vocab_lib
-from trainer import (checkpoints as checkpoints_lib, metric_writers, partitioning,
-                     policy_samples, reward_step, rlhf_batches, stage_params, train_state)
+from trainer import checkpoints as checkpoints_lib, metric_writers, partitioning, train_state
+from trainer.rlhf import batches, policy_samples, reward_step, stage_params
 
 RESULTS_FILE = "results.json"
 
@@ -34,11 +34,11 @@ def comparison_arrays(comparisons, vocabulary, prompt_length: int, response_leng
   for i, c in enumerate(comparisons):
     finished = c.meta.get("finished", [True] * len(c.responses))
     k = len(c.responses)
-    responses[i, :k] = rlhf_batches.encode_texts(vocabulary, c.responses, response_length,
-                                                 finished)
+    responses[i, :k] = batches.encode_texts(vocabulary, c.responses, response_length,
+                                            finished)
     ranks[i, :k] = c.ranks
-  prompts = rlhf_batches.encode_texts(vocabulary, [c.prompt for c in comparisons],
-                                      prompt_length)
+  prompts = batches.encode_texts(vocabulary, [c.prompt for c in comparisons],
+                                 prompt_length)
   return {"prompts": prompts, "responses": responses, "ranks": ranks}
 
 
@@ -87,7 +87,7 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
   reward_model = ScalarHeadModel(model.config)
   is_encoder_decoder = model.config.is_encoder_decoder
   eos_id = vocabulary.eos_id
-  example, _ = rlhf_batches.scoring_batch(
+  example, _ = batches.scoring_batch(
       jnp.ones((batch_size * k, prompt_length), jnp.int32),
       jnp.ones((batch_size * k, response_length), jnp.int32), eos_id, is_encoder_decoder)
   abstract_state, state_shardings = train_state.state_shardings(

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from trainer import rlhf_batches
+from trainer.rlhf import batches
 
 
 def response_rewards(params, prompts_np, responses_nkr, *, apply_fn, eos_id: int,
@@ -19,14 +19,14 @@ def response_rewards(params, prompts_np, responses_nkr, *, apply_fn, eos_id: int
   n, k, r = responses_nkr.shape
   flat_prompts = jnp.repeat(prompts_np, k, axis=0)
   flat_responses = responses_nkr.reshape(n * k, r)
-  batch, offset = rlhf_batches.scoring_batch(flat_prompts, flat_responses, eos_id,
-                                             is_encoder_decoder)
+  batch, offset = batches.scoring_batch(flat_prompts, flat_responses, eos_id,
+                                        is_encoder_decoder)
   if dropout_rng is None:
     scores = apply_fn({"params": params}, batch)
   else:
     scores = apply_fn({"params": params}, batch, enable_dropout=True,
                       rngs={"dropout": dropout_rng})
-  return rlhf_batches.reward_columns(scores, flat_responses, offset).reshape(n, k)
+  return batches.reward_columns(scores, flat_responses, offset).reshape(n, k)
 
 
 def better_pairs(ranks_nk):

@@ -10,7 +10,7 @@ On test prompts of the held-out cluster(s), greedy responses:
 import numpy as np
 
 from tasks import comparisons as comparisons_lib
-from trainer import policy_samples, rlhf_batches
+from trainer.rlhf import batches, policy_samples
 
 
 def evaluate_policy(params, *, sample_fn, greedy_fn, score_fn, ref_params, reward_params,
@@ -22,7 +22,7 @@ def evaluate_policy(params, *, sample_fn, greedy_fn, score_fn, ref_params, rewar
       lambda b: score_fn(ref_params, reward_params, reward_params, b["prompts"],
                          b["responses"]),
       {"prompts": heldin_ids, "responses": responses}, chunk)
-  mask = np.asarray(rlhf_batches.response_mask(responses))
+  mask = np.asarray(batches.response_mask(responses))
   kl = np.sum((logprobs - scored["ref_logprobs"]) * mask, axis=1)
   texts, finished = policy_samples.response_texts(vocabulary, responses)
   labels = [comparisons_lib.label(p.inputs, t, p.answer, choices=p.choices, metric=p.metric,

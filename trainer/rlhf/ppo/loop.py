@@ -16,11 +16,11 @@ from models.reward_model import ScalarHeadModel, check_same_vocabulary
 from tasks import comparisons as comparisons_lib
 from tasks import rl_prompts as rl_prompts_lib
 from tasks import vocab as vocab_lib
-from trainer import (checkpoints as checkpoints_lib, data, metric_writers, partitioning,
-                     policy_samples, rlhf_batches, stage_params)
-from trainer.ppo import ppo_step, rollout
-from trainer.ppo import state as state_lib
-from trainer.ppo.kl_controller import KLController
+from trainer import checkpoints as checkpoints_lib, data, metric_writers, partitioning
+from trainer.rlhf import batches, policy_samples, stage_params
+from trainer.rlhf.ppo import ppo_step, rollout
+from trainer.rlhf.ppo import state as state_lib
+from trainer.rlhf.ppo.kl_controller import KLController
 
 
 def labeler_scores(vocabulary, prompts, responses_np):
@@ -79,11 +79,11 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
   vocabulary = vocab_lib.default_vocabulary()
   eos_id, is_encoder_decoder = vocabulary.eos_id, model.config.is_encoder_decoder
   prompts = rl_prompts_lib.rl_prompts(clusters, "train", num_prompts, seed)
-  prompt_ids = rlhf_batches.encode_texts(vocabulary, [p.inputs for p in prompts],
-                                         prompt_length)
+  prompt_ids = batches.encode_texts(vocabulary, [p.inputs for p in prompts],
+                                    prompt_length)
 
   value_model = ScalarHeadModel(model.config)
-  example, _ = rlhf_batches.scoring_batch(
+  example, _ = batches.scoring_batch(
       jnp.ones((batch_size, prompt_length), jnp.int32),
       jnp.ones((batch_size, response_length), jnp.int32), eos_id, is_encoder_decoder)
   abstract, shardings = state_lib.ppo_state_shardings(

@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from trainer import rlhf_batches
+from trainer.rlhf import batches
 from trainer.losses import cross_entropy_sums
-from trainer.ppo import advantages as advantages_lib
-from trainer.ppo import losses
+from trainer.rlhf.ppo import advantages as advantages_lib
+from trainer.rlhf.ppo import losses
 
 
 @gin.configurable
@@ -49,14 +49,14 @@ def _advantages(rollout, mask, kl_coef, config: PPOConfig):
 
 def _minibatch_loss(policy_params, value_params, mb, ptx_mb, *, policy_apply, value_apply,
                     config: PPOConfig, eos_id, is_encoder_decoder):
-  batch, offset = rlhf_batches.scoring_batch(mb["prompts"], mb["responses"], eos_id,
-                                             is_encoder_decoder)
+  batch, offset = batches.scoring_batch(mb["prompts"], mb["responses"], eos_id,
+                                        is_encoder_decoder)
   length = mb["responses"].shape[1]
-  logits = rlhf_batches.response_columns(policy_apply({"params": policy_params}, batch),
-                                         offset, length)
-  logprobs, entropy = rlhf_batches.token_logprobs(logits, mb["responses"])
-  values = rlhf_batches.response_columns(value_apply({"params": value_params}, batch),
-                                         offset, length)
+  logits = batches.response_columns(policy_apply({"params": policy_params}, batch),
+                                    offset, length)
+  logprobs, entropy = batches.token_logprobs(logits, mb["responses"])
+  values = batches.response_columns(value_apply({"params": value_params}, batch),
+                                    offset, length)
   mask = mb["mask"]
   policy_loss, clip_fraction, approx_kl = losses.policy_loss(
       logprobs, mb["old_logprobs"], mb["advantages"], mask, config.clip)
@@ -89,7 +89,7 @@ def ppo_update(state, rollout, ptx, rng, *, policy_apply, value_apply, policy_op
                value_optimizer, config: PPOConfig, kl_controller, eos_id: int,
                is_encoder_decoder: bool):
   """One PPO iteration's training on `rollout`; returns (new PPOState, metrics)."""
-  mask = rlhf_batches.response_mask(rollout["responses"])
+  mask = batches.response_mask(rollout["responses"])
   advantages, returns, rewards, kl = _advantages(rollout, mask, state.kl_coef, config)
   data = {"prompts": rollout["prompts"], "responses": rollout["responses"], "mask": mask,
           "old_logprobs": rollout["logprobs"], "old_values": rollout["values"],

@@ -17,9 +17,9 @@ import jax
 
 from models.reward_model import ScalarHeadModel
 from tasks import mixtures, suite, rl_prompts as rl_prompts_lib, vocab as vocab_lib
-from trainer import (comparison_sampling, loop, partitioning, reward_loop, rlhf_batches,
-                     rlhf_eval)
-from trainer.ppo import loop as ppo_loop, ppo_step, rollout
+from trainer import loop, partitioning
+from trainer.rlhf import batches, comparison_sampling, evaluation, reward_loop
+from trainer.rlhf.ppo import loop as ppo_loop, ppo_step, rollout
 
 POLICIES = ("SFT", "PPO", "PPO-ptx")
 
@@ -65,9 +65,9 @@ def _evaluate_all(model_dir, model, policies, ref_params, reward_params, cluster
                                  value_shardings, eos_id=vocabulary.eos_id)
   heldin = rl_prompts_lib.rl_prompts(clusters, "test", eval_prompts, seed)
   heldout = rl_prompts_lib.rl_prompts(heldout_clusters, "test", eval_prompts, seed)
-  encode = lambda ps: rlhf_batches.encode_texts(vocabulary, [p.inputs for p in ps],
-                                                prompt_length)
-  return {name: rlhf_eval.evaluate_policy(
+  encode = lambda ps: batches.encode_texts(vocabulary, [p.inputs for p in ps],
+                                           prompt_length)
+  return {name: evaluation.evaluate_policy(
       params, sample_fn=sample_fn, greedy_fn=greedy_fn, score_fn=score_fn,
       ref_params=ref_params, reward_params=reward_params, vocabulary=vocabulary,
       heldin_prompts=heldin, heldin_ids=encode(heldin), heldout_prompts=heldout,
@@ -111,10 +111,10 @@ def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
       seed=seed, **lengths)
   policies = {"SFT": ref_params, "PPO": ppo_state.policy.params,
               "PPO-ptx": ptx_state.policy.params}
-  evaluation = timed("evaluation", _evaluate_all, model_dir, model, policies, ref_params,
+  policy_results = timed("evaluation", _evaluate_all, model_dir, model, policies, ref_params,
                      reward_params, clusters, heldout_clusters, eval_prompts, prompt_length,
                      response_length, eval_chunk, seed)
-  results = {"policies": evaluation, "reward_model": reward_results,
+  results = {"policies": policy_results, "reward_model": reward_results,
              "heldout_clusters": heldout_clusters, "ptx_coef": ptx_coef,
              "stage_seconds": timings}
   with open(os.path.join(model_dir, "pipeline_results.json"), "w") as f:

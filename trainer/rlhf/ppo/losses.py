@@ -1,7 +1,7 @@
 """PPO's clipped surrogate and clipped value losses, token-averaged over a mask."""
 import jax.numpy as jnp
 
-from trainer.ppo.advantages import masked_mean, masked_var
+from trainer.rlhf.ppo.advantages import masked_mean, masked_var
 
 
 def policy_loss(logprobs, old_logprobs, advantages, mask, clip: float):

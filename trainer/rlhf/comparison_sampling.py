@@ -11,8 +11,9 @@ import jax
 from tasks import comparisons as comparisons_lib
 from tasks import rl_prompts as rl_prompts_lib
 from tasks import vocab as vocab_lib
-from trainer import partitioning, policy_samples, rlhf_batches, stage_params
-from trainer.ppo import rollout
+from trainer import partitioning
+from trainer.rlhf import batches, policy_samples, stage_params
+from trainer.rlhf.ppo import rollout
 
 TRAIN_FILE, HELDOUT_FILE = "train.jsonl", "heldout.jsonl"
 
@@ -43,7 +44,7 @@ def sample_comparisons(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
   vocabulary = vocab_lib.default_vocabulary()
-  example, _ = rlhf_batches.scoring_batch(
+  example, _ = batches.scoring_batch(
       jax.numpy.ones((batch_size, prompt_length), jax.numpy.int32),
       jax.numpy.ones((batch_size, response_length), jax.numpy.int32), vocabulary.eos_id,
       model.config.is_encoder_decoder)
@@ -56,7 +57,7 @@ def sample_comparisons(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
   for name, split, count, offset in ((TRAIN_FILE, "train", num_train_prompts, 0),
                                      (HELDOUT_FILE, "validation", num_heldout_prompts, 1)):
     prompts = rl_prompts_lib.rl_prompts(clusters, split, count, seed)
-    ids = rlhf_batches.encode_texts(vocabulary, [p.inputs for p in prompts], prompt_length)
+    ids = batches.encode_texts(vocabulary, [p.inputs for p in prompts], prompt_length)
     responses, _ = policy_samples.sample_in_chunks(
         sample, params, ids.repeat(samples_each, axis=0), batch_size, seed * 2 + offset)
     texts, finished = policy_samples.response_texts(vocabulary, responses)

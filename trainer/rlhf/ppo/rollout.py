@@ -11,7 +11,8 @@ import jax
 import jax.numpy as jnp
 
 from models import decoding, sampling
-from trainer import partitioning, rlhf_batches
+from trainer import partitioning
+from trainer.rlhf import batches
 
 
 def generation_batch(prompts_bp, is_encoder_decoder: bool):
@@ -41,17 +42,17 @@ def make_sampler(policy_module, mesh, rules, policy_param_shardings, *, max_new_
 def score(ref_params, value_params, reward_params, prompts_bp, responses_br, *,
           policy_apply, scalar_apply, eos_id: int, is_encoder_decoder: bool):
   """Reference log-probs [B, R], values [B, R] and RM scores [B] of sampled responses."""
-  batch, offset = rlhf_batches.scoring_batch(prompts_bp, responses_br, eos_id,
-                                             is_encoder_decoder)
+  batch, offset = batches.scoring_batch(prompts_bp, responses_br, eos_id,
+                                        is_encoder_decoder)
   length = responses_br.shape[1]
-  mask = rlhf_batches.response_mask(responses_br)
-  ref_logits = rlhf_batches.response_columns(policy_apply({"params": ref_params}, batch),
-                                             offset, length)
-  ref_logprobs, _ = rlhf_batches.token_logprobs(ref_logits, responses_br)
-  values = rlhf_batches.response_columns(scalar_apply({"params": value_params}, batch),
-                                         offset, length)
+  mask = batches.response_mask(responses_br)
+  ref_logits = batches.response_columns(policy_apply({"params": ref_params}, batch),
+                                        offset, length)
+  ref_logprobs, _ = batches.token_logprobs(ref_logits, responses_br)
+  values = batches.response_columns(scalar_apply({"params": value_params}, batch),
+                                    offset, length)
   rewards = scalar_apply({"params": reward_params}, batch)
-  scores = rlhf_batches.reward_columns(rewards, responses_br, offset)
+  scores = batches.reward_columns(rewards, responses_br, offset)
   return {"ref_logprobs": ref_logprobs * mask, "values": values * mask, "scores": scores}
 
 
