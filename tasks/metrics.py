@@ -26,14 +26,27 @@ def exact_match(targets: Sequence, predictions: Sequence[str]) -> dict[str, floa
   return {"exact_match": 100.0 * hits / max(len(targets), 1)}
 
 
-def rouge_l(targets: Sequence, predictions: Sequence[str]) -> dict[str, float]:
-  """ROUGE-L F1 x100, the maximum over references when a target is a list of them."""
+def _rouge(rouge_type: str, targets: Sequence, predictions: Sequence[str]) -> dict[str, float]:
+  """F1 x100 of `rouge_type` (rouge-score, Porter stemming as FLAN and Tk-Instruct use), the
+  maximum over references when a target is a list of them, averaged over examples."""
   from rouge_score import rouge_scorer  # pulls in nltk (1.5 s): only when scoring
-  scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+  if len(targets) != len(predictions):
+    raise ValueError(f"{len(targets)} targets but {len(predictions)} predictions")
+  scorer = rouge_scorer.RougeScorer([rouge_type], use_stemmer=True)
   total = 0.0
   for target, prediction in zip(targets, predictions):
-    total += max(scorer.score(r, prediction)["rougeL"].fmeasure for r in _references(target))
-  return {"rougeL": 100.0 * total / max(len(predictions), 1)}
+    total += max(scorer.score(r, prediction)[rouge_type].fmeasure for r in _references(target))
+  return {rouge_type: 100.0 * total / max(len(predictions), 1)}
+
+
+def rouge_1(targets: Sequence, predictions: Sequence[str]) -> dict[str, float]:
+  """ROUGE-1 (unigram overlap) F1 x100."""
+  return _rouge("rouge1", targets, predictions)
+
+
+def rouge_l(targets: Sequence, predictions: Sequence[str]) -> dict[str, float]:
+  """ROUGE-L (longest common subsequence) F1 x100."""
+  return _rouge("rougeL", targets, predictions)
 
 
 def rank_classification_accuracy(targets: Sequence[int], scores: Sequence[Sequence[float]]
@@ -43,7 +56,7 @@ def rank_classification_accuracy(targets: Sequence[int], scores: Sequence[Sequen
   return {"rank_accuracy": 100.0 * hits / max(len(targets), 1)}
 
 
-_BY_KIND = {"exact_match": [exact_match], "rouge": [exact_match, rouge_l]}
+_BY_KIND = {"exact_match": [exact_match], "rouge": [exact_match, rouge_1, rouge_l]}
 
 
 def metric_fns_for(kind: str) -> list[Callable]:

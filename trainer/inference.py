@@ -45,6 +45,21 @@ def _prompts(batch: dict, is_encoder_decoder: bool, prompt_width: int) -> dict:
           "decoder_prompt_lengths": np.maximum(lengths, 1)}
 
 
+def majority_vote(answers: list[str]) -> int:
+  """Index of the first sample whose answer is the most frequent (Wang et al. 2022).
+
+  Answers are compared after case/space normalization; a tie goes to the answer seen
+  first; an empty answer (the extraction found nothing after the answer phrase) only wins
+  when every sample failed, so failures never outvote a real answer.
+  """
+  keys = [" ".join(a.lower().split()) for a in answers]
+  counts = collections.Counter(k for k in keys if k)
+  if not counts:
+    return 0
+  best = max(counts.values())
+  return next(i for i, k in enumerate(keys) if counts.get(k) == best)
+
+
 @dataclasses.dataclass
 class InferenceModel:
   """A model with its (sharded) parameters, ready for seqio's Evaluator."""
@@ -106,8 +121,8 @@ class InferenceModel:
 
   def self_consistency_predict_fn(self, vocabulary: seqio.Vocabulary, extract_answer,
                                   num_samples: int, temperature: float):
-    """Samples `num_samples` generations per example and keeps one whose extracted answer
-    is the most frequent (ties: the answer seen first)."""
+    """Samples `num_samples` generations per example and keeps the first one whose
+    extracted answer wins `majority_vote`."""
     sampling = sampling_lib.SamplingConfig(temperature=temperature)
 
     def predict(dataset, model_feature_shapes=None):
@@ -116,8 +131,7 @@ class InferenceModel:
       for index in samples[0]:
         candidates = [s[index] for s in samples]
         answers = [extract_answer(vocabulary.decode(c)) for c in candidates]
-        winner = collections.Counter(answers).most_common(1)[0][0]
-        out.append((index, candidates[answers.index(winner)]))
+        out.append((index, candidates[majority_vote(answers)]))
       return out
 
     return predict

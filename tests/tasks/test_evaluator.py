@@ -20,10 +20,10 @@ def _perfect_then_wrong(wrong_every: int):
   return predict
 
 
-@pytest.mark.parametrize("task,metric", [("suite_order_nli", "exact_match"),
-                                         ("suite_word_problem_cot", "exact_match"),
-                                         ("suite_gloss_to_word", "rougeL")])
-def test_evaluator_scores_predictions(task, metric):
+@pytest.mark.parametrize("task,metric_names", [
+    ("suite_order_nli", ["exact_match"]), ("suite_word_problem_cot", ["exact_match"]),
+    ("suite_gloss_to_word", ["exact_match", "rouge1", "rougeL"])])
+def test_evaluator_scores_predictions(task, metric_names):
   evaluator = seqio.Evaluator(
       mixture_or_task_name=task, feature_converter=seqio.EncDecFeatureConverter(pack=False),
       eval_split="validation", sequence_length={"inputs": 128, "targets": 128},
@@ -32,8 +32,10 @@ def test_evaluator_scores_predictions(task, metric):
                                       predict_fn=_perfect_then_wrong(wrong_every=4),
                                       score_fn=None)
   scores = all_metrics.result()[task]
-  value = float(np.asarray(scores[metric]))
-  assert 70.0 <= value <= 80.0, scores  # 3 of every 4 predictions are exact
+  assert sorted(scores) == sorted(metric_names)
+  for metric in metric_names:
+    value = float(np.asarray(scores[metric]))
+    assert 70.0 <= value <= 80.0, scores  # 3 of every 4 predictions are exact
 
 
 def test_rank_classification_through_the_evaluator():
@@ -59,3 +61,17 @@ def test_rank_classification_through_the_evaluator():
       sequence_length={"inputs": 128, "targets": 32}, use_memory_cache=True)
   all_metrics, _ = evaluator.evaluate(compute_metrics=True, predict_fn=None, score_fn=score)
   assert float(all_metrics.result()[task_name]["rank_accuracy"]) == pytest.approx(80.0)
+
+
+def test_rouge_1_and_rouge_l_on_a_hand_computed_case():
+  target = "the cat sat on the mat"
+  # Unigrams: the x2, cat, on, mat shared -> P = 5/5, R = 5/6, F1 = 10/11.
+  # Longest common subsequence: "the cat the" (3) -> P = 3/5, R = 3/6, F1 = 6/11.
+  scrambled = "mat the on cat the"
+  rouge1 = tasks.metrics.rouge_1([target, target], [scrambled, target])
+  rouge_l = tasks.metrics.rouge_l([target, target], [scrambled, target])
+  assert rouge1 == {"rouge1": pytest.approx((100 * 10 / 11 + 100) / 2)}
+  assert rouge_l == {"rougeL": pytest.approx((100 * 6 / 11 + 100) / 2)}
+  # With several references the best one counts.
+  assert tasks.metrics.rouge_1([["a dog ran", target]], [scrambled]) == {
+      "rouge1": pytest.approx(100 * 10 / 11)}

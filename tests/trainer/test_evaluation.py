@@ -95,13 +95,16 @@ def test_aggregation_means_tasks_within_clusters_then_clusters():
   results = evaluation.aggregate({
       "suite_antonym": {"exact_match": 10.0},        # word_relations
       "suite_synonym": {"exact_match": 30.0},        # word_relations
-      "suite_word_count": {"exact_match": 80.0, "rougeL": 50.0},  # counting
+      "suite_word_count": {"exact_match": 80.0, "rouge1": 60.0, "rougeL": 50.0},  # counting
   })
   assert results["clusters"]["word_relations"] == {"exact_match": 20.0}
-  assert results["clusters"]["counting"] == {"exact_match": 80.0, "rougeL": 50.0}
-  assert results["overall"] == {"exact_match": 50.0, "rougeL": 50.0}
+  assert results["clusters"]["counting"] == {"exact_match": 80.0, "rouge1": 60.0,
+                                             "rougeL": 50.0}
+  assert results["overall"] == {"exact_match": 50.0, "rouge1": 60.0, "rougeL": 50.0}
   table = evaluation.markdown_table(results)
-  assert "| cluster word_relations | 20.00 |  |" in table
+  assert "| | exact_match | rouge1 | rougeL |" in table
+  assert "| cluster word_relations | 20.00 |  |  |" in table
+  assert "| overall | 50.00 | 60.00 | 50.00 |" in table
 
 
 def test_strategies_pick_task_variants():
