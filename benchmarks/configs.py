@@ -5,6 +5,7 @@ batch, so the shapes live here once and each side translates them into its own c
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 
 
@@ -127,3 +128,19 @@ def decode_cases(shape_name: str) -> tuple[DecodeCase, ...]:
     raise ValueError(f"no decode cases for shape {shape_name!r}; shapes with some: "
                      f"{sorted({c.shape.name for c in DECODE_CASES})}")
   return cases
+
+
+def side_parser(description: str) -> argparse.ArgumentParser:
+  """The command line both sides (benchmarks/ours.py, benchmarks/hf_baseline.py) share."""
+  parser = argparse.ArgumentParser(description=description)
+  what = parser.add_mutually_exclusive_group(required=True)
+  what.add_argument("--train", choices=[c.name for c in TRAIN_CASES])
+  what.add_argument("--decode", choices=sorted({c.shape.name for c in DECODE_CASES}),
+                    help="a model shape: every decode batch size of it")
+  parser.add_argument("--warmup", type=int, default=2, help="train: untimed steps first")
+  parser.add_argument("--steps", type=int, default=5, help="timed steps (decode: calls)")
+  parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
+                      help="train compute dtype; parameters and accumulation stay fp32")
+  parser.add_argument("--phases", action="store_true",
+                      help="train: also time forward and forward+backward alone")
+  return parser

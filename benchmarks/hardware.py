@@ -116,55 +116,76 @@ def _matmul_result(size: int, timings: timing.Timings) -> dict:
       "spread": rate["spread"], "calls": rate["calls"]}
 
 
-def measure(size: int = 4096, repeats: int = 3, clock_ghz: float | None = None,
-      with_torch: bool = True) -> dict:
-  """Machine description, nominal peak and measured matmul peaks, as one JSON-able dict.
+def machine(clock_ghz: float | None = None) -> dict:
+  """CPU description and nominal peak: no framework needed."""
+  info = cpu_info()
+  return {"cpu": info, "nominal": nominal_peak(info, clock_ghz)}
+
+
+def measure_matmuls(framework: str, size: int = 4096, repeats: int = 5) -> dict:
+  """One framework's best-of-`repeats` square matmuls, fp32 and bf16, keyed
+  "<framework>_<dtype>", plus its version (and PyTorch's thread count).
 
   Without AVX512-BF16 PyTorch emulates bf16 (about 1 GFLOP/s: minutes at 4096), so that
   case is measured at 512 and marked as emulated.
   """
-  info = cpu_info()
-  result = {"cpu": info, "nominal": nominal_peak(info, clock_ghz), "measured": {}}
-  measured = result["measured"]
-  measured["jax_fp32"] = jax_matmul_gflops(size, "fp32", repeats)
-  measured["jax_bf16_f32acc"] = jax_matmul_gflops(size, "bf16", repeats)
-  if with_torch:
-    import torch
+  if framework == "jax":
+    import jax
 
-    result["torch_threads"] = torch.get_num_threads()
-    measured["torch_fp32"] = torch_matmul_gflops(size, "fp32", repeats)
-    if info["flags"]["avx512_bf16"]:
-      measured["torch_bf16"] = torch_matmul_gflops(size, "bf16", repeats)
-    else:
-      measured["torch_bf16"] = torch_matmul_gflops(512, "bf16", 1)
-      measured["torch_bf16"]["note"] = "no AVX512-BF16: emulated, measured at 512"
+    return {"jax_fp32": jax_matmul_gflops(size, "fp32", repeats),
+            "jax_bf16_f32acc": jax_matmul_gflops(size, "bf16", repeats),
+            "versions": {"jax": jax.__version__}}
+  if framework != "torch":
+    raise ValueError(f"measure_matmuls: framework {framework!r}; expected 'jax' or 'torch'")
+  import torch
+  import transformers
+
+  measured = {"torch_fp32": torch_matmul_gflops(size, "fp32", repeats),
+              "torch_threads": torch.get_num_threads(),
+              "versions": {"torch": torch.__version__,
+                           "transformers": transformers.__version__}}
+  if cpu_info()["flags"]["avx512_bf16"]:
+    measured["torch_bf16"] = torch_matmul_gflops(size, "bf16", repeats)
+  else:
+    measured["torch_bf16"] = torch_matmul_gflops(512, "bf16", 1)
+    measured["torch_bf16"]["note"] = "no AVX512-BF16: emulated, measured at 512"
+  return measured
+
+
+def combine(machine_info: dict, *framework_results: dict) -> dict:
+  """The machine plus each framework's matmuls; the measured peak is the best fp32 rate
+  any framework reached in this run."""
+  result = {**machine_info, "measured": {}, "versions": {}}
+  for measured in framework_results:
+    if "error" in measured:
+      raise RuntimeError(f"measuring the matmul peak failed: {measured['error']}")
+    for key, value in measured.items():
+      if key == "versions":
+        result["versions"].update(value)
+      elif key == "torch_threads":
+        result[key] = value
+      elif key != "process_seconds":
+        result["measured"][key] = value
   result["peak_fp32_gflops"] = max(
-    m["gflops_best"] for k, m in measured.items() if k.endswith("fp32"))
+      m["gflops_best"] for k, m in result["measured"].items() if k.endswith("fp32"))
   return result
-
-
-def versions(with_torch: bool) -> dict:
-  import jax
-
-  found = {"jax": jax.__version__}
-  if with_torch:
-    import torch
-    import transformers
-
-    found.update(torch=torch.__version__, transformers=transformers.__version__)
-  return found
 
 
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--size", type=int, default=4096)
-  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--clock_ghz", type=float, help="override the clock of the nominal peak")
-  parser.add_argument("--no_torch", action="store_true")
+  parser.add_argument("--framework", choices=("jax", "torch"),
+                      help="measure only this framework's matmuls (the suite asks each "
+                           "side's worker); default: the machine and both frameworks")
   args = parser.parse_args(argv)
-  result = measure(args.size, args.repeats, args.clock_ghz, with_torch=not args.no_torch)
-  result["versions"] = versions(not args.no_torch)
-  print(json.dumps(result))
+  if args.framework:
+    print(json.dumps(measure_matmuls(args.framework, args.size, args.repeats)))
+    return
+  print(json.dumps(combine(machine(args.clock_ghz),
+                           *(measure_matmuls(f, args.size, args.repeats)
+                             for f in ("jax", "torch")))))
 
 
 if __name__ == "__main__":

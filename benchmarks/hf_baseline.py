@@ -9,7 +9,6 @@ AdamW, dropout off, the thread count XLA uses (all cores). Needs the `bench` ext
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
@@ -79,8 +78,20 @@ def train_batch(case: configs.TrainCase, seed: int = 0) -> dict:
   return {"input_ids": ids, "labels": ids}
 
 
+def compute_context(dtype: str):
+  """bf16: autocast (bf16 matmuls, fp32 parameters and reductions), what HF's Trainer does
+  with `bf16=True` on CPU."""
+  import contextlib
+
+  import torch
+
+  if dtype == "fp32":
+    return contextlib.nullcontext()
+  return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
 def train(case: configs.TrainCase, steps: int, warmup: int = 2,
-          phases: bool = False) -> dict:
+          phases: bool = False, dtype: str = "fp32") -> dict:
   """Tokens/s of full AdamW steps (forward, backward, update) on one fixed batch; with
   `phases`, also the median seconds of the forward pass alone and of forward + backward."""
   import torch
@@ -92,27 +103,28 @@ def train(case: configs.TrainCase, steps: int, warmup: int = 2,
   batch = train_batch(case)
   losses = []
 
+  def loss():
+    with compute_context(dtype):
+      return model(**batch).loss
+
   def step():
     optimizer.zero_grad(set_to_none=True)
-    loss = model(**batch).loss
-    loss.backward()
+    value = loss()
+    value.backward()
     optimizer.step()
-    losses.append(loss.item())
+    losses.append(value.item())
 
   timings = timing.time_calls(step, repeats=steps, warmup=warmup)
-  result = {"case": case.name, "side": "hf", "parameters": parameter_count(model),
-            "tokens_per_step": case.batch.tokens_per_step,
-            "step_seconds": list(timings.seconds),
-            "tokens_per_second": timings.rate(case.batch.tokens_per_step),
-            "first_loss": losses[0], "last_loss": losses[-1]}
+  result = timing.train_report(case, "hf", timings, losses,
+                               parameters=parameter_count(model), dtype=dtype)
   if phases:
     def forward():
       with torch.no_grad():
-        model(**batch).loss.item()
+        loss().item()
 
     def forward_backward():
       optimizer.zero_grad(set_to_none=True)
-      model(**batch).loss.backward()
+      loss().backward()
 
     result["phase_seconds"] = timing.phase_medians(
         {"forward": forward, "forward_backward": forward_backward}, timings, steps)
@@ -153,16 +165,8 @@ def decode(shape, repeats: int) -> list[dict]:
 
 
 def main(argv=None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  what = parser.add_mutually_exclusive_group(required=True)
-  what.add_argument("--train", choices=[c.name for c in configs.TRAIN_CASES])
-  what.add_argument("--decode", choices=sorted({c.shape.name for c in configs.DECODE_CASES}),
-                    help="a model shape: every decode batch size of it")
-  parser.add_argument("--warmup", type=int, default=2, help="train: untimed steps first")
-  parser.add_argument("--steps", type=int, default=5)
+  parser = configs.side_parser(__doc__.splitlines()[0])
   parser.add_argument("--threads", type=int, default=os.cpu_count())
-  parser.add_argument("--phases", action="store_true",
-                      help="train: also time forward and forward+backward alone")
   args = parser.parse_args(argv)
 
   import torch
@@ -170,7 +174,8 @@ def main(argv=None) -> None:
   torch.set_num_threads(args.threads)
   if args.train:
     case = next(c for c in configs.TRAIN_CASES if c.name == args.train)
-    result = train(case, steps=args.steps, warmup=args.warmup, phases=args.phases)
+    result = train(case, steps=args.steps, warmup=args.warmup, phases=args.phases,
+                   dtype=args.dtype)
   else:
     result = {"cases": decode(configs.SHAPES[args.decode], repeats=args.steps)}
   result.update(threads=torch.get_num_threads(), torch=torch.__version__,

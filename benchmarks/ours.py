@@ -9,7 +9,6 @@ clipping, constant rate), fp32 parameters, dropout off, random int batches.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -222,16 +221,12 @@ def train(case: configs.TrainCase, steps: int, warmup: int = 2, phases: bool = F
   timings = timing.time_calls(step, repeats=steps, warmup=warmup)
   phase_seconds = (timing.phase_medians(phase_calls(setup, state.params, batch), timings, steps)
                    if phases else None)
-  return {"case": case.name, "side": "ours", "parameters": train_state.param_count(state.params),
-          "phase_seconds": phase_seconds,
-          "tokens_per_step": case.batch.tokens_per_step,
-          "step_seconds": list(timings.seconds),
-          "tokens_per_second": timings.rate(case.batch.tokens_per_step),
-          "compile_seconds": compile_seconds, "init_seconds": init_seconds,
-          "xla_flops_per_step": xla_flops(compiled),
-          "first_loss": float(losses[0]), "last_loss": float(losses[-1]),
-          "config": {k: str(getattr(setup.module.config, k))
-                     for k in ("scan_layers", "remat_policy", "dtype")}}
+  return timing.train_report(
+      case, "ours", timings, losses, parameters=train_state.param_count(state.params),
+      phase_seconds=phase_seconds, compile_seconds=compile_seconds,
+      init_seconds=init_seconds, xla_flops_per_step=xla_flops(compiled),
+      config={k: str(getattr(setup.module.config, k))
+              for k in ("scan_layers", "remat_policy", "dtype")})
 
 
 def decode(shape, repeats: int, **config_overrides) -> list[dict]:
@@ -280,21 +275,16 @@ def decode(shape, repeats: int, **config_overrides) -> list[dict]:
   return results
 
 
+COMPUTE_DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
+
+
 def main(argv=None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  what = parser.add_mutually_exclusive_group(required=True)
-  what.add_argument("--train", choices=[c.name for c in configs.TRAIN_CASES])
-  what.add_argument("--decode", choices=sorted({c.shape.name for c in configs.DECODE_CASES}),
-                    help="a model shape: every decode batch size of it")
-  parser.add_argument("--warmup", type=int, default=2, help="train: untimed steps first")
-  parser.add_argument("--steps", type=int, default=5, help="timed steps (decode: calls)")
+  parser = configs.side_parser(__doc__.splitlines()[0])
   parser.add_argument("--scan_layers", choices=("true", "false"),
                       help="override the gin model file's ModelConfig.scan_layers")
   parser.add_argument("--remat_policy", help="override ModelConfig.remat_policy")
-  parser.add_argument("--phases", action="store_true",
-                      help="train: also time forward and forward+backward alone")
   args = parser.parse_args(argv)
-  overrides = {}
+  overrides = {"dtype": COMPUTE_DTYPES[args.dtype]}
   if args.scan_layers:
     overrides["scan_layers"] = args.scan_layers == "true"
   if args.remat_policy:

@@ -61,7 +61,8 @@ def machine_section(run: dict) -> list[str]:
 
 
 def train_section(run: dict) -> list[str]:
-  lines = ["| train (fp32, AdamW) | batch | ours tok/s | HF tok/s | ours / HF | "
+  dtype = run["train"][0].get("dtype", "fp32") if run["train"] else "fp32"
+  lines = [f"| train ({dtype}, AdamW) | batch | ours tok/s | HF tok/s | ours / HF | "
            "ours MFU meas. / nominal | HF MFU meas. / nominal | ours compile s |",
            "|---|---|---|---|---|---|---|---|"]
   for row in run["train"]:
@@ -120,7 +121,8 @@ def markdown(run: dict) -> str:
             f"`{run['command']}` - jax {run['versions']['jax']}, torch "
             f"{run['versions'].get('torch', '-')}, transformers "
             f"{run['versions'].get('transformers', '-')}. Rates are the median over the timed "
-            "steps, (slowest-fastest) in brackets; compile time is not in them.", ""]
+            "steps, (slowest-fastest) in brackets; compile time is not in them.", "",
+            *(note for note in run.get("notes", ())), *([""] if run.get("notes") else [])]
   sections = [machine_section(run), train_section(run), phase_section(run),
               decode_section(run), other_section(run)]
   body = []

@@ -55,6 +55,14 @@ def time_calls(call: Callable[[], object], repeats: int, warmup: int = 1) -> Tim
   return Timings(tuple(seconds))
 
 
+def train_report(case, side: str, timings: Timings, losses: list[float], **extra) -> dict:
+  """The figures both sides report for a timed train case (configs.TrainCase)."""
+  tokens = case.batch.tokens_per_step
+  return {"case": case.name, "side": side, "tokens_per_step": tokens,
+          "step_seconds": list(timings.seconds), "tokens_per_second": timings.rate(tokens),
+          "first_loss": float(losses[0]), "last_loss": float(losses[-1]), **extra}
+
+
 def phase_medians(phase_calls: dict[str, Callable[[], object]], step: Timings,
                   repeats: int) -> dict[str, float]:
   """Median seconds of each partial step, and of the whole step as already timed, so a

@@ -39,3 +39,20 @@ def test_huggingface_step_runs_and_reports():
   check_result(result, "hf")
   assert result["parameters"] == 512 * 64 + 2 * (64 * 64 * 2 + 64 * 32 * 2 + 3 * 64 * 128
                                                  + 2 * 64) + 64
+
+
+def test_bf16_compute_runs_on_both_sides_with_fp32_parameters():
+  # The path `run.py --dtype bf16` takes on CPUs with AVX512-BF16; emulated (slow but
+  # correct) elsewhere, so only the micro model runs it here.
+  import jax.numpy as jnp
+
+  result = ours.train(MICRO, steps=1, warmup=0, dtype=jnp.bfloat16)
+  assert result["config"]["dtype"] == str(jnp.bfloat16)
+  assert result["first_loss"] == pytest.approx(math.log(512), rel=0.1)
+  pytest.importorskip("torch")
+  pytest.importorskip("transformers")
+  from benchmarks import hf_baseline
+
+  result = hf_baseline.train(MICRO, steps=1, warmup=0, dtype="bf16")
+  assert result["dtype"] == "bf16"
+  assert result["first_loss"] == pytest.approx(math.log(512), rel=0.1)
