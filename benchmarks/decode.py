@@ -6,6 +6,9 @@ reads every decoder weight once plus the key/value cache, so
   steps/s <= bandwidth / bytes_per_step,  tokens/s = steps/s * batch.
 
   python -m benchmarks.decode   # prints the bandwidth and each decode case's bytes per step
+  python -m benchmarks.decode --interleaved smollm2_135m --batch_size 16
+      # ours and HuggingFace generate alternating in one process: on a shared machine the
+      # ratio of the two is meaningful even when absolute figures drift
 
 `utilization(case, tokens_per_second, bandwidth)` is what the runner adds to the timed
 decode rows of both sides (benchmarks/ours.py and benchmarks/hf_baseline.py).
@@ -72,10 +75,84 @@ def utilization(case: configs.DecodeCase, tokens_per_second: float, bandwidth: f
           "bandwidth_bound_tokens_per_s": bandwidth / needed * case.batch.batch_size}
 
 
+def _ours_generate(case: configs.DecodeCase, **config_overrides):
+  """A blocking `() -> tokens [b, new]` call of our compiled greedy loop on `case`."""
+  import jax
+  from benchmarks import ours
+  from models import decoding
+
+  shape, b = case.shape, case.batch
+  init_batch = configs.TrainBatch(1, b.prompt_length, b.new_tokens if shape.is_encoder_decoder else 0)
+  setup = ours.step_setup(configs.TrainCase(shape, init_batch), **config_overrides)
+  params = ours.init_state(setup)[0].params
+  run = decoding.compile_generate(setup.module, setup.mesh, setup.rules, setup.shardings.params,
+                                  max_new_tokens=b.new_tokens, eos_id=-1)
+  prompts = np.random.default_rng(0).integers(3, shape.vocab_size,
+                                              (b.batch_size, b.prompt_length), np.int32)
+  if shape.is_encoder_decoder:
+    batch = {"encoder_input_tokens": prompts}
+  else:
+    batch = {"decoder_prompt_tokens": prompts,
+             "decoder_prompt_lengths": np.full((b.batch_size,), b.prompt_length, np.int32)}
+  return lambda: np.asarray(run(params, batch, jax.random.key(0)).tokens)
+
+
+def _hf_generate(case: configs.DecodeCase):
+  """The same for HuggingFace `generate` (greedy, KV cache, exactly `new_tokens`)."""
+  import torch
+  from benchmarks import hf_baseline
+
+  model = hf_baseline.hf_model(case.shape).eval()
+  b = case.batch
+  prompt = torch.randint(3, case.shape.vocab_size, (b.batch_size, b.prompt_length),
+                         generator=torch.Generator().manual_seed(0))
+
+  def generate():
+    with torch.inference_mode():
+      return model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt),
+                            do_sample=False, max_new_tokens=b.new_tokens,
+                            min_new_tokens=b.new_tokens, use_cache=True)
+  return generate
+
+
+def interleaved(case: configs.DecodeCase, rounds: int, **config_overrides) -> dict:
+  """Ours and HF alternating call by call after one warm-up each; the median ratio of
+  per-round tokens/s (each round's pair ran under nearly the same machine load)."""
+  sides = {"ours": _ours_generate(case, **config_overrides), "hf": _hf_generate(case)}
+  for call in sides.values():
+    call()
+  seconds = {name: [] for name in sides}
+  for _ in range(rounds):
+    for name, call in sides.items():
+      start = time.perf_counter()
+      call()
+      seconds[name].append(time.perf_counter() - start)
+  tokens = case.batch.batch_size * case.batch.new_tokens
+  return {"case": case.name, "seconds": seconds,
+          "tokens_per_second": {n: tokens / float(np.median(s)) for n, s in seconds.items()},
+          "ratio_ours_over_hf": float(np.median(np.array(seconds["hf"])
+                                                / np.array(seconds["ours"])))}
+
+
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--megabytes", type=int, default=512)
+  parser.add_argument("--interleaved", choices=sorted({c.shape.name for c in configs.DECODE_CASES}),
+                      help="time ours against HuggingFace generate, alternating, on this shape")
+  parser.add_argument("--batch_size", type=int, default=16)
+  parser.add_argument("--new_tokens", type=int, help="default: the decode case's")
+  parser.add_argument("--rounds", type=int, default=3)
+  parser.add_argument("--dtype", default="float32", help="our compute dtype (bfloat16: emulated "
+                      "on CPUs without native bf16)")
   args = parser.parse_args(argv)
+  if args.interleaved:
+    case = next(c for c in configs.decode_cases(args.interleaved)
+                if c.batch.batch_size == args.batch_size)
+    if args.new_tokens:
+      case = configs.DecodeCase(case.shape, configs.DecodeBatch(
+          case.batch.batch_size, case.batch.prompt_length, args.new_tokens))
+    print(json.dumps(interleaved(case, args.rounds, dtype=args.dtype), indent=2))
+    return
   bandwidth = measure_bandwidth(args.megabytes)
   rows = [{"case": c.name, "bytes_per_step": bytes_per_step(c),
            "bandwidth_bound_tokens_per_s": bandwidth / bytes_per_step(c) * c.batch.batch_size}

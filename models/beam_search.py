@@ -18,23 +18,20 @@ from models.masks import MASKED_LOGIT
 from models.sharded_call import sharded_call
 
 
-def _beam_axis(module: nn.Module) -> int:
-  """Scanned layers stack the cache on a leading [layers] axis, before the batch axis."""
-  return 1 if module.config.scan_layers else 0
-
-
-def _regroup(tree, rows_bk, axis: int):
-  """Gathers rows [b*k] of every leaf along `axis` (the flattened batch x beam axis)."""
-  return jax.tree.map(lambda x: jnp.take(x, rows_bk, axis=axis), tree)
+def _regroup(tree, rows_bk):
+  """Gathers rows [b*k] of every leaf (the cache's leading axis is batch x beam)."""
+  return jax.tree.map(lambda x: jnp.take(x, rows_bk, axis=0), tree)
 
 
 def beam_search(module: nn.Module, params, batch, *, beam_size: int, max_new_tokens: int,
                 eos_id: int = 1, length_penalty: float = 0.6,
-                bidirectional_prompt: bool = False) -> decoding.DecodeOutput:
+                bidirectional_prompt: bool = False,
+                compute_dtype=None) -> decoding.DecodeOutput:
   """The best hypothesis per row, as `decoding.generate` returns a sample."""
   if beam_size < 1:
     raise ValueError(f"beam_size={beam_size} must be >= 1")
   k = beam_size
+  module, params = decoding.decoding_model(module, params, compute_dtype)
   kind = decoding.kind_for(module)
   repeated = jax.tree.map(lambda x: jnp.repeat(x, k, axis=0), batch)
   logits, cache, first_slot, pad, cross_mask = kind.prefill(params, repeated, max_new_tokens,
@@ -42,7 +39,6 @@ def beam_search(module: nn.Module, params, batch, *, beam_size: int, max_new_tok
   cache_length = decoding.cache_length_of(cache)
   b = logits.shape[0] // k
   vocab = logits.shape[-1]
-  axis = _beam_axis(module)
   # Only the first copy of each prompt is live at the start, so the k beams differ.
   scores = jnp.where(jnp.arange(k)[None, :] == 0, 0.0, MASKED_LOGIT) * jnp.ones((b, 1))
   state = dict(
@@ -70,7 +66,7 @@ def beam_search(module: nn.Module, params, batch, *, beam_size: int, max_new_tok
     done = pick(state["done"]) | (token == eos_id)
     rows = (jnp.arange(b)[:, None] * k + beam).reshape(b * k)
     return dict(state, tokens=tokens, log_probs=step_log_probs, scores=scores, done=done,
-                cache=_regroup(state["cache"], rows, axis), step=step + 1,
+                cache=_regroup(state["cache"], rows), step=step + 1,
                 last=token.reshape(b * k))
 
   def cond(state):
@@ -93,11 +89,12 @@ def beam_search(module: nn.Module, params, batch, *, beam_size: int, max_new_tok
 
 def compile_beam_search(module: nn.Module, mesh, rules, param_shardings, *, beam_size: int,
                         max_new_tokens: int, eos_id: int = 1, length_penalty: float = 0.6,
-                        bidirectional_prompt: bool = False):
+                        bidirectional_prompt: bool = False, compute_dtype=None):
   """A jitted `(params, batch) -> DecodeOutput`, sharded like training."""
   fn = functools.partial(beam_search, module, beam_size=beam_size,
                          max_new_tokens=max_new_tokens, eos_id=eos_id,
                          length_penalty=length_penalty,
-                         bidirectional_prompt=bidirectional_prompt)
+                         bidirectional_prompt=bidirectional_prompt,
+                         compute_dtype=compute_dtype)
   return sharded_call(fn, mesh, rules, param_shardings, decoding.DecodeOutput(2, 2, 1))
 

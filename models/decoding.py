@@ -10,6 +10,7 @@ positions (slot minus left padding), so a row's numbers do not depend on its nei
 After a row emits EOS it gets PAD (0) with log-prob 0; the loop stops when every row has
 finished or `max_new_tokens` were produced.
 """
+import dataclasses
 import functools
 from typing import NamedTuple
 
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from models import sampling as sampling_lib
+from models import stack
 from models.sharded_call import sharded_call
 
 PAD_ID = 0
@@ -129,6 +131,30 @@ class _DecoderOnlyKind(_Kind):
     return logits[:, -1], variables["cache"]
 
 
+def decoding_model(module: nn.Module, params, compute_dtype=None):
+  """(module, params) as the decode loops run them, traceable.
+
+  - Layers unscanned: a scanned stack threads every layer's cache through its inner scan,
+    and XLA:CPU then zero-fills and copies the whole [layers, b, len, kv, d] cache each
+    step; unscanned, each layer's cache is updated in place (~1.2x faster per call at
+    batch 16 on the SmolLM2 shape, measured interleaved).
+  - No remat: nothing is differentiated.
+  - compute_dtype (e.g. "bfloat16"): activations and weight matrices in that dtype, cast
+    once per call rather than per step; the stored parameters stay as they are, and
+    matmuls, norms, softmax and logits accumulate in float32.
+  """
+  changes = {"scan_layers": False, "remat_policy": "none"}
+  if compute_dtype is not None:
+    changes["dtype"] = jnp.dtype(compute_dtype)
+  if module.config.scan_layers:
+    params = stack.unstack_layers(params)
+  if compute_dtype is not None:
+    params = jax.tree.map(
+        lambda p: p.astype(compute_dtype)
+        if p.ndim >= 2 and jnp.issubdtype(p.dtype, jnp.floating) else p, params)
+  return module.clone(config=dataclasses.replace(module.config, **changes)), params
+
+
 def kind_for(module):
   return (_EncoderDecoderKind if module.config.is_encoder_decoder else _DecoderOnlyKind)(module)
 
@@ -142,7 +168,8 @@ def cache_length_of(cache):
 
 def generate(module: nn.Module, params, batch, rng, *, max_new_tokens: int,
              sampling: sampling_lib.SamplingConfig = sampling_lib.SamplingConfig(),
-             eos_id: int = 1, bidirectional_prompt: bool = False) -> DecodeOutput:
+             eos_id: int = 1, bidirectional_prompt: bool = False,
+             compute_dtype=None) -> DecodeOutput:
   """Generates up to `max_new_tokens` per row; traceable (call it inside `jax.jit`).
 
   batch: encoder-decoder {"encoder_input_tokens" [b, S]};
@@ -150,9 +177,11 @@ def generate(module: nn.Module, params, batch, rng, *, max_new_tokens: int,
     (prompts begin with BOS, as the seqio decoder feature converters build them).
   bidirectional_prompt: a prefix-LM (trained with `decoder_causal_attention`) attends both
     ways inside the prompt.
+  compute_dtype: see `decoding_model` (None: the module's own).
   """
   if max_new_tokens < 1:
     raise ValueError(f"max_new_tokens={max_new_tokens} must be >= 1")
+  module, params = decoding_model(module, params, compute_dtype)
   kind = kind_for(module)
   logits, cache, first_slot, pad, cross_mask = kind.prefill(params, batch, max_new_tokens,
                                                             bidirectional_prompt)
@@ -200,8 +229,10 @@ def lengths_of(tokens, eos_id: int):
 
 def compile_generate(module: nn.Module, mesh, rules, param_shardings, *, max_new_tokens: int,
                      sampling: sampling_lib.SamplingConfig = sampling_lib.SamplingConfig(),
-                     eos_id: int = 1, bidirectional_prompt: bool = False):
+                     eos_id: int = 1, bidirectional_prompt: bool = False,
+                     compute_dtype=None):
   """A jitted `(params, batch, rng) -> DecodeOutput`, sharded like training."""
   fn = functools.partial(generate, module, max_new_tokens=max_new_tokens, sampling=sampling,
-                         eos_id=eos_id, bidirectional_prompt=bidirectional_prompt)
+                         eos_id=eos_id, bidirectional_prompt=bidirectional_prompt,
+                         compute_dtype=compute_dtype)
   return sharded_call(fn, mesh, rules, param_shardings, DecodeOutput(2, 2, 1))

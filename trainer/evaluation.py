@@ -84,6 +84,9 @@ class Evaluation:
   task_feature_lengths: {"inputs", "targets"}; longer prompts are truncated and counted
     (the tasks' preprocessors count them; `truncated` in results.json).
   beam_size: > 1 decodes predictions with beam search instead of greedily.
+  compute_dtype: the decoding compute dtype, e.g. "bfloat16" (parameters stay float32,
+    matmuls accumulate in float32); None keeps the model's. On CPUs without native bf16
+    (AVX2) it is emulated and slower, so float32 is the default.
   """
 
   def __init__(self, name: str = "eval", mixture_or_task_name: str = gin.REQUIRED,
@@ -91,7 +94,7 @@ class Evaluation:
                batch_size: int = 32, num_examples: int | None = None,
                strategy: prompting.PromptStrategy = prompting.PromptStrategy(),
                rank_classification: bool = True, max_new_tokens: int | None = None,
-               beam_size: int = 1):
+               beam_size: int = 1, compute_dtype: str | None = None):
     self.name = name
     self.split = split
     self.batch_size = batch_size
@@ -99,6 +102,7 @@ class Evaluation:
     self.strategy = strategy
     self.rank_classification = rank_classification
     self.beam_size = beam_size
+    self.compute_dtype = compute_dtype
     self.feature_lengths = dict(task_feature_lengths)
     self.max_new_tokens = max_new_tokens or self.feature_lengths["targets"]
     self.task_names = []
@@ -138,7 +142,8 @@ class Evaluation:
     """Evaluates every task; returns {"tasks", "clusters", "overall", "truncated"}."""
     model = inference.InferenceModel(
         module, params, param_shardings, mesh, rules, self.batch_size,
-        self.feature_lengths["inputs"], self.max_new_tokens, beam_size=self.beam_size)
+        self.feature_lengths["inputs"], self.max_new_tokens, beam_size=self.beam_size,
+        compute_dtype=self.compute_dtype)
     per_task = {}
     for task_name in self.task_names:
       evaluator = self._evaluator(task_name, module.config.is_encoder_decoder)

@@ -73,6 +73,7 @@ class InferenceModel:
   max_new_tokens: int
   eos_id: int = 1
   beam_size: int = 1  # > 1: greedy predictions come from beam search
+  compute_dtype: str | None = None  # decoding only (models/decoding.decoding_model)
 
   def __post_init__(self):
     row_axes = partitioning.batch_sharding(self.mesh, self.rules, 1).spec[0] or ()
@@ -92,7 +93,8 @@ class InferenceModel:
     # seqio's decoder converter builds prefix-LM batches; the model attends both ways
     # inside the prompt there, so decoding must too.
     options = dict(max_new_tokens=self.max_new_tokens, eos_id=self.eos_id,
-                   bidirectional_prompt=not self.is_encoder_decoder)
+                   bidirectional_prompt=not self.is_encoder_decoder,
+                   compute_dtype=self.compute_dtype)
     shared = (self.module, self.mesh, self.rules, self.param_shardings)
     if sampling.greedy and self.beam_size > 1:
       search = beam_search.compile_beam_search(*shared, beam_size=self.beam_size, **options)
