@@ -7,7 +7,10 @@ pairs carry no preference and are dropped.
 JSONL, one comparison per line, either
   {"prompt": str, "responses": [str, ...], "ranks": [int, ...]}      (ranked, K >= 2)
   {"prompt": str, "chosen": str, "rejected": str}                    (one pair)
-Extra fields (task, scores, ...) are kept in `meta`.
+Extra fields (task, scores, ...) are kept in `meta`. Three of them mean something to the
+reward model: `response_ids` (per response, the token ids a policy sampled: it trains on
+those ids rather than on the re-encoded text), `finished` (per response, False when cut
+off before EOS) and `demonstration` (the reference answer it is normalised on).
 
 The labeler stands in for InstructGPT's human labelers on the embedded suite, where the
 right answer of every prompt is known. Its rubric, per response (`label`):
@@ -32,6 +35,8 @@ import re
 from typing import Any, Iterable, Sequence
 
 from rouge_score import rouge_scorer
+
+from tasks import jsonl_source
 
 MIN_RESPONSES, MAX_RESPONSES = 2, 9
 WEIGHTS = {"correct": 2.0, "helpful": 1.0, "honest": 0.5, "harmless": 0.5}
@@ -112,20 +117,8 @@ def usable(comparisons: Iterable[Comparison], skipped: SkipCounts) -> list[Compa
 
 def read_jsonl(path: str | pathlib.Path) -> tuple[list[Comparison], SkipCounts]:
   """Loads ranked or pairwise comparisons; malformed lines fail naming file and line."""
-  path = pathlib.Path(path)
-  parsed = []
-  with open(path, encoding="utf-8") as f:
-    for line_number, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      where = f"{path}:{line_number}"
-      try:
-        row = json.loads(line)
-      except json.JSONDecodeError as e:
-        raise ValueError(f"{where}: malformed JSON: {e.msg}") from None
-      if not isinstance(row, dict):
-        raise ValueError(f"{where}: expected a JSON object per line")
-      parsed.append(_parse_row(row, where))
+  parsed = [_parse_row(row, f"{path}:{line_number}")
+            for line_number, row in jsonl_source.numbered_rows(path)]
   skipped = SkipCounts()
   return usable(parsed, skipped), skipped
 

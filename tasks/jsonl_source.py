@@ -6,7 +6,7 @@ when the dataset is built, so a malformed line fails with its file and line numb
 """
 import json
 import pathlib
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import seqio
 import tensorflow as tf
@@ -14,9 +14,10 @@ import tensorflow as tf
 JSON_FIELD = "json"
 
 
-def read_jsonl(path: str | pathlib.Path) -> list[dict]:
+def numbered_rows(path: str | pathlib.Path) -> Iterator[tuple[int, dict]]:
+  """(line number, JSON object) per non-blank line; a line that is not a JSON object
+  fails naming the file and line."""
   path = pathlib.Path(path)
-  rows = []
   try:
     text = path.read_text(encoding="utf-8")
   except UnicodeDecodeError as e:
@@ -30,8 +31,11 @@ def read_jsonl(path: str | pathlib.Path) -> list[dict]:
       raise ValueError(f"{path}:{line_number}: malformed JSON: {e.msg}") from None
     if not isinstance(row, dict):
       raise ValueError(f"{path}:{line_number}: expected a JSON object per line")
-    rows.append(row)
-  return rows
+    yield line_number, row
+
+
+def read_jsonl(path: str | pathlib.Path) -> list[dict]:
+  return [row for _, row in numbered_rows(path)]
 
 
 def jsonl_source(files_by_split: Mapping[str, str | pathlib.Path]) -> seqio.FunctionDataSource:
