@@ -61,8 +61,10 @@ def run_stage(stage=gin.REQUIRED):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  if FLAGS["verbosity"].using_default_value:
-    logging.set_verbosity(logging.WARNING)  # orbax and seqio log every step at INFO
+  # orbax and seqio log every step at INFO. `present` counts only the command line;
+  # `using_default_value` is cleared by any library that calls logging.set_verbosity.
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
   if FLAGS.multiprocess:
     import jax  # pylint: disable=import-outside-toplevel
     jax.distributed.initialize()
