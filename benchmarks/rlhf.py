@@ -1,18 +1,20 @@
 """RLHF throughput: reward-model pairs/s and PPO episodes/s with the generate / score /
 train split, on the peers' shared PPO workload (REFERENCE.md section 2).
 
-Workload: a randomly initialised Llama policy (`llama_tiny` or `smollm2_135m` shape), value
+Workload: a randomly initialised Llama policy (`trl_tiny` = bench_trl.py's `--shape tiny`,
+`smollm2_135m` = its `--shape 135m`, or any benchmarks/configs.py decoder shape), value
 and reward models of the same shape, a frozen reference; 16 prompts x 64 tokens, 32 sampled
 tokens (temperature 1), per-token KL, GAE, one PPO epoch of 4 minibatches of 4, fp32.
 Reward model: 8 prompts x K=4 responses of 32 tokens (6 pairs each) per step.
 
-  python -m benchmarks.rlhf --shape llama_tiny --iters 5 --warmup 2
+  python -m benchmarks.rlhf --shape trl_tiny --iters 5 --warmup 2
 
 prints one JSON line (the form benchmarks/run.py reads).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import time
@@ -30,6 +32,11 @@ from trainer.configurables import make_model
 from trainer.rlhf.ppo import kl_controller, ppo_step, rollout
 from trainer.rlhf.ppo import state as state_lib
 
+# The peers' tiny shape (../shared/peers/bench_trl.py): llama_tiny with 2 KV heads and
+# RoPE base 1e5. Its 135m shape is smollm2_135m.
+TRL_TINY = dataclasses.replace(configs.LLAMA_TINY, name="trl_tiny", num_kv_heads=2,
+                               rope_theta=1e5)
+SHAPES = {**configs.SHAPES, TRL_TINY.name: TRL_TINY}
 PROMPTS, PROMPT_LEN, NEW_TOKENS = 16, 64, 32
 RM_PROMPTS, RM_RESPONSES = 8, 4
 
@@ -41,7 +48,7 @@ def _rows(config, n, length, seed):
 
 def _setup(shape_name: str):
   """Policy and value/reward modules, a one-device mesh and the PPO state's shardings."""
-  config = ours.model_config(configs.SHAPES[shape_name])
+  config = ours.model_config(SHAPES[shape_name])
   policy, value = make_model(config), ScalarHeadModel(config)
   mesh = partitioning.make_mesh(devices=jax.devices()[:1])
   rules = partitioning.logical_axis_rules()
@@ -103,7 +110,7 @@ def ppo_throughput(shape_name: str, iters: int, warmup: int) -> dict:
 
 def rm_throughput(shape_name: str, iters: int, warmup: int) -> dict:
   """Reward-model training pairs per second (every C(K,2) pair of each prompt)."""
-  config = ours.model_config(configs.SHAPES[shape_name])
+  config = ours.model_config(SHAPES[shape_name])
   model = ScalarHeadModel(config)
   optimizer = ours.benchmark_optimizer()
   mesh = partitioning.make_mesh(devices=jax.devices()[:1])
@@ -133,7 +140,7 @@ def rm_throughput(shape_name: str, iters: int, warmup: int) -> dict:
           "pairs_per_step": pairs}
 
 
-def measure(shape_name: str = "llama_tiny", iters: int = 5, warmup: int = 2) -> dict:
+def measure(shape_name: str = TRL_TINY.name, iters: int = 5, warmup: int = 2) -> dict:
   """{"rm": pairs/s, "ppo": episodes/s with generate/score/train seconds}."""
   return {"shape": shape_name, "rm": rm_throughput(shape_name, iters, warmup),
           "ppo": ppo_throughput(shape_name, iters, warmup)}
@@ -141,7 +148,7 @@ def measure(shape_name: str = "llama_tiny", iters: int = 5, warmup: int = 2) -> 
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--shape", default="llama_tiny", choices=sorted(configs.SHAPES))
+  parser.add_argument("--shape", default=TRL_TINY.name, choices=sorted(SHAPES))
   parser.add_argument("--iters", type=int, default=5)
   parser.add_argument("--warmup", type=int, default=2)
   args = parser.parse_args(argv)

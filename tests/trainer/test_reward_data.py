@@ -1,9 +1,11 @@
 """Comparison format, JSONL loading (ranked and pairwise), bad input, and the labeler."""
 import json
 
+import numpy as np
 import pytest
 
-from tasks import comparisons
+from tasks import comparisons, vocab
+from trainer.rlhf import batches, reward_loop
 
 
 def write(tmp_path, rows):
@@ -67,3 +69,33 @@ def test_rank_responses_ties_share_a_rank():
                                  [True, True, True, True], "5")
   assert c.ranks[0] == c.ranks[2] == 0 and c.ranks[1] < c.ranks[3]
   assert c.meta["labeler_scores"][0] == 4.0
+
+
+def test_reward_model_trains_on_the_sampled_ids_when_a_row_has_them():
+  vocabulary = vocab.default_vocabulary()
+  text = comparisons.Comparison("q", ("ab", "cd"), (0, 1))
+  # "ab" spelled letter by letter: what a sampler may emit, not what encoding "ab" gives.
+  spelled = [vocabulary.encode("a")[-1], vocabulary.encode("b")[-1], vocabulary.eos_id]
+  sampled = comparisons.Comparison("q", ("ab", "cd"), (0, 1), {
+      "response_ids": [spelled, list(vocabulary.encode("cd"))]})
+  arrays = reward_loop.comparison_arrays([text, sampled], vocabulary, 8, 6, 2)
+  assert arrays["responses"][1, 0].tolist() == spelled + [0, 0, 0]
+  assert arrays["responses"][0, 0].tolist() == batches.encode_texts(vocabulary, ["ab"], 6)[0].tolist()
+  bad = comparisons.Comparison("q", ("ab", "cd"), (0, 1), {"response_ids": [[5], [0]]})
+  with pytest.raises(ValueError, match="f.jsonl row 2: field 'response_ids'"):
+    reward_loop.comparison_arrays([text, bad], vocabulary, 8, 6, 2, "f.jsonl")
+
+
+def test_pair_accuracy_by_kind_and_normalisation_responses():
+  with_demo = comparisons.Comparison("q", ("ref", "x", "y"), (0, 1, 2),
+                                     {"demonstration_index": 0, "demonstration": "ref"})
+  samples_only = comparisons.Comparison("q", ("x", "y"), (1, 0), {"demonstration": "ref"})
+  rewards = np.array([[3.0, 1.0, 2.0], [0.0, 1.0, 9.0]])
+  accuracy = reward_loop.pair_accuracy(rewards, [with_demo, samples_only])
+  # demonstration pairs: ref>x right, ref>y right; sample pairs: x>y wrong, y>x right.
+  assert accuracy == {"all": 0.75, "with_demonstration": 1.0, "between_samples": 0.5}
+  vocabulary = vocab.default_vocabulary()
+  no_demo = comparisons.Comparison("q", ("worse", "best"), (1, 0))
+  got = reward_loop.normalization_responses([samples_only, no_demo], vocabulary, 6)
+  assert got.shape == (2, 1, 6)
+  assert got[:, 0].tolist() == batches.encode_texts(vocabulary, ["ref", "best"], 6).tolist()

@@ -1,5 +1,13 @@
-"""The embedded comparison data: SFT samples + the demonstration per prompt, ranked by
-the programmatic labeler (`tasks.comparisons`), written as JSONL for the reward model.
+"""The embedded comparison data: K responses per prompt sampled from the SFT policy (and,
+optionally, the prompt's demonstration among them), ranked by the programmatic labeler
+(`tasks.comparisons`), written as JSONL for the reward model.
+
+Each row keeps the sampled token ids (`response_ids`), so the reward model trains on the
+very ids PPO will score: decoding and re-encoding changes the tokenization of about one
+sample in five. The demonstration is always stored (`demonstration`), whether or not it
+is ranked: the reward model normalises its scores on it. Ranked beside the samples it
+dominates the pairs (it wins nearly all of them), and the reward model then learns "looks
+like a reference answer" rather than what makes one sample better than another.
 
 Sampling (temperature 1) and labeling are deterministic given `seed`.
 """
@@ -7,6 +15,7 @@ import os
 
 import gin
 import jax
+import numpy as np
 
 from tasks import comparisons as comparisons_lib
 from tasks import rl_prompts as rl_prompts_lib
@@ -18,15 +27,26 @@ from trainer.rlhf.ppo import rollout
 TRAIN_FILE, HELDOUT_FILE = "train.jsonl", "heldout.jsonl"
 
 
-def rank_samples(prompts, samples_by_prompt, finished_by_prompt):
-  """One Comparison per prompt: the demonstration first, then its samples."""
+def sampled_ids(responses_nr) -> list[list[int]]:
+  """Each row's ids through its first EOS (the tokens the policy chose), as lists."""
+  mask = np.asarray(batches.response_mask(responses_nr)).astype(bool)
+  return [row[keep].tolist() for row, keep in zip(np.asarray(responses_nr), mask)]
+
+
+def rank_samples(prompts, samples_by_prompt, finished_by_prompt, ids_by_prompt,
+                 demonstration_ids, include_demonstration: bool):
+  """One Comparison per prompt: its samples, preceded by the demonstration if included."""
   out = []
-  for prompt, samples, finished in zip(prompts, samples_by_prompt, finished_by_prompt):
+  for prompt, samples, finished, ids, demo_ids in zip(
+      prompts, samples_by_prompt, finished_by_prompt, ids_by_prompt, demonstration_ids):
+    if include_demonstration:
+      samples, finished, ids = [prompt.answer] + samples, [True] + finished, [demo_ids] + ids
     out.append(comparisons_lib.rank_responses(
-        prompt.inputs, [prompt.answer] + samples, [True] + finished, prompt.answer,
-        choices=prompt.choices, metric=prompt.metric,
-        meta={"task": prompt.task, "index": prompt.index, "demonstration_index": 0,
-              "finished": [True] + finished}))
+        prompt.inputs, samples, finished, prompt.answer, choices=prompt.choices,
+        metric=prompt.metric,
+        meta={"task": prompt.task, "index": prompt.index, "demonstration": prompt.answer,
+              "demonstration_index": 0 if include_demonstration else None,
+              "finished": finished, "response_ids": ids}))
   return out
 
 
@@ -34,6 +54,7 @@ def rank_samples(prompts, samples_by_prompt, finished_by_prompt):
 def sample_comparisons(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED, *,
                        model=gin.REQUIRED, clusters=gin.REQUIRED, num_train_prompts: int = 512,
                        num_heldout_prompts: int = 128, responses_per_prompt: int = 4,
+                       include_demonstration: bool = True,
                        prompt_length: int = 96, response_length: int = 16,
                        batch_size: int = 64, seed: int = 0, mesh=None, rules=None):
   """Writes MODEL_DIR/{train,heldout}.jsonl; held-out prompts come from the validation split."""
@@ -52,17 +73,23 @@ def sample_comparisons(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
   params = stage_params.restore_params(os.path.join(sft_dir, "checkpoints"), abstract, mesh)
   sample = rollout.make_sampler(model, mesh, rules, shardings, max_new_tokens=response_length,
                                 eos_id=vocabulary.eos_id)
-  samples_each = responses_per_prompt - 1
+  samples_each = responses_per_prompt - int(include_demonstration)
   counts = {}
   for name, split, count, offset in ((TRAIN_FILE, "train", num_train_prompts, 0),
                                      (HELDOUT_FILE, "validation", num_heldout_prompts, 1)):
     prompts = rl_prompts_lib.rl_prompts(clusters, split, count, seed)
-    ids = batches.encode_texts(vocabulary, [p.inputs for p in prompts], prompt_length)
+    prompt_ids = batches.encode_texts(vocabulary, [p.inputs for p in prompts], prompt_length)
     responses, _ = policy_samples.sample_in_chunks(
-        sample, params, ids.repeat(samples_each, axis=0), batch_size, seed * 2 + offset)
+        sample, params, prompt_ids.repeat(samples_each, axis=0), batch_size,
+        seed * 2 + offset)
     texts, finished = policy_samples.response_texts(vocabulary, responses)
+    ids = sampled_ids(responses)
+    demonstrations = batches.encode_texts(vocabulary, [p.answer for p in prompts],
+                                          response_length)
+    demonstration_ids = [row[row > 0].tolist() for row in demonstrations]
     rows = [slice(i * samples_each, (i + 1) * samples_each) for i in range(len(prompts))]
-    ranked = rank_samples(prompts, [texts[r] for r in rows], [finished[r] for r in rows])
+    ranked = rank_samples(prompts, [texts[r] for r in rows], [finished[r] for r in rows],
+                          [ids[r] for r in rows], demonstration_ids, include_demonstration)
     comparisons_lib.write_jsonl(os.path.join(model_dir, name), ranked)
     counts[name] = len(ranked)
     print(f"comparisons: {len(ranked)} prompts x {responses_per_prompt} responses -> "

@@ -1,7 +1,8 @@
 """Evaluation of a policy for the InstructGPT pipeline's table.
 
 On held-in test prompts, responses sampled at temperature 1 (the distribution PPO trains):
-  labeler score  the ground-truth rubric's mean total (tasks.comparisons, 0..4);
+  labeler score  the ground-truth rubric's mean total (tasks.comparisons, 0..4), and
+                 `labeler_totals`, one per prompt, for paired comparisons of policies;
   RM score       the normalised reward model's mean score (demonstrations: 0);
   KL             mean over episodes of sum_t log pi(y_t) - log pi_SFT(y_t) (nats).
 On test prompts of the held-out cluster(s), greedy responses:
@@ -33,8 +34,15 @@ def evaluate_policy(params, *, sample_fn, greedy_fn, score_fn, ref_params, rewar
   correct = [comparisons_lib.label(p.inputs, t, p.answer, choices=p.choices,
                                    metric=p.metric, finished=f)["correct"] == 1.0
              for p, t, f in zip(heldout_prompts, greedy_texts, greedy_finished)]
-  return {"labeler_score": float(np.mean([lab["total"] for lab in labels])),
+  totals = np.array([lab["total"] for lab in labels])
+  return {"labeler_score": float(np.mean(totals)), "labeler_totals": totals,
           "labeler_correct": float(np.mean([lab["correct"] for lab in labels])),
           "rm_score": float(np.mean(scored["scores"])), "kl": float(np.mean(kl)),
           "response_length": float(mask.sum(axis=1).mean()),
           "heldout_accuracy": 100.0 * float(np.mean(correct))}
+
+
+def paired_gain(totals, baseline_totals) -> tuple[float, float]:
+  """(mean gain over the baseline, its standard error) on the same prompts, paired."""
+  diff = np.asarray(totals, np.float64) - np.asarray(baseline_totals, np.float64)
+  return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))

@@ -25,11 +25,13 @@ POLICIES = ("SFT", "PPO", "PPO-ptx")
 
 
 def results_table(results: dict) -> str:
-  lines = ["| policy | labeler score (0-4) | exactly right (held-in) | RM score | KL to SFT "
-           "(nats) | held-out-cluster accuracy (%) |", "|---|---|---|---|---|---|"]
+  lines = ["| policy | labeler score (0-4) | vs SFT (paired s.e.) | exactly right (held-in) | "
+           "RM score | KL to SFT (nats) | held-out-cluster accuracy (%) |",
+           "|---|---|---|---|---|---|---|"]
   for name in POLICIES:
     r = results["policies"][name]
-    lines.append(f"| {name} | {r['labeler_score']:.3f} | {r['labeler_correct']:.3f} | "
+    lines.append(f"| {name} | {r['labeler_score']:.3f} | {r['labeler_gain']:+.3f} "
+                 f"(±{r['labeler_gain_se']:.3f}) | {r['labeler_correct']:.3f} | "
                  f"{r['rm_score']:.3f} | {r['kl']:.2f} | {r['heldout_accuracy']:.1f} |")
   lines.append(f"\nReward model held-out pair accuracy: "
                f"{100 * results['reward_model']['heldout_pair_accuracy']:.1f}% "
@@ -67,12 +69,17 @@ def _evaluate_all(model_dir, model, policies, ref_params, reward_params, cluster
   heldout = rl_prompts_lib.rl_prompts(heldout_clusters, "test", eval_prompts, seed)
   encode = lambda ps: batches.encode_texts(vocabulary, [p.inputs for p in ps],
                                            prompt_length)
-  return {name: evaluation.evaluate_policy(
+  results = {name: evaluation.evaluate_policy(
       params, sample_fn=sample_fn, greedy_fn=greedy_fn, score_fn=score_fn,
       ref_params=ref_params, reward_params=reward_params, vocabulary=vocabulary,
       heldin_prompts=heldin, heldin_ids=encode(heldin), heldout_prompts=heldout,
       heldout_ids=encode(heldout), chunk=chunk, seed=seed + 1)
       for name, params in policies.items()}
+  baseline = results["SFT"]["labeler_totals"]
+  for r in results.values():
+    r["labeler_gain"], r["labeler_gain_se"] = evaluation.paired_gain(r.pop("labeler_totals"),
+                                                                     baseline)
+  return results
 
 
 @gin.configurable

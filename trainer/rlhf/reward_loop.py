@@ -25,21 +25,55 @@ from trainer.rlhf import batches, policy_samples, reward_step, stage_params
 RESULTS_FILE = "results.json"
 
 
+def _response_ids(comparison, vocabulary, response_length: int, where: str) -> np.ndarray:
+  """[K, R] ids: the sampled ids when the row carries them (`response_ids`), else the
+  texts encoded (a cut-off response, `finished` False, gets no EOS)."""
+  ids = comparison.meta.get("response_ids")
+  if ids is None:
+    finished = comparison.meta.get("finished", [True] * len(comparison.responses))
+    return batches.encode_texts(vocabulary, comparison.responses, response_length, finished)
+  if (not isinstance(ids, list) or len(ids) != len(comparison.responses)
+      or not all(isinstance(row, list) and all(isinstance(t, int) and 0 < t < vocabulary.vocab_size
+                                               for t in row) for row in ids)):
+    raise ValueError(f"{where}: field 'response_ids' must hold one list of token ids "
+                     f"(1..{vocabulary.vocab_size - 1}) per response")
+  return batches.pad_ids(ids, response_length)
+
+
 def comparison_arrays(comparisons, vocabulary, prompt_length: int, response_length: int,
-                      max_responses: int):
+                      max_responses: int, where: str = "comparisons"):
   """{"prompts" [N, P], "responses" [N, K, R], "ranks" [N, K]} (rank -1: no response)."""
   n = len(comparisons)
   responses = np.zeros((n, max_responses, response_length), np.int32)
   ranks = np.full((n, max_responses), -1, np.int32)
   for i, c in enumerate(comparisons):
-    finished = c.meta.get("finished", [True] * len(c.responses))
     k = len(c.responses)
-    responses[i, :k] = batches.encode_texts(vocabulary, c.responses, response_length,
-                                            finished)
+    responses[i, :k] = _response_ids(c, vocabulary, response_length, f"{where} row {i + 1}")
     ranks[i, :k] = c.ranks
-  prompts = batches.encode_texts(vocabulary, [c.prompt for c in comparisons],
-                                 prompt_length)
+  prompts = batches.encode_texts(vocabulary, [c.prompt for c in comparisons], prompt_length)
   return {"prompts": prompts, "responses": responses, "ranks": ranks}
+
+
+def normalization_responses(comparisons, vocabulary, response_length: int) -> np.ndarray:
+  """[N, 1, R]: what the reward model is normalised on, per comparison: its
+  demonstration (`demonstration`) when it has one, else its best-ranked response."""
+  texts = [c.meta.get("demonstration", c.responses[int(np.argmin(c.ranks))])
+           for c in comparisons]
+  return batches.encode_texts(vocabulary, texts, response_length)[:, None]
+
+
+def pair_accuracy(rewards_nk, comparisons) -> dict:
+  """Share of untied pairs the rewards order right: over all pairs, over the pairs with
+  the demonstration in them, and over the pairs of two samples (None: no such pair)."""
+  counts = {"all": [0, 0], "with_demonstration": [0, 0], "between_samples": [0, 0]}
+  for row, c in zip(rewards_nk, comparisons):
+    demonstration = c.meta.get("demonstration_index")
+    for better, worse in c.pairs():
+      kind = ("with_demonstration" if demonstration in (better, worse) else "between_samples")
+      for key in ("all", kind):
+        counts[key][0] += int(row[better] > row[worse])
+        counts[key][1] += 1
+  return {key: (right / n if n else None) for key, (right, n) in counts.items()}
 
 
 def _batch_shardings(mesh, rules):
@@ -79,8 +113,10 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
   train, train_skipped = _load(comparisons_dir, "train.jsonl")
   heldout, _ = _load(comparisons_dir, "heldout.jsonl")
   k = max(len(c.responses) for c in train + heldout)
-  train_arrays = comparison_arrays(train, vocabulary, prompt_length, response_length, k)
-  heldout_arrays = comparison_arrays(heldout, vocabulary, prompt_length, response_length, k)
+  train_arrays = comparison_arrays(train, vocabulary, prompt_length, response_length, k,
+                                   f"{comparisons_dir}/train.jsonl")
+  heldout_arrays = comparison_arrays(heldout, vocabulary, prompt_length, response_length, k,
+                                     f"{comparisons_dir}/heldout.jsonl")
   if len(train) < batch_size:
     raise ValueError(f"{len(train)} training comparisons, fewer than batch_size={batch_size}")
 
@@ -112,8 +148,8 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
                     in_shardings=(state_shardings, batch_shardings),
                     out_shardings=(state_shardings, partitioning.replicated(mesh)),
                     donate_argnums=(0,))
-  eval_fn = jax.jit(lambda p, b: reward_step.evaluate_comparisons(p, b, **options),
-                    in_shardings=(state_shardings.params, batch_shardings))
+  score_fn = jax.jit(lambda p, b: reward_step.response_rewards(
+      p, b["prompts"], b["responses"], **options))
 
   steps_per_epoch = len(train) // batch_size
   total = steps_per_epoch * epochs
@@ -132,26 +168,25 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
                                      f"stopping without saving this state")
           log.write(done, metrics)
 
-    def accuracy(arrays):
-      sums = policy_samples.map_in_chunks(
-          lambda b: jax.tree.map(lambda x: x[None], eval_fn(state.params, b)), arrays,
-          batch_size)
-      return float(sums["correct_pairs"].sum() / sums["pairs"].sum())
+    def rewards(arrays):
+      return policy_samples.map_in_chunks(functools.partial(score_fn, state.params),
+                                          {k_: arrays[k_] for k_ in ("prompts", "responses")},
+                                          batch_size)
 
-    heldout_accuracy, train_accuracy = accuracy(heldout_arrays), accuracy(train_arrays)
-    demonstrations = {"prompts": train_arrays["prompts"],
-                      "responses": train_arrays["responses"][:, :1]}
-    score_fn = jax.jit(lambda p, b: reward_step.response_rewards(
-        p, b["prompts"], b["responses"], **options)[:, 0])
-    demo_rewards = jnp.asarray(policy_samples.map_in_chunks(
-        functools.partial(score_fn, state.params), demonstrations, batch_size))
+    heldout_accuracy = pair_accuracy(rewards(heldout_arrays), heldout)
+    train_accuracy = pair_accuracy(rewards(train_arrays), train)
+    demo_rewards = jnp.asarray(rewards({
+        "prompts": train_arrays["prompts"],
+        "responses": normalization_responses(train, vocabulary, response_length)})[:, 0])
     state = state.replace(params=reward_step.normalized_head(state.params, demo_rewards))
   log.close()
   checkpoints = checkpoints_lib.Checkpoints(os.path.join(model_dir, "checkpoints"), total,
                                             keep=1)
   checkpoints.save(total, state)
   checkpoints.close()
-  results = {"heldout_pair_accuracy": heldout_accuracy, "train_pair_accuracy": train_accuracy,
+  results = {"heldout_pair_accuracy": heldout_accuracy["all"],
+             "train_pair_accuracy": train_accuracy["all"],
+             "heldout_pair_accuracy_by_kind": heldout_accuracy,
              "demonstration_reward_mean_before_norm": float(jnp.mean(demo_rewards)),
              "demonstration_reward_std_before_norm": float(jnp.std(demo_rewards)),
              "train_comparisons": len(train), "heldout_comparisons": len(heldout),
@@ -159,6 +194,6 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
              "skipped_only_ties": train_skipped.only_ties, "steps": total}
   with open(results_path, "w") as f:
     json.dump(results, f, indent=2)
-  print(f"reward model: held-out pair accuracy {heldout_accuracy:.3f}, train "
-        f"{train_accuracy:.3f}", flush=True)
+  print(f"reward model: held-out pair accuracy {heldout_accuracy['all']:.3f} "
+        f"({heldout_accuracy}), train {train_accuracy['all']:.3f}", flush=True)
   return results

@@ -77,14 +77,6 @@ def reward_step(state, batch, *, apply_fn, optimizer, learning_rate_fn, eos_id: 
   return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
-def evaluate_comparisons(params, batch, *, apply_fn, eos_id: int, is_encoder_decoder: bool):
-  """Held-out (loss, correct pairs, pairs) without an update."""
-  rewards = response_rewards(params, batch["prompts"], batch["responses"], apply_fn=apply_fn,
-                             eos_id=eos_id, is_encoder_decoder=is_encoder_decoder)
-  loss, sums = comparison_loss(rewards, batch["ranks"])
-  return {"loss": loss, "correct_pairs": sums["correct_pairs"], "pairs": sums["pairs"]}
-
-
 def normalized_head(params, demonstration_rewards):
   """Head rescaled so the given (demonstration) rewards have mean 0 and std 1.
 
