@@ -62,8 +62,8 @@ class Attention(nn.Module):
 
     decoding = cache_slot is not None
     if self.is_cross_attention and decoding and kv_input is None:
-      key = self.get_variable("cache", "cross_key")
-      value = self.get_variable("cache", "cross_value")
+      key = _cache_layout(self.get_variable("cache", "cross_key"))
+      value = _cache_layout(self.get_variable("cache", "cross_value"))
     else:
       key_value_source = x if kv_input is None else kv_input
       key = dense((cfg.kv_heads, cfg.head_dim), ("embed", "kv_heads", "kv"), "key")(
@@ -84,18 +84,29 @@ class Attention(nn.Module):
     return dense((x.shape[-1],), ("heads", "kv", "embed"), "out", contract_dims=2)(out)
 
   def _update_cache(self, key, value, cache_slot):
-    """Creates the cache on the first (initialising) call, sized by that call's length."""
+    """Creates the cache on the first (initialising) call, sized by that call's length.
+
+    The cache is stored [b, kv_heads, length, head_dim], the layout the batched matmuls of
+    `dot_product_attention` read: the transposes to and from it cancel, so a decode step
+    does not copy every layer's whole cache into that layout.
+    """
     if self.is_cross_attention:
       names = ("cross_key", "cross_value")
     else:
       names = ("cached_key", "cached_value")
     initialised = self.has_variable("cache", names[0])
+    key, value = _cache_layout(key), _cache_layout(value)
     key_cache = self.variable("cache", names[0], jnp.zeros, key.shape, key.dtype)
     value_cache = self.variable("cache", names[1], jnp.zeros, value.shape, value.dtype)
-    if not initialised or self.is_cross_attention:
-      key_cache.value, value_cache.value = key, value
-      return key, value
-    start = (0, cache_slot, 0, 0)
-    key_cache.value = lax.dynamic_update_slice(key_cache.value, key.astype(key_cache.value.dtype), start)
-    value_cache.value = lax.dynamic_update_slice(value_cache.value, value.astype(value_cache.value.dtype), start)
-    return key_cache.value, value_cache.value
+    if initialised and not self.is_cross_attention:
+      start = (0, 0, cache_slot, 0)
+      key = lax.dynamic_update_slice(key_cache.value, key.astype(key_cache.value.dtype), start)
+      value = lax.dynamic_update_slice(value_cache.value, value.astype(value_cache.value.dtype),
+                                       start)
+    key_cache.value, value_cache.value = key, value
+    return _cache_layout(key), _cache_layout(value)
+
+
+def _cache_layout(x):
+  """[b, length, heads, d] <-> [b, heads, length, d] (its own inverse)."""
+  return x.transpose(0, 2, 1, 3)

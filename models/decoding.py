@@ -160,8 +160,9 @@ def kind_for(module):
 
 
 def cache_length_of(cache):
-  """The slot count of the self-attention cache (the length axis of `cached_key`)."""
-  lengths = [leaf.shape[-3] for path, leaf in jax.tree_util.tree_leaves_with_path(cache)
+  """The slot count of the self-attention cache (the length axis of `cached_key`
+  [b, kv_heads, length, head_dim])."""
+  lengths = [leaf.shape[-2] for path, leaf in jax.tree_util.tree_leaves_with_path(cache)
              if "cached_key" in jax.tree_util.keystr(path)]
   return lengths[0]
 
