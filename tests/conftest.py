@@ -2,11 +2,29 @@
 
 XLA reads the flag once, when jax initialises its backend, so it must be set before any
 test module imports jax.
+
+The tests' models are tiny, so compiling dominates their time: LLVM at -O0 compiles about
+40% faster and computes the same values (IEEE semantics are kept at every level).
+
+Many tests compile the same computation (a single-device reference, a resumed run); a
+persistent compilation cache, fresh for each session so no stale entry can leak in, turns
+those repeats into cache hits and takes about a third off the suite's wall time.
 """
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    " --xla_backend_optimization_level=0"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _cache_dir = tempfile.mkdtemp(prefix="instructax-test-jit-cache-")
+  atexit.register(shutil.rmtree, _cache_dir, ignore_errors=True)
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache_dir
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+  os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"

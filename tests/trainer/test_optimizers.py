@@ -22,9 +22,14 @@ def one_step(module, optimizer, params, batch):
   return step(state, batch)[0].params
 
 
+@functools.cache
+def unscanned_params():
+  init = jax.jit(module_for(TINY_T5).init)  # compiled: op-by-op init dispatches for seconds
+  return nn.unbox(init(jax.random.key(0), random_batch(TINY_T5))["params"])
+
+
 def test_stack_round_trip():
-  module = module_for(TINY_T5)
-  params = nn.unbox(module.init(jax.random.key(0), random_batch(TINY_T5))["params"])
+  params = unscanned_params()
   stacked = stack_layers(params)
   assert stacked["encoder"]["layers"]["layers"]["mlp"]["wi_0"]["kernel"].shape == (2, 32, 64)
   jax.tree.map(np.testing.assert_array_equal, unstack_layers(stacked), params)
@@ -33,7 +38,7 @@ def test_stack_round_trip():
 def test_adafactor_on_scanned_layers_matches_unscanned():
   batch = random_batch(TINY_T5)
   unscanned, scanned = module_for(TINY_T5), module_for(TINY_T5, scan_layers=True)
-  params = nn.unbox(unscanned.init(jax.random.key(0), batch)["params"])
+  params = jax.tree.map(np.copy, unscanned_params())
   # Layers of different scale, as after training: Adafactor's relative step sizes differ.
   encoder_layers = params["encoder"]["layers"]
   encoder_layers["layers_1"] = jax.tree.map(lambda x: 10 * x, encoder_layers["layers_1"])
