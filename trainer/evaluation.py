@@ -115,6 +115,7 @@ class Evaluation:
       raise ValueError(f"evaluation {name!r}: no task of {mixture_or_task_name!r} has the "
                        f"format that strategy {strategy.name!r} needs")
     self._evaluators: dict[tuple[str, bool], seqio.Evaluator] = {}
+    self._model: inference.InferenceModel | None = None
 
   def _evaluator(self, task_name: str, is_encoder_decoder: bool) -> seqio.Evaluator:
     key = (task_name, is_encoder_decoder)
@@ -138,12 +139,23 @@ class Evaluation:
           self.strategy.num_samples, self.strategy.temperature)
     return model.predict_fn()
 
-  def run(self, module, params, param_shardings, mesh, rules) -> dict:
-    """Evaluates every task; returns {"tasks", "clusters", "overall", "truncated"}."""
-    model = inference.InferenceModel(
+  def _inference_model(self, module, params, param_shardings, mesh, rules):
+    """The previous run's model with new parameters when nothing else changed, so the
+    training loop's periodic evaluations compile their decode and score functions once."""
+    previous = self._model
+    if (previous is not None and previous.module is module and previous.mesh is mesh
+        and previous.param_shardings is param_shardings and previous.rules == rules):
+      previous.params = params
+      return previous
+    self._model = inference.InferenceModel(
         module, params, param_shardings, mesh, rules, self.batch_size,
         self.feature_lengths["inputs"], self.max_new_tokens, beam_size=self.beam_size,
         compute_dtype=self.compute_dtype)
+    return self._model
+
+  def run(self, module, params, param_shardings, mesh, rules) -> dict:
+    """Evaluates every task; returns {"tasks", "clusters", "overall", "truncated"}."""
+    model = self._inference_model(module, params, param_shardings, mesh, rules)
     per_task = {}
     for task_name in self.task_names:
       evaluator = self._evaluator(task_name, module.config.is_encoder_decoder)

@@ -41,7 +41,7 @@ def trained_dir(tmp_path_factory):
 
 
 def test_checkpoint_to_written_results(trained_dir):
-  ev = evaluation.Evaluation("small", TASK, LENGTHS, batch_size=8, num_examples=10)
+  ev = evaluation.Evaluation("small", TASK, LENGTHS, batch_size=8, num_examples=8)
   results = eval_stage.evaluate(trained_dir, model=module_for(SUITE_T5), evaluation=ev,
                                 mesh=partitioning.make_mesh())
   out_dir = os.path.join(trained_dir, "eval", "small")
