@@ -1,19 +1,21 @@
 """Ask SmolLM2-135M-Instruct a question, offline, through our compiled cached decoding.
 
   python -m models.chat --prompt "What is the capital of France?"
+  python -m models.chat --model_dir /tmp/sft_smollm2 --prompt "..."   # a fine-tuned run
 
 The GGUF weights are dequantized to fp32 and loaded onto a mesh over every local device;
 the prompt goes through the model's own chat template; generation is greedy by default
 (models.decoding: KV cache, one while_loop) and stops at `<|im_end|>`.
 """
 import argparse
+import dataclasses
 import sys
 import time
 
 import jax
 import numpy as np
 
-from models import chat_template, decoding, hf_import, sampling, smollm2
+from models import chat_template, decoding, gguf_import, hf_config, hf_import, sampling, smollm2
 
 
 def generate_answers(config, params, vocab, template, prompts: list[str], mesh, rules, *,
@@ -35,13 +37,32 @@ def generate_answers(config, params, vocab, template, prompts: list[str], mesh, 
           for row, n in zip(np.asarray(out.tokens), np.asarray(out.lengths))]
 
 
-def answer(prompts: list[str], **options):
-  """(answers, timings): loads SmolLM2-135M-Instruct on one device and replies."""
+def load_finetuned(model_dir: str, mesh, rules, step: int | None = None):
+  """(config, params, vocabulary) of a run fine-tuned from SmolLM2-135M-Instruct
+  (gin/runs/sft_smollm2.gin): its architecture and tokenizer, the run's parameters."""
+  from trainer import param_restore  # pylint: disable=import-outside-toplevel
+  saved = param_restore.saved_params_metadata(model_dir, step)
+  config = dataclasses.replace(
+      hf_config.model_config(gguf_import.hf_config_dict(smollm2.gguf_path())),
+      scan_layers="layers" in saved.get("decoder", {}).get("layers", {}))
+  tokens = np.ones((1, 1), np.int32)
+  abstract, _ = param_restore.abstract_params(
+      hf_import.module_for(config),
+      {"decoder_input_tokens": tokens, "decoder_target_tokens": tokens}, mesh, rules)
+  params, _ = param_restore.restore_params(model_dir, abstract, step)
+  return config, params, smollm2.vocabulary()
+
+
+def answer(prompts: list[str], model_dir: str | None = None, step: int | None = None,
+           **options):
+  """(answers, timings): loads SmolLM2-135M-Instruct, or the run fine-tuned from it in
+  `model_dir`, on one device and replies."""
   from trainer import partitioning  # pylint: disable=import-outside-toplevel
   mesh = partitioning.make_mesh(data=1, devices=jax.devices()[:1])
   rules = partitioning.logical_axis_rules()
   start = time.perf_counter()
-  config, params, vocab = smollm2.load(mesh, rules)
+  config, params, vocab = (smollm2.load(mesh, rules) if model_dir is None else
+                           load_finetuned(model_dir, mesh, rules, step))
   loaded = time.perf_counter()
   answers = generate_answers(config, params, vocab, smollm2.chat_template(), prompts, mesh,
                              rules, **options)
@@ -57,9 +78,14 @@ def main(argv=None):
   parser.add_argument("--max_new_tokens", type=int, default=64)
   parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--model_dir", default=None, help="a run fine-tuned from SmolLM2 "
+                      "(gin/runs/sft_smollm2.gin); default: the GGUF model itself")
+  parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: "
+                      "the newest)")
   args = parser.parse_args(argv)
   try:
-    answers, timing = answer(args.prompt, max_new_tokens=args.max_new_tokens,
+    answers, timing = answer(args.prompt, model_dir=args.model_dir, step=args.step,
+                             max_new_tokens=args.max_new_tokens,
                              system=args.system, temperature=args.temperature, seed=args.seed)
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)

@@ -3,6 +3,7 @@
 Evaluation has no optimizer: only `params` is read from the saved TrainState (orbax
 partial restore), after the names and shapes were checked against the model config.
 """
+import contextlib
 import os
 
 import flax.linen as nn
@@ -30,8 +31,9 @@ def checkpoint_directory(path: str) -> str:
   return nested if os.path.isdir(nested) else path
 
 
-def restore_params(path: str, abstract, step: int | None = None):
-  """(params, step) from the newest (or the given) step of the checkpoints under `path`."""
+@contextlib.contextmanager
+def _opened_step(path: str, step: int | None):
+  """(manager, step, step directory) for the newest (or the given) step under `path`."""
   directory = checkpoint_directory(path)
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"no checkpoint directory at {directory}")
@@ -42,12 +44,23 @@ def restore_params(path: str, abstract, step: int | None = None):
     if step is None or step not in manager.all_steps():
       raise FileNotFoundError(f"no checkpoint step {step} in {directory}; steps there: "
                               f"{sorted(manager.all_steps())}")
-    saved = manager.item_metadata(step).tree
-    checkpoints_lib.check_compatible(saved["params"], abstract, f"{directory}/{step}")
+    yield manager, step, f"{directory}/{step}"
+  finally:
+    manager.close()
+
+
+def saved_params_metadata(path: str, step: int | None = None):
+  """The saved parameter tree's shapes and dtypes, read without loading any array."""
+  with _opened_step(path, step) as (manager, step, _):
+    return manager.item_metadata(step).tree["params"]
+
+
+def restore_params(path: str, abstract, step: int | None = None):
+  """(params, step) from the newest (or the given) step of the checkpoints under `path`."""
+  with _opened_step(path, step) as (manager, step, where):
+    checkpoints_lib.check_compatible(manager.item_metadata(step).tree["params"], abstract, where)
     target = {"params": abstract}
     restored = manager.restore(step, args=ocp.args.PyTreeRestore(
         target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
         partial_restore=True))
-  finally:
-    manager.close()
   return restored["params"], step

@@ -189,3 +189,25 @@ def test_smollm2_answers_through_cached_decoding(smollm2_model):
                                   ["What is the capital of France?",
                                    "Name a primary colour."], mesh, rules, max_new_tokens=12)
   assert "Paris" in answers[0]
+
+
+@needs_smollm2
+def test_chat_loads_a_run_fine_tuned_from_smollm2(smollm2_model, tmp_path):
+  from models import chat  # pylint: disable=import-outside-toplevel
+  from models.stack import stack_layers  # pylint: disable=import-outside-toplevel
+  from trainer import checkpoints as checkpoints_lib  # pylint: disable=import-outside-toplevel
+  from trainer.train_state import TrainState  # pylint: disable=import-outside-toplevel
+  config, params, _, _, mesh, rules = smollm2_model
+  # As gin/runs/sft_smollm2.gin saves it: scanned layers, a changed weight, an optimizer.
+  tuned = stack_layers(jax.tree.map(np.asarray, params))
+  tuned["decoder"]["decoder_norm"]["scale"] = tuned["decoder"]["decoder_norm"]["scale"] + 1.0
+  checkpoints = checkpoints_lib.Checkpoints(str(tmp_path), save_every=1)
+  checkpoints.save(20, TrainState(np.int32(20), tuned, {"count": np.int32(20)}))
+  checkpoints.close()
+
+  loaded_config, loaded, vocab = chat.load_finetuned(str(tmp_path), mesh, rules)
+  assert loaded_config.scan_layers and not config.scan_layers
+  jax.tree.map(np.testing.assert_array_equal, jax.tree.map(np.asarray, loaded), tuned)
+  assert vocab.vocab_size == config.vocab_size
+  with pytest.raises(FileNotFoundError, match="no checkpoint step 7"):
+    chat.load_finetuned(str(tmp_path), mesh, rules, step=7)
