@@ -15,6 +15,7 @@ decode rows of both sides (benchmarks/ours.py and benchmarks/hf_baseline.py).
 """
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -75,8 +76,9 @@ def utilization(case: configs.DecodeCase, tokens_per_second: float, bandwidth: f
           "bandwidth_bound_tokens_per_s": bandwidth / needed * case.batch.batch_size}
 
 
-def _ours_generate(case: configs.DecodeCase, **config_overrides):
-  """A blocking `() -> tokens [b, new]` call of our compiled greedy loop on `case`."""
+def _ours_generate(case: configs.DecodeCase, compute_dtype=None, **config_overrides):
+  """A blocking `() -> tokens [b, new]` call of our compiled greedy loop on `case`
+  (float32 parameters; `compute_dtype` as `decoding.generate` takes it)."""
   import jax
   from benchmarks import ours
   from models import decoding
@@ -86,7 +88,8 @@ def _ours_generate(case: configs.DecodeCase, **config_overrides):
   setup = ours.step_setup(configs.TrainCase(shape, init_batch), **config_overrides)
   params = ours.init_state(setup)[0].params
   run = decoding.compile_generate(setup.module, setup.mesh, setup.rules, setup.shardings.params,
-                                  max_new_tokens=b.new_tokens, eos_id=-1)
+                                  max_new_tokens=b.new_tokens, eos_id=-1,
+                                  compute_dtype=compute_dtype)
   prompts = np.random.default_rng(0).integers(3, shape.vocab_size,
                                               (b.batch_size, b.prompt_length), np.int32)
   if shape.is_encoder_decoder:
@@ -115,10 +118,15 @@ def _hf_generate(case: configs.DecodeCase):
   return generate
 
 
-def interleaved(case: configs.DecodeCase, rounds: int, **config_overrides) -> dict:
+def interleaved(case: configs.DecodeCase, rounds: int, compute_dtype=None) -> dict:
   """Ours and HF alternating call by call after one warm-up each; the median ratio of
-  per-round tokens/s (each round's pair ran under nearly the same machine load)."""
-  sides = {"ours": _ours_generate(case, **config_overrides), "hf": _hf_generate(case)}
+  per-round tokens/s (each round's pair ran under nearly the same machine load).
+
+  OpenMP threads wait passively: spinning torch threads beside XLA's thread pool in one
+  process slowed HF generate 10-20x on this shared 2-core machine.
+  """
+  os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch starts OpenMP
+  sides = {"ours": _ours_generate(case, compute_dtype), "hf": _hf_generate(case)}
   for call in sides.values():
     call()
   seconds = {name: [] for name in sides}
@@ -142,8 +150,8 @@ def main(argv=None) -> None:
   parser.add_argument("--batch_size", type=int, default=16)
   parser.add_argument("--new_tokens", type=int, help="default: the decode case's")
   parser.add_argument("--rounds", type=int, default=3)
-  parser.add_argument("--dtype", default="float32", help="our compute dtype (bfloat16: emulated "
-                      "on CPUs without native bf16)")
+  parser.add_argument("--compute_dtype", help="our decoding compute dtype, e.g. bfloat16 "
+                      "(emulated, so slower, on CPUs without native bf16)")
   args = parser.parse_args(argv)
   if args.interleaved:
     case = next(c for c in configs.decode_cases(args.interleaved)
@@ -151,7 +159,7 @@ def main(argv=None) -> None:
     if args.new_tokens:
       case = configs.DecodeCase(case.shape, configs.DecodeBatch(
           case.batch.batch_size, case.batch.prompt_length, args.new_tokens))
-    print(json.dumps(interleaved(case, args.rounds, dtype=args.dtype), indent=2))
+    print(json.dumps(interleaved(case, args.rounds, args.compute_dtype), indent=2))
     return
   bandwidth = measure_bandwidth(args.megabytes)
   rows = [{"case": c.name, "bytes_per_step": bytes_per_step(c),
