@@ -1,4 +1,4 @@
-"""AOT sizing on the small case: a 4-layer decoder over the 8 simulated test devices."""
+"""AOT sizing on the small case: a 2-layer decoder over the 8 simulated test devices."""
 import os
 
 import pytest
