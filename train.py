@@ -24,8 +24,11 @@ flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, applied after the f
 flags.DEFINE_bool(
     "multiprocess", False,
     "Run as one process per host of a multi-host slice: calls jax.distributed.initialize(), "
-    "which finds the coordinator from the environment (TPU pods, SLURM, or the "
-    "JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID variables).")
+    "which finds the coordinator by itself on TPU pods and SLURM; elsewhere give the three "
+    "flags below.")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (--multiprocess).")
+flags.DEFINE_integer("num_processes", None, "How many processes (--multiprocess).")
+flags.DEFINE_integer("process_id", None, "This process's index (--multiprocess).")
 
 
 def expand_gin_shorthand(argv: list[str]) -> list[str]:
@@ -67,7 +70,10 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   if FLAGS.multiprocess:
     import jax  # pylint: disable=import-outside-toplevel
-    jax.distributed.initialize()
+    # CPU processes exchange data through gloo; accelerators bring their own collectives.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
+                               FLAGS.process_id)
   parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
   run_stage()
 
