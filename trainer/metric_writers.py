@@ -7,10 +7,18 @@ import jax
 from clu import metric_writers
 
 
+# What the one stdout line shows of each stage (SFT, reward model, PPO), in this order;
+# everything else goes to TensorBoard and metrics.jsonl only.
+PROGRESS_FIELDS = (
+    ("loss", ".4f"), ("accuracy", ".3f"), ("pair_accuracy", ".3f"), ("rm_score", "+.3f"),
+    ("labeler_score", ".3f"), ("kl", ".3f"), ("entropy", ".3f"), ("clip_fraction", ".3f"),
+    ("learning_rate", ".2e"), ("tokens_per_s", ",.0f"), ("episodes_per_s", ".2f"),
+    ("step_time_s", ".3f"), ("iteration_s", ".2f"), ("mfu", ".1%"))
+
+
 def progress_line(step: int, total_steps: int, scalars: dict) -> str:
   parts = [f"step {step}/{total_steps}"]
-  for name, fmt in (("loss", ".4f"), ("accuracy", ".3f"), ("learning_rate", ".2e"),
-                    ("tokens_per_s", ",.0f"), ("step_time_s", ".3f"), ("mfu", ".1%")):
+  for name, fmt in PROGRESS_FIELDS:
     if name in scalars:
       parts.append(f"{name} {scalars[name]:{fmt}}")
   return " | ".join(parts)
