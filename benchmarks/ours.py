@@ -242,6 +242,17 @@ def train(case: configs.TrainCase, steps: int, warmup: int = 2, phases: bool = F
               for k in ("scan_layers", "remat_policy", "dtype")})
 
 
+def decode_batch(case: configs.DecodeCase) -> dict:
+  """Random full-length prompts of a decode case, in models/decoding.py's batch format."""
+  b = case.batch
+  prompts = np.random.default_rng(0).integers(3, case.shape.vocab_size,
+                                              (b.batch_size, b.prompt_length), np.int32)
+  if case.shape.is_encoder_decoder:
+    return {"encoder_input_tokens": prompts}
+  return {"decoder_prompt_tokens": prompts,
+          "decoder_prompt_lengths": np.full((b.batch_size,), b.prompt_length, np.int32)}
+
+
 def decode(shape, repeats: int, **config_overrides) -> list[dict]:
   """Greedy decoding with models/decoding.py's compiled KV-cache loop at each batch size
   configs.DECODE_CASES lists for `shape`, timed as HF's `generate` is: new tokens/s over
@@ -263,13 +274,7 @@ def decode(shape, repeats: int, **config_overrides) -> list[dict]:
     run = decoding.compile_generate(setup.module, setup.mesh, setup.rules,
                                     setup.shardings.params, max_new_tokens=b.new_tokens,
                                     eos_id=-1)
-    prompts = np.random.default_rng(0).integers(3, shape.vocab_size,
-                                                (b.batch_size, b.prompt_length), np.int32)
-    if shape.is_encoder_decoder:
-      batch = {"encoder_input_tokens": prompts}
-    else:
-      batch = {"decoder_prompt_tokens": prompts,
-               "decoder_prompt_lengths": np.full((b.batch_size,), b.prompt_length, np.int32)}
+    batch = decode_batch(case)
     key = jax.random.key(0)
     lengths = []
 
