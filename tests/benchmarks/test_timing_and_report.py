@@ -69,3 +69,17 @@ def test_phase_medians_time_each_phase_and_keep_the_step():
                                 timing.Timings((3.0, 1.0, 2.0)), repeats=2)
   assert calls == ["f"] * 3  # one warm-up call, two timed
   assert set(phases) == {"forward", "step"} and phases["step"] == 2.0
+
+
+def test_bf16_rows_are_held_against_a_real_bf16_peak_never_an_emulated_one():
+  from benchmarks import run
+
+  hardware = {"peak_fp32_gflops": 170.0,
+              "nominal": {"fp32_gflops": 224.0, "bf16_gflops": 448.0},
+              "measured": {"jax_fp32": {"gflops_best": 170.0},
+                           "jax_bf16_f32acc": {"gflops_best": 330.0},
+                           "torch_bf16": {"gflops_best": 0.7, "note": "emulated"}}}
+  assert run.peaks(hardware, "fp32") == (170.0, 224.0)
+  assert run.peaks(hardware, "bf16") == (330.0, 448.0)
+  row = run.add_mfu({"step_seconds": [2.0, 1.0, 3.0]}, 165e9, hardware, "bf16")
+  assert row["achieved_gflops"] == 82.5 and row["mfu_measured"] == 0.25
