@@ -41,7 +41,7 @@ MODES = {
              "checkpoint_saves": 5, "pipeline_batches": 100, "phases": True, "rlhf_iters": 5},
 }
 # RM and PPO throughput on the peers' PPO workload (benchmarks/rlhf.py, REFERENCE.md sec. 2).
-RLHF_SHAPES = {"quick": ("llama_tiny",), "full": ("llama_tiny", "smollm2_135m")}
+RLHF_SHAPES = {"quick": ("trl_tiny",), "full": ("trl_tiny", "smollm2_135m")}  # the shapes of peers/bench_trl.py
 # The input pipeline is measured at this case's lengths and compared with its step.
 PIPELINE_CASE = "t5_v1_1_small"
 CHECKPOINT_SHAPE = "smollm2_135m"
