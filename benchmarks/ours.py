@@ -165,13 +165,29 @@ def compile_train_step(setup: StepSetup):
 
 
 def init_state(setup: StepSetup, seed: int = 0):
-  """(train state on the device, seconds to initialise it, compilation included)."""
-  from trainer import train_state
+  """(train state on the device, seconds to initialise it, compilation included).
 
+  An unscanned model is initialised through its scanned twin, then unstacked: one layer's
+  initialisers compile instead of every layer's (T5 v1.1 base: 5.8 s instead of 26.4 s).
+  The weights are random either way; only the step is measured.
+  """
+  import flax.linen as nn
+  from models.stack import unstack_layers
+  from trainer import configurables
+  from trainer.train_state import TrainState
+
+  scanned = configurables.make_model(dataclasses.replace(setup.module.config, scan_layers=True))
   example = {k: np.zeros(s.shape, s.dtype) for k, s in setup.batch_shapes.items()}
+
+  def init(rng):
+    params = nn.unbox(scanned.init({"params": rng}, example)["params"])
+    if not setup.module.config.scan_layers:
+      params = unstack_layers(params)
+    return TrainState(jnp.zeros((), jnp.int32), params, setup.optimizer.init(params))
+
   start = time.perf_counter()
-  state = train_state.create_train_state(setup.module, setup.optimizer, example,
-                                         setup.shardings, setup.mesh, setup.rules, seed=seed)
+  with jax.set_mesh(setup.mesh), nn.logical_axis_rules(setup.rules):
+    state = jax.jit(init, out_shardings=setup.shardings)(jax.random.key(seed))
   jax.block_until_ready(state)
   return state, time.perf_counter() - start
 
