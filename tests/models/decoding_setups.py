@@ -72,6 +72,21 @@ def _forward(kind: str):
   return jax.jit(lambda params, batch: module.apply({"params": params}, batch))
 
 
+def prompt_then_generated(prompts, generated_tokens):
+  """(each decoder prompt followed by its generated tokens [b, prompt width + n], the
+  prompt positions as a 0/1 prefix mask)."""
+  lengths = prompts["decoder_prompt_lengths"]
+  b, n = generated_tokens.shape
+  width = prompts["decoder_prompt_tokens"].shape[1] + n
+  sequence = np.zeros((b, width), np.int32)
+  prefix = np.zeros((b, width), np.int32)
+  for row, length in enumerate(lengths):
+    sequence[row, :length] = prompts["decoder_prompt_tokens"][row, :length]
+    sequence[row, length:length + n] = generated_tokens[row]
+    prefix[row, :length] = 1
+  return sequence, prefix
+
+
 def full_forward_logits(kind: str, prompts, generated_tokens, bidirectional_prompt=False):
   """Logits predicting each generated token, from one uncached pass per batch."""
   module = MODULES[kind]
@@ -83,16 +98,9 @@ def full_forward_logits(kind: str, prompts, generated_tokens, bidirectional_prom
              "decoder_input_tokens": inputs,
              "decoder_target_tokens": np.ones_like(inputs)}  # only marks rows valid
     return np.asarray(_forward(kind)(params, batch))
+  inputs, prefix = prompt_then_generated(prompts, generated_tokens)
   lengths = prompts["decoder_prompt_lengths"]
-  width = prompts["decoder_prompt_tokens"].shape[1] + n
-  inputs = np.zeros((b, width), np.int32)
-  valid = np.zeros((b, width), np.int32)
-  prefix = np.zeros((b, width), np.int32)
-  for row, length in enumerate(lengths):
-    inputs[row, :length] = prompts["decoder_prompt_tokens"][row, :length]
-    inputs[row, length:length + n] = generated_tokens[row]
-    valid[row, :length + n] = 1
-    prefix[row, :length] = 1
+  valid = (np.arange(inputs.shape[1])[None, :] < (lengths + n)[:, None]).astype(np.int32)
   batch = {"decoder_input_tokens": inputs, "decoder_target_tokens": valid}
   if bidirectional_prompt:
     batch["decoder_causal_attention"] = prefix

@@ -3,7 +3,8 @@ output equal the teacher-forced target log-likelihood that rank classification u
 import numpy as np
 import pytest
 
-from tests.models.decoding_setups import MAX_NEW, MODULES, generated, prompts_for, scores
+from tests.models.decoding_setups import (MAX_NEW, MODULES, generated, prompt_then_generated,
+                                          prompts_for, scores)
 
 
 def teacher_forced_batch(config, prompts, generated_tokens):
@@ -16,15 +17,11 @@ def teacher_forced_batch(config, prompts, generated_tokens):
             "decoder_input_tokens": inputs, "decoder_target_tokens": generated_tokens,
             "decoder_loss_weights": np.ones((b, n), np.float32)}
   lengths = prompts["decoder_prompt_lengths"]
-  width = prompts["decoder_prompt_tokens"].shape[1] + n
-  sequence = np.zeros((b, width), np.int32)
-  weights = np.zeros((b, width), np.float32)
-  prefix = np.zeros((b, width), np.int32)
-  for row, length in enumerate(lengths):
-    sequence[row, :length] = prompts["decoder_prompt_tokens"][row, :length]
-    sequence[row, length:length + n] = generated_tokens[row]
-    weights[row, length - 1:length - 1 + n] = 1
-    prefix[row, :length] = 1
+  sequence, prefix = prompt_then_generated(prompts, generated_tokens)
+  width = sequence.shape[1]
+  positions = np.arange(width)[None, :]
+  weights = ((positions >= lengths[:, None] - 1) &
+             (positions < (lengths + n - 1)[:, None])).astype(np.float32)
   targets = np.concatenate([sequence[:, 1:], np.zeros((b, 1), np.int32)], axis=1)
   # Targets inside the prompt only mark positions valid; they carry no weight.
   targets = np.where(np.arange(width)[None, :] < (lengths + n - 1)[:, None],
