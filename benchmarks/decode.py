@@ -55,6 +55,47 @@ def bytes_per_step(case: configs.DecodeCase, bytes_per_value: int = FP32_BYTES) 
   return (_decoder_weight_count(shape) + cache) * bytes_per_value
 
 
+def _layer_matmul_weights(shape) -> dict[str, int]:
+  """Matmul weights of one layer, by the part of a generate call that uses them."""
+  d, attention_width = shape.d_model, shape.num_heads * shape.head_dim
+  mlp = 3 * d * shape.mlp_dim
+  if shape.is_encoder_decoder:
+    return {"encoder": 4 * d * attention_width + mlp,
+            "cross_key_value": 2 * d * attention_width,  # once per prompt token
+            "decoder": 4 * d * attention_width + 2 * d * attention_width + mlp}
+  kv_width = shape.num_kv_heads * shape.head_dim
+  return {"decoder": 2 * d * attention_width + 2 * d * kv_width + mlp}
+
+
+def fastest_call(case: configs.DecodeCase, bandwidth: float, peak_flops: float) -> dict:
+  """What no implementation on this machine can beat for one generate call as we time it:
+  the prompt's matmul FLOPs at the matmul peak, then every new token's step at the slower
+  of reading its bytes (`bytes_per_step`) at `bandwidth` and its matmul FLOPs at the peak.
+  Attention-score FLOPs and all non-matmul work count as free, so this is an upper bound.
+  """
+  shape, b = case.shape, case.batch
+  weights = _layer_matmul_weights(shape)
+  output_layer = shape.d_model * shape.vocab_size
+  if shape.is_encoder_decoder:
+    prompt_weights = (shape.num_encoder_layers * weights["encoder"]
+                      + shape.num_decoder_layers * weights["cross_key_value"])
+    step_weights = shape.num_decoder_layers * weights["decoder"] + output_layer
+    prompt_flops = 2 * b.batch_size * b.prompt_length * prompt_weights
+    steps = b.new_tokens  # the first step reads BOS
+  else:
+    layers = shape.num_layers * weights["decoder"]
+    step_weights = layers + output_layer
+    # Every prompt token passes the stack; only the last one the output layer.
+    prompt_flops = 2 * b.batch_size * (b.prompt_length * layers + output_layer)
+    steps = b.new_tokens - 1  # the prefill's logits give the first new token
+  step_seconds = max(bytes_per_step(case) / bandwidth,
+                     2 * b.batch_size * step_weights / peak_flops)
+  seconds = prompt_flops / peak_flops + steps * step_seconds
+  return {"seconds": seconds, "tokens_per_s": b.batch_size * b.new_tokens / seconds,
+          "step_bound": ("bandwidth" if bytes_per_step(case) / bandwidth == step_seconds
+                         else "compute")}
+
+
 def measure_bandwidth(megabytes: int = 512, repeats: int = 5) -> float:
   """Bytes/s of a large array copy (read + write), the best of `repeats`."""
   source = np.ones(megabytes * 2**20 // 4, np.float32)

@@ -109,6 +109,55 @@ def decode_section(run: dict) -> list[str]:
   return lines
 
 
+# Issue #7's goals, as ratios to HuggingFace on the same machine and run.
+TRAIN_SPEEDUP_GOAL = 1.5
+MFU_GOAL = 0.6
+MFU_GOAL_CASE = "t5_v1_1_base"
+DECODE_SPEEDUP_GOALS = {1: 10.0, 16: 3.0}  # batch size -> ours / HF generate
+
+
+def _median_rate(row: dict | None) -> float | None:
+  if not row or "tokens_per_second" not in row:
+    return None
+  return row["tokens_per_second"]["median"]
+
+
+def goals_section(run: dict) -> list[str]:
+  """Each goal beside the most any implementation could reach here.
+
+  Train: a step cannot run its model FLOPs faster than the measured matmul peak, so ours /
+  HF is at most 1 / HF's MFU, and a goal of G x needs our MFU at G x HF's. Decode: at most
+  the fastest call benchmarks/decode.py allows (prompt at the matmul peak, each step at
+  the slower of the bandwidth and the peak).
+  """
+  lines = ["| goal | case | ours / HF now | most possible here | the goal needs |",
+           "|---|---|---|---|---|"]
+  for row in run["train"]:
+    ours, hf = row.get("ours") or {}, row.get("hf") or {}
+    if "mfu_measured" not in hf or "mfu_measured" not in ours:
+      continue
+    needed = TRAIN_SPEEDUP_GOAL * hf["mfu_measured"]
+    lines.append(f"| train >= {TRAIN_SPEEDUP_GOAL}x HF | {row['case']} | {_ratio(ours, hf)} | "
+                 f"{1 / hf['mfu_measured']:.2f}x (HF at {_pct(hf['mfu_measured'])} MFU) | "
+                 f"our MFU at {_pct(needed)} (now {_pct(ours['mfu_measured'])}) |")
+    if row["case"] == MFU_GOAL_CASE:
+      lines.append(f"| MFU >= {_pct(MFU_GOAL)} | {row['case']} | "
+                   f"MFU {_pct(ours['mfu_measured'])} | 100% | {_pct(MFU_GOAL)} |")
+  for row in run["decode"]:
+    fastest, hf_rate = row.get("fastest_call"), _median_rate(row.get("hf"))
+    batch_size = int(row["batch"].split(",")[0].split()[-1])
+    goal = DECODE_SPEEDUP_GOALS.get(batch_size)
+    if not fastest or not hf_rate or goal is None:
+      continue
+    lines.append(f"| decode >= {goal:g}x HF | {row['case']} b{batch_size} | "
+                 f"{_ratio(row.get('ours'), row.get('hf'))} | "
+                 f"{fastest['tokens_per_s'] / hf_rate:.2f}x ({_num(fastest['tokens_per_s'], 0)} "
+                 f"tok/s, steps {fastest['step_bound']}-bound) | "
+                 f"{_num(goal * hf_rate, 0)} tok/s = "
+                 f"{_pct(goal * hf_rate / fastest['tokens_per_s'])} of the most possible |")
+  return lines if len(lines) > 2 else []
+
+
 def other_section(run: dict) -> list[str]:
   lines = ["| other | figure |", "|---|---|"]
   for name, value in run["other"].items():
@@ -124,7 +173,7 @@ def markdown(run: dict) -> str:
             "steps, (slowest-fastest) in brackets; compile time is not in them.", "",
             *(note for note in run.get("notes", ())), *([""] if run.get("notes") else [])]
   sections = [machine_section(run), train_section(run), phase_section(run),
-              decode_section(run), other_section(run)]
+              decode_section(run), goals_section(run), other_section(run)]
   body = []
   for section in filter(None, sections):
     body += section + [""]

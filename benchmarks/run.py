@@ -117,9 +117,11 @@ def train_rows(mode: dict, hardware: dict, only: set | None, sides: Sides,
   return rows
 
 
-def decode_rows(mode: dict, only: set | None, sides: Sides, bandwidth: float) -> list[dict]:
+def decode_rows(mode: dict, only: set | None, sides: Sides, bandwidth: float,
+                peak_flops: float) -> list[dict]:
   """One process per shape and side serves every batch size of that shape; each rate also
-  as a fraction of the memory-bandwidth bound (benchmarks/decode.py)."""
+  as a fraction of the memory-bandwidth bound, and each case with the fastest call this
+  machine allows (benchmarks/decode.py)."""
   rows = []
   repeats = str(mode["decode_repeats"])
   for shape in dict.fromkeys(c.shape.name for c in configs.DECODE_CASES):
@@ -134,7 +136,8 @@ def decode_rows(mode: dict, only: set | None, sides: Sides, bandwidth: float) ->
     for case in configs.decode_cases(shape):
       b = case.batch
       row = {"case": shape,
-             "batch": f"batch {b.batch_size}, {b.prompt_length} prompt + {b.new_tokens} new"}
+             "batch": f"batch {b.batch_size}, {b.prompt_length} prompt + {b.new_tokens} new",
+             "fastest_call": decode.fastest_call(case, bandwidth, peak_flops)}
       for side, result in results.items():
         row[side] = _case_result(result, case.name) if result else SKIPPED_HF
         if "tokens_per_second" in row[side]:
@@ -266,7 +269,8 @@ def main(argv=None) -> None:
         "train": train_rows(mode, hardware, only, sides, dtype),
         "decode_bandwidth_bytes_per_s": decode.measure_bandwidth(),
     }
-    run["decode"] = decode_rows(mode, only, sides, run["decode_bandwidth_bytes_per_s"])
+    run["decode"] = decode_rows(mode, only, sides, run["decode_bandwidth_bytes_per_s"],
+                                peaks(hardware, "fp32")[0] * 1e9)
     run["other"] = {"checkpoint save": checkpoint_row(mode, sides),
                     "input pipeline": input_pipeline_row(mode, run["train"], sides),
                     **rlhf_rows(mode_name, mode, sides)}

@@ -83,3 +83,23 @@ def test_bf16_rows_are_held_against_a_real_bf16_peak_never_an_emulated_one():
   assert run.peaks(hardware, "bf16") == (330.0, 448.0)
   row = run.add_mfu({"step_seconds": [2.0, 1.0, 3.0]}, 165e9, hardware, "bf16")
   assert row["achieved_gflops"] == 82.5 and row["mfu_measured"] == 0.25
+
+
+def test_goals_are_shown_beside_the_most_this_machine_allows():
+  run = {
+      "train": [{"case": "t5_v1_1_base", "batch": "4 x 128 + 32",
+                 "ours": _row(120.0, mfu_measured=0.48), "hf": _row(100.0, mfu_measured=0.4)}],
+      "decode": [{"case": "smollm2_135m", "batch": "batch 16, 64 prompt + 64 new",
+                  "fastest_call": {"tokens_per_s": 400.0, "step_bound": "compute"},
+                  "ours": _row(150.0), "hf": _row(100.0)},
+                 {"case": "smollm2_135m", "batch": "batch 1, 64 prompt + 64 new",
+                  "ours": _row(20.0), "hf": _row(10.0)}],
+  }
+  lines = report.goals_section(run)
+  # HF at 40% MFU: ours can be at most 2.5x; 1.5x needs 60% MFU.
+  assert ("| train >= 1.5x HF | t5_v1_1_base | 1.20x | 2.50x (HF at 40% MFU) | "
+          "our MFU at 60% (now 48%) |") in lines
+  assert "| MFU >= 60% | t5_v1_1_base | MFU 48% | 100% | 60% |" in lines
+  assert ("| decode >= 3x HF | smollm2_135m b16 | 1.50x | 4.00x (400 tok/s, steps "
+          "compute-bound) | 300 tok/s = 75% of the most possible |") in lines
+  assert not any("b1 " in line for line in lines)  # no bound computed for that row
