@@ -104,6 +104,10 @@ class Attention(nn.Module):
       names = ("cached_key", "cached_value")
     initialised = self.has_variable("cache", names[0])
     key, value = _cache_layout(key), _cache_layout(value)
+    if self.is_cross_attention:
+      # Written once, read every step: the barrier keeps XLA from moving the transpose
+      # into the decode loop (it did, copying every layer's cross keys/values per step).
+      key, value = lax.optimization_barrier((key, value))
     key_cache = self.variable("cache", names[0], jnp.zeros, key.shape, key.dtype)
     value_cache = self.variable("cache", names[1], jnp.zeros, value.shape, value.dtype)
     if initialised and not self.is_cross_attention:
