@@ -26,17 +26,16 @@ FP32_BYTES = 4
 
 
 def _decoder_weight_count(shape) -> int:
-  """Weights read per decode step: the decoder stack, its norms and the output matrix."""
-  if shape.is_encoder_decoder:
-    d, layers = shape.d_model, shape.num_decoder_layers
-    attention = 4 * d * shape.num_heads * shape.head_dim
-    per_layer = 2 * attention + 3 * d * shape.mlp_dim + 3 * d
-    return layers * per_layer + d + shape.vocab_size * d  # untied output projection
-  d, layers = shape.d_model, shape.num_layers
-  q_and_out = 2 * d * shape.num_heads * shape.head_dim
-  k_and_v = 2 * d * shape.num_kv_heads * shape.head_dim
-  per_layer = q_and_out + k_and_v + 3 * d * shape.mlp_dim + 2 * d
-  return layers * per_layer + d + shape.vocab_size * d  # tied: the embedding is the output
+  """Weights read per decode step: the decoder stack, its norms and the output matrix
+  (T5's untied output projection; a tied decoder's embedding)."""
+  d = shape.d_model
+  matmuls = _layer_matmul_weights(shape)
+  if shape.is_encoder_decoder:  # three norms a layer; the cross keys/values weights too
+    layers, per_layer = shape.num_decoder_layers, (matmuls["decoder"]
+                                                   + matmuls["cross_key_value"] + 3 * d)
+  else:
+    layers, per_layer = shape.num_layers, matmuls["decoder"] + 2 * d
+  return layers * per_layer + d + shape.vocab_size * d
 
 
 def bytes_per_step(case: configs.DecodeCase, bytes_per_value: int = FP32_BYTES) -> int:
@@ -88,12 +87,11 @@ def fastest_call(case: configs.DecodeCase, bandwidth: float, peak_flops: float) 
     # Every prompt token passes the stack; only the last one the output layer.
     prompt_flops = 2 * b.batch_size * (b.prompt_length * layers + output_layer)
     steps = b.new_tokens - 1  # the prefill's logits give the first new token
-  step_seconds = max(bytes_per_step(case) / bandwidth,
-                     2 * b.batch_size * step_weights / peak_flops)
-  seconds = prompt_flops / peak_flops + steps * step_seconds
+  read_seconds = bytes_per_step(case) / bandwidth
+  compute_seconds = 2 * b.batch_size * step_weights / peak_flops
+  seconds = prompt_flops / peak_flops + steps * max(read_seconds, compute_seconds)
   return {"seconds": seconds, "tokens_per_s": b.batch_size * b.new_tokens / seconds,
-          "step_bound": ("bandwidth" if bytes_per_step(case) / bandwidth == step_seconds
-                         else "compute")}
+          "step_bound": "bandwidth" if read_seconds >= compute_seconds else "compute"}
 
 
 def measure_bandwidth(megabytes: int = 512, repeats: int = 5) -> float:

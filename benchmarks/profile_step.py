@@ -77,7 +77,7 @@ def main(argv=None) -> None:
   overrides = {} if args.scan_layers is None else {"scan_layers": args.scan_layers == "true"}
   case = next(c for c in configs.TRAIN_CASES if c.name == args.train)
   rows = profile(case, args.steps, args.trace_dir, **overrides)
-  print(f"| ms per step | ops per step | op_name |\n|---|---|---|")
+  print("| ms per step | ops per step | op_name |\n|---|---|---|")
   for op, seconds, count in rows[:args.top]:
     print(f"| {seconds * 1e3:,.1f} | {count} | {op} |")
 

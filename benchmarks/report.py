@@ -145,7 +145,7 @@ def goals_section(run: dict) -> list[str]:
                    f"MFU {_pct(ours['mfu_measured'])} | 100% | {_pct(MFU_GOAL)} |")
   for row in run["decode"]:
     fastest, hf_rate = row.get("fastest_call"), _median_rate(row.get("hf"))
-    batch_size = int(row["batch"].split(",")[0].split()[-1])
+    batch_size = row.get("batch_size")
     goal = DECODE_SPEEDUP_GOALS.get(batch_size)
     if not fastest or not hf_rate or goal is None:
       continue

@@ -135,7 +135,7 @@ def decode_rows(mode: dict, only: set | None, sides: Sides, bandwidth: float,
                                            repeats)
     for case in configs.decode_cases(shape):
       b = case.batch
-      row = {"case": shape,
+      row = {"case": shape, "batch_size": b.batch_size,
              "batch": f"batch {b.batch_size}, {b.prompt_length} prompt + {b.new_tokens} new",
              "fastest_call": decode.fastest_call(case, bandwidth, peak_flops)}
       for side, result in results.items():

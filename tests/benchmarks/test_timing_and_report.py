@@ -89,10 +89,12 @@ def test_goals_are_shown_beside_the_most_this_machine_allows():
   run = {
       "train": [{"case": "t5_v1_1_base", "batch": "4 x 128 + 32",
                  "ours": _row(120.0, mfu_measured=0.48), "hf": _row(100.0, mfu_measured=0.4)}],
-      "decode": [{"case": "smollm2_135m", "batch": "batch 16, 64 prompt + 64 new",
+      "decode": [{"case": "smollm2_135m", "batch_size": 16,
+                  "batch": "batch 16, 64 prompt + 64 new",
                   "fastest_call": {"tokens_per_s": 400.0, "step_bound": "compute"},
                   "ours": _row(150.0), "hf": _row(100.0)},
-                 {"case": "smollm2_135m", "batch": "batch 1, 64 prompt + 64 new",
+                 {"case": "smollm2_135m", "batch_size": 1,
+                  "batch": "batch 1, 64 prompt + 64 new",
                   "ours": _row(20.0), "hf": _row(10.0)}],
   }
   lines = report.goals_section(run)
