@@ -141,8 +141,6 @@ def aot_size(name: str = gin.REQUIRED, chip_name: str = gin.REQUIRED,
   from benchmarks import configs
   from benchmarks import ours
   from trainer import compile_step
-  from trainer import configurables
-  from trainer import flops
   from trainer import partitioning
   from trainer import train_state
 
@@ -152,18 +150,19 @@ def aot_size(name: str = gin.REQUIRED, chip_name: str = gin.REQUIRED,
   mesh = partitioning.make_mesh(devices=devices)
   rules = partitioning.logical_axis_rules()
   config = models.ModelConfig()
-  module = configurables.make_model(config)
+  model = models.make_model(config)
   if config.is_encoder_decoder and not target_length:
     raise ValueError(f"{name}: an encoder-decoder needs aot_size.target_length > 0")
   batch = configs.TrainBatch(batch_size, input_length,
                              target_length if config.is_encoder_decoder else 0)
   shapes = ours.batch_shapes(config.is_encoder_decoder, batch)
-  abstract_state, shardings = train_state.state_shardings(module, optimizer, shapes, mesh, rules)
+  abstract_state, shardings = train_state.state_shardings(model.module, optimizer, shapes, mesh,
+                                                          rules)
   abstract_batch = compile_step.abstract_batch_from_shapes(shapes, mesh, rules)
 
   start = time.perf_counter()
   compiled = compile_step.compile_sft_step(
-      module, optimizer, optax.constant_schedule(0.0), abstract_state, shardings,
+      model, optimizer, optax.constant_schedule(0.0), abstract_state, shardings,
       abstract_batch, mesh, rules)
   compile_seconds = time.perf_counter() - start
 
@@ -171,7 +170,7 @@ def aot_size(name: str = gin.REQUIRED, chip_name: str = gin.REQUIRED,
   # Donated state aliases the outputs, so outputs only add what is not aliased.
   peak = (memory.argument_size_in_bytes + memory.output_size_in_bytes
           - memory.alias_size_in_bytes + memory.temp_size_in_bytes)
-  model_flops = flops.train_flops(config, batch_size, input_length, batch.target_length)
+  model_flops = model.train_flops(batch_size, input_length, batch.target_length)
   seconds_at_peak = model_flops / len(devices) / target_chip.peak_bf16_flops
   return SizingReport(
       name=name, chip=target_chip.name, mesh=mesh_sizes, devices=len(devices),

@@ -124,7 +124,7 @@ class StepSetup:
   """Everything the step and the state are built from, on a one-device mesh."""
 
   case: configs.TrainCase
-  module: Any
+  model: Any  # models.ModelKind
   optimizer: Any
   mesh: Any
   rules: Any
@@ -137,17 +137,18 @@ class StepSetup:
 
 
 def step_setup(case: configs.TrainCase, **config_overrides) -> StepSetup:
-  from trainer import configurables
+  import models
   from trainer import partitioning
   from trainer import train_state
 
   mesh = partitioning.make_mesh(data=1, fsdp=1, model=1, devices=jax.devices()[:1])
   rules = partitioning.logical_axis_rules()
-  module = configurables.make_model(model_config(case.shape, **config_overrides))
+  model = models.make_model(model_config(case.shape, **config_overrides))
   optimizer = benchmark_optimizer()
   abstract_state, shardings = train_state.state_shardings(
-      module, optimizer, batch_shapes(case.shape.is_encoder_decoder, case.batch), mesh, rules)
-  return StepSetup(case, module, optimizer, mesh, rules, abstract_state, shardings)
+      model.module, optimizer, batch_shapes(case.shape.is_encoder_decoder, case.batch), mesh,
+      rules)
+  return StepSetup(case, model, optimizer, mesh, rules, abstract_state, shardings)
 
 
 def compile_train_step(setup: StepSetup):
@@ -159,7 +160,7 @@ def compile_train_step(setup: StepSetup):
                                                            setup.rules)
   start = time.perf_counter()
   compiled = compile_step.compile_sft_step(
-      setup.module, setup.optimizer, optax.constant_schedule(configs.LEARNING_RATE),
+      setup.model, setup.optimizer, optax.constant_schedule(configs.LEARNING_RATE),
       setup.abstract_state, setup.shardings, abstract_batch, setup.mesh, setup.rules)
   return compiled, time.perf_counter() - start
 
@@ -172,16 +173,16 @@ def init_state(setup: StepSetup, seed: int = 0):
   The weights are random either way; only the step is measured.
   """
   import flax.linen as nn
+  import models
   from models.stack import unstack_layers
-  from trainer import configurables
   from trainer.train_state import TrainState
 
-  scanned = configurables.make_model(dataclasses.replace(setup.module.config, scan_layers=True))
+  scanned = models.make_model(dataclasses.replace(setup.model.config, scan_layers=True)).module
   example = {k: np.zeros(s.shape, s.dtype) for k, s in setup.batch_shapes.items()}
 
   def init(rng):
     params = nn.unbox(scanned.init({"params": rng}, example)["params"])
-    if not setup.module.config.scan_layers:
+    if not setup.model.config.scan_layers:
       params = unstack_layers(params)
     return TrainState(jnp.zeros((), jnp.int32), params, setup.optimizer.init(params))
 
@@ -202,12 +203,8 @@ def xla_flops(compiled) -> float | None:
 
 def phase_calls(setup: StepSetup, params, batch) -> dict:
   """The SFT step's loss alone and with its gradient, jitted apart from the update."""
-  from trainer import losses
-
   def loss(p):
-    logits = setup.module.apply({"params": p}, batch)
-    return losses.cross_entropy_sums(logits, batch["decoder_target_tokens"],
-                                     batch["decoder_loss_weights"])["loss_sum"]
+    return setup.model.loss_sums(p, batch)["loss_sum"]
 
   forward = jax.jit(loss)
   forward_backward = jax.jit(jax.grad(loss))
@@ -254,7 +251,7 @@ def train(case: configs.TrainCase, steps: int, warmup: int = 2, phases: bool = F
       case, "ours", timings, losses, parameters=train_state.param_count(state.params),
       phase_seconds=phase_seconds, compile_seconds=compile_seconds,
       init_seconds=init_seconds, xla_flops_per_step=xla_flops(compiled),
-      config={k: str(getattr(setup.module.config, k))
+      config={k: str(getattr(setup.model.config, k))
               for k in ("scan_layers", "remat_policy", "dtype")})
 
 
@@ -287,9 +284,10 @@ def decode(shape, repeats: int, **config_overrides) -> list[dict]:
   for case in cases:
     b = case.batch
     # eos_id -1 is never sampled, so every call produces exactly `new_tokens` per row.
-    run = decoding.compile_generate(setup.module, setup.mesh, setup.rules,
+    run = decoding.compile_generate(setup.model.module, setup.mesh, setup.rules,
                                     setup.shardings.params, max_new_tokens=b.new_tokens,
-                                    eos_id=-1)
+                                    eos_id=-1,
+                                    bidirectional_prompt=setup.model.bidirectional_prompt)
     batch = decode_batch(case)
     key = jax.random.key(0)
     lengths = []

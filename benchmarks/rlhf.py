@@ -25,10 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import configs, ours, timing
-from models.reward_model import ScalarHeadModel
+from models import make_model
 from trainer import partitioning, train_state
-from trainer.rlhf import batches, reward_step, stage_params
-from trainer.configurables import make_model
+from trainer.rlhf import reward_step, stage_params
 from trainer.rlhf.ppo import kl_controller, ppo_step, rollout
 from trainer.rlhf.ppo import state as state_lib
 
@@ -49,23 +48,22 @@ def _rows(config, n, length, seed):
 def _setup(shape_name: str):
   """Policy and value/reward modules, a one-device mesh and the PPO state's shardings."""
   config = ours.model_config(SHAPES[shape_name])
-  policy, value = make_model(config), ScalarHeadModel(config)
+  model = make_model(config)
+  policy, value = model.module, model.scalar_head()
   mesh = partitioning.make_mesh(devices=jax.devices()[:1])
   rules = partitioning.logical_axis_rules()
   prompts = _rows(config, PROMPTS, PROMPT_LEN, 0)
-  example, _ = batches.scoring_batch(prompts, jnp.ones((PROMPTS, NEW_TOKENS), jnp.int32),
-                                     1, config.is_encoder_decoder)
+  example, _ = model.sequence_batch(prompts, jnp.ones((PROMPTS, NEW_TOKENS), jnp.int32), 1)
   optimizer = ours.benchmark_optimizer()
   _, shardings = state_lib.ppo_state_shardings(policy, optimizer, value, optimizer, example,
                                                mesh, rules)
-  return config, policy, value, mesh, rules, prompts, example, optimizer, shardings
+  return model, value, mesh, rules, prompts, example, optimizer, shardings
 
 
 def ppo_throughput(shape_name: str, iters: int, warmup: int) -> dict:
   """Seconds per PPO iteration and the median seconds of each phase."""
-  (config, policy, value, mesh, rules, prompts, example, optimizer,
-   shardings) = _setup(shape_name)
-  policy_params = stage_params.init_params(policy, example, shardings.policy.params, mesh,
+  model, value, mesh, rules, prompts, example, optimizer, shardings = _setup(shape_name)
+  policy_params = stage_params.init_params(model.module, example, shardings.policy.params, mesh,
                                            rules, 0)
   value_params = stage_params.init_params(value, example, shardings.value.params, mesh,
                                           rules, 1)
@@ -73,16 +71,15 @@ def ppo_throughput(shape_name: str, iters: int, warmup: int) -> dict:
   reward_params = jax.tree.map(jnp.copy, value_params)
   state = state_lib.initial_ppo_state(policy_params, value_params, optimizer, optimizer, 0.05,
                                       shardings)
-  sample = rollout.make_sampler(policy, mesh, rules, shardings.policy.params,
+  sample = rollout.make_sampler(model, mesh, rules, shardings.policy.params,
                                 max_new_tokens=NEW_TOKENS, eos_id=1)
-  score = rollout.make_scorer(policy, value, mesh, rules, shardings.policy.params,
+  score = rollout.make_scorer(model, value, mesh, rules, shardings.policy.params,
                               shardings.value.params, eos_id=1)
   update = jax.jit(functools.partial(
-      ppo_step.ppo_update, policy_apply=policy.apply, value_apply=value.apply,
+      ppo_step.ppo_update, model=model, value_apply=value.apply,
       policy_optimizer=optimizer, value_optimizer=optimizer,
       config=ppo_step.PPOConfig(epochs=1, num_minibatches=4),
-      kl_controller=kl_controller.KLController(0.05), eos_id=1,
-      is_encoder_decoder=config.is_encoder_decoder),
+      kl_controller=kl_controller.KLController(0.05), eos_id=1),
       in_shardings=(shardings, None, None, None), out_shardings=(shardings, None),
       donate_argnums=(0,))
   phases = {"generate": [], "score": [], "train": []}
@@ -111,7 +108,8 @@ def ppo_throughput(shape_name: str, iters: int, warmup: int) -> dict:
 def rm_throughput(shape_name: str, iters: int, warmup: int) -> dict:
   """Reward-model training pairs per second (every C(K,2) pair of each prompt)."""
   config = ours.model_config(SHAPES[shape_name])
-  model = ScalarHeadModel(config)
+  kind = make_model(config)
+  model = kind.scalar_head()
   optimizer = ours.benchmark_optimizer()
   mesh = partitioning.make_mesh(devices=jax.devices()[:1])
   rules = partitioning.logical_axis_rules()
@@ -119,16 +117,15 @@ def rm_throughput(shape_name: str, iters: int, warmup: int) -> dict:
            "responses": _rows(config, RM_PROMPTS * RM_RESPONSES, NEW_TOKENS, 1).reshape(
                RM_PROMPTS, RM_RESPONSES, NEW_TOKENS),
            "ranks": jnp.tile(jnp.arange(RM_RESPONSES, dtype=jnp.int32), (RM_PROMPTS, 1))}
-  example, _ = batches.scoring_batch(
+  example, _ = kind.sequence_batch(
       jnp.ones((RM_PROMPTS * RM_RESPONSES, PROMPT_LEN), jnp.int32),
-      jnp.ones((RM_PROMPTS * RM_RESPONSES, NEW_TOKENS), jnp.int32), 1,
-      config.is_encoder_decoder)
+      jnp.ones((RM_PROMPTS * RM_RESPONSES, NEW_TOKENS), jnp.int32), 1)
   _, shardings = train_state.state_shardings(model, optimizer, example, mesh, rules)
   state = train_state.create_train_state(model, optimizer, example, shardings, mesh, rules, 0)
   step = jax.jit(functools.partial(
       reward_step.reward_step, apply_fn=model.apply, optimizer=optimizer,
       learning_rate_fn=lambda _: configs.LEARNING_RATE, eos_id=1,
-      is_encoder_decoder=config.is_encoder_decoder), donate_argnums=(0,))
+      sequence_batch=kind.sequence_batch), donate_argnums=(0,))
   holder = [state]
 
   def call():

@@ -85,12 +85,12 @@ def add_mfu(row: dict, flops_per_step: float, hardware: dict, dtype: str = "fp32
 
 def model_flops_per_step(case: configs.TrainCase) -> float:
   """Model FLOPs of one train step (REFERENCE.md section 4), the same count for both sides."""
+  import models
   from benchmarks import ours
-  from trainer import flops
 
   b = case.batch
-  return flops.train_flops(ours.model_config(case.shape), b.batch_size, b.input_length,
-                           b.target_length)
+  return models.make_model(ours.model_config(case.shape)).train_flops(
+      b.batch_size, b.input_length, b.target_length)
 
 
 def train_rows(mode: dict, hardware: dict, only: set | None, sides: Sides,

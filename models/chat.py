@@ -15,7 +15,8 @@ import time
 import jax
 import numpy as np
 
-from models import chat_template, decoding, gguf_import, hf_config, hf_import, sampling, smollm2
+from models import chat_template, decoding, gguf_import, hf_config, sampling, smollm2
+from models.model_kinds import make_model
 
 
 def generate_answers(config, params, vocab, template, prompts: list[str], mesh, rules, *,
@@ -27,10 +28,11 @@ def generate_answers(config, params, vocab, template, prompts: list[str], mesh, 
   for row, x in enumerate(ids):
     tokens[row, :len(x)] = x
   lengths = np.array([len(x) for x in ids], np.int32)
+  model = make_model(config)  # causal, as SmolLM2 was trained
   generate = decoding.compile_generate(
-      hf_import.module_for(config), mesh, rules, jax.tree.map(lambda x: x.sharding, params),
+      model.module, mesh, rules, jax.tree.map(lambda x: x.sharding, params),
       max_new_tokens=max_new_tokens, sampling=sampling.SamplingConfig(temperature=temperature),
-      eos_id=vocab.eos_id)
+      eos_id=vocab.eos_id, bidirectional_prompt=model.bidirectional_prompt)
   out = generate(params, {"decoder_prompt_tokens": tokens, "decoder_prompt_lengths": lengths},
                  jax.random.key(seed))
   return [vocab.decode([int(t) for t in row[:n] if t != vocab.eos_id])
@@ -45,10 +47,8 @@ def load_finetuned(model_dir: str, mesh, rules, step: int | None = None):
   config = dataclasses.replace(
       hf_config.model_config(gguf_import.hf_config_dict(smollm2.gguf_path())),
       scan_layers="layers" in saved.get("decoder", {}).get("layers", {}))
-  tokens = np.ones((1, 1), np.int32)
-  abstract, _ = param_restore.abstract_params(
-      hf_import.module_for(config),
-      {"decoder_input_tokens": tokens, "decoder_target_tokens": tokens}, mesh, rules)
+  model = make_model(config)
+  abstract, _ = param_restore.abstract_params(model.module, model.init_batch(), mesh, rules)
   params, _ = param_restore.restore_params(model_dir, abstract, step)
   return config, params, smollm2.vocabulary()
 

@@ -15,27 +15,14 @@ import numpy as np
 from models import hf_config, param_mapping
 from models.checkpoint_source import CheckpointError, TensorSource, hf_checkpoint_source
 from models.config import ModelConfig
-from models.decoder_only import DecoderOnly
-from models.encoder_decoder import EncoderDecoder
+from models.model_kinds import ModelKind, make_model
 
 
-def _init_batch(config: ModelConfig) -> dict:
-  tokens = np.ones((1, 1), np.int32)  # parameter shapes do not depend on the length
-  batch = dict(decoder_input_tokens=tokens, decoder_target_tokens=tokens)
-  if config.is_encoder_decoder:
-    batch["encoder_input_tokens"] = tokens
-  return batch
-
-
-def module_for(config: ModelConfig) -> nn.Module:
-  return (EncoderDecoder if config.is_encoder_decoder else DecoderOnly)(config)
-
-
-def abstract_params(module: nn.Module, mesh, rules):
-  """(parameter ShapeDtypeStructs, their NamedShardings) for `module` on `mesh`."""
+def abstract_params(model: ModelKind, mesh, rules):
+  """(parameter ShapeDtypeStructs, their NamedShardings) for `model` on `mesh`."""
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    boxed = jax.eval_shape(lambda: module.init(jax.random.key(0),
-                                               _init_batch(module.config))["params"])
+    boxed = jax.eval_shape(lambda: model.module.init(jax.random.key(0),
+                                                     model.init_batch())["params"])
   shardings = nn.logical_to_mesh_sharding(nn.get_partition_spec(boxed), mesh, rules)
   return nn.unbox(boxed), shardings
 
@@ -121,7 +108,7 @@ def load_checked(source: TensorSource, config_source: str, described: ModelConfi
                  chosen: ModelConfig | None, mesh, rules):
   """(config, params): the chosen config (else the described one) on `mesh`."""
   config = chosen or described
-  abstract, shardings = abstract_params(module_for(config), mesh, rules)
+  abstract, shardings = abstract_params(make_model(config), mesh, rules)
   return config, load_into(source, config_source, described, config, abstract, shardings)
 
 

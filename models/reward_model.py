@@ -1,6 +1,6 @@
 """A scalar head on the language model's trunk: the reward model and the PPO value model.
 
-The trunk is the unchanged `DecoderOnly` / `EncoderDecoder` (its masks, positions and
+The trunk is the unchanged language model of the model kind (its masks, positions and
 feature-converter batches); only its final projection to the vocabulary is swapped for a
 linear map to one number per position. The trunk's parameters keep the LM's names under
 `trunk/`, so an SFT checkpoint initialises it directly (see `trunk_params_from_lm`).
@@ -11,8 +11,6 @@ import jax.numpy as jnp
 
 from models.config import ModelConfig
 from models.decoder import Decoder
-from models.decoder_only import DecoderOnly
-from models.encoder_decoder import EncoderDecoder
 
 
 def _hidden_instead_of_logits(next_fun, args, kwargs, context):
@@ -28,14 +26,13 @@ class ScalarHeadModel(nn.Module):
   model uses every position.
   """
   config: ModelConfig
+  trunk: nn.Module  # the language model of the same config (ModelKind.scalar_head)
 
   @nn.compact
   def __call__(self, batch, enable_dropout=False):
     cfg = self.config
-    trunk_cls = EncoderDecoder if cfg.is_encoder_decoder else DecoderOnly
-    trunk = trunk_cls(cfg, name="trunk")
     with nn.intercept_methods(_hidden_instead_of_logits):
-      hidden = trunk(batch, enable_dropout=enable_dropout)
+      hidden = self.trunk(batch, enable_dropout=enable_dropout)
     # lm-human-preferences initialises the reward head with std 1/sqrt(width + 1).
     kernel = self.param(
         "head_kernel", nn.with_logical_partitioning(

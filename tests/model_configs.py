@@ -3,7 +3,7 @@ import dataclasses
 
 import numpy as np
 
-from models import DecoderOnly, EncoderDecoder, ModelConfig
+from models import ModelConfig, make_model
 
 TINY_T5 = ModelConfig(vocab_size=128, emb_dim=32, num_heads=4, head_dim=8, mlp_dim=64,
                       num_encoder_layers=2, num_decoder_layers=2)
@@ -14,9 +14,16 @@ TINY_LLAMA = ModelConfig(vocab_size=128, emb_dim=32, num_heads=4, num_kv_heads=2
                          norm_epsilon=1e-5)
 
 
-def module_for(config: ModelConfig, **overrides):
+def model_for(config: ModelConfig, *, pack: bool = True, prefix_lm: bool | None = None,
+              **overrides):
+  """The model kind of `config` with `overrides`; prefix_lm only for decoder-only."""
   config = dataclasses.replace(config, **overrides)
-  return (EncoderDecoder if config.is_encoder_decoder else DecoderOnly)(config)
+  options = {"pack": pack} if prefix_lm is None else {"pack": pack, "prefix_lm": prefix_lm}
+  return make_model(config, **options)
+
+
+def module_for(config: ModelConfig, **overrides):
+  return model_for(config, **overrides).module
 
 
 def random_batch(config: ModelConfig, batch_size=8, inputs_len=12, targets_len=8, seed=0):

@@ -23,10 +23,11 @@ def abstract_batch_from_shapes(batch_shapes, mesh, rules):
           for k, v in batch_shapes.items()}
 
 
-def compile_sft_step(module, optimizer, learning_rate_fn, abstract_state, state_shardings,
+def compile_sft_step(model, optimizer, learning_rate_fn, abstract_state, state_shardings,
                      abstract_batch, mesh, rules, **step_options):
-  """Returns the compiled executable: (state, batch) -> (state, metrics); state donated."""
-  step = functools.partial(sft_step, apply_fn=module.apply, optimizer=optimizer,
+  """Returns the compiled executable: (state, batch) -> (state, metrics); state donated.
+  `model` is a models.model_kinds.ModelKind."""
+  step = functools.partial(sft_step, loss_sums_fn=model.loss_sums, optimizer=optimizer,
                            learning_rate_fn=learning_rate_fn, **step_options)
   jitted = jax.jit(
       step,

@@ -1,21 +1,7 @@
 """Everything a gin file may name, registered in one import.
 
-Our own configurables register where they are defined; third-party classes (seqio feature
-converters) are registered here under their package's name.
+Our own configurables register where they are defined; importing their modules here is
+what makes the names known (the model kinds, the stages, optimizers, meshes).
 """
-import gin
-import seqio
-
-import models
-from models.config import ModelConfig
+import models.model_kinds  # pylint: disable=unused-import
 from trainer import loop, optimizers, partitioning  # pylint: disable=unused-import
-
-for _converter in (seqio.EncDecFeatureConverter, seqio.DecoderFeatureConverter,
-                   seqio.LMFeatureConverter, seqio.PrefixLMFeatureConverter):
-  gin.external_configurable(_converter, module="seqio")
-
-
-@gin.configurable(module="models")
-def make_model(config: ModelConfig = gin.REQUIRED):
-  """The Flax module for `config`: encoder-decoder when it has encoder layers."""
-  return (models.EncoderDecoder if config.is_encoder_decoder else models.DecoderOnly)(config)

@@ -4,14 +4,6 @@ import numpy as np
 import seqio
 
 
-def batch_lengths(element_spec) -> tuple[int, int]:
-  """(inputs length, targets length) of a converted batch, as the FLOP count sees them."""
-  if "encoder_input_tokens" in element_spec:
-    return (element_spec["encoder_input_tokens"].shape[1],
-            element_spec["decoder_target_tokens"].shape[1])
-  return 0, element_spec["decoder_target_tokens"].shape[1]
-
-
 def training_dataset(mixture_or_task_name: str, task_feature_lengths: dict,
                      feature_converter: seqio.FeatureConverter, batch_size: int, seed: int,
                      split: str = "train"):

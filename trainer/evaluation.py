@@ -15,6 +15,7 @@ import numpy as np
 import seqio
 from clu import metric_writers
 
+from models.model_kinds import ModelKind
 from tasks import metrics as task_metrics
 from tasks import stats as task_stats
 from trainer import inference, prompting
@@ -114,14 +115,15 @@ class Evaluation:
     if not self.task_names:
       raise ValueError(f"evaluation {name!r}: no task of {mixture_or_task_name!r} has the "
                        f"format that strategy {strategy.name!r} needs")
-    self._evaluators: dict[tuple[str, bool], seqio.Evaluator] = {}
+    self._evaluators: dict[tuple[str, type], seqio.Evaluator] = {}
     self._model: inference.InferenceModel | None = None
 
-  def _evaluator(self, task_name: str, is_encoder_decoder: bool) -> seqio.Evaluator:
-    key = (task_name, is_encoder_decoder)
+  def _evaluator(self, task_name: str, model: ModelKind) -> seqio.Evaluator:
+    converter = model.eval_feature_converter()
+    key = (task_name, type(converter))
     if key not in self._evaluators:
       evaluator = seqio.Evaluator(
-          task_name, inference.eval_feature_converter(is_encoder_decoder),
+          task_name, converter,
           eval_split=self.split, sequence_length=self.feature_lengths,
           num_examples=self.num_examples, async_compute_metrics=False)
       cached = evaluator.cached_task_datasets.get(task_name)
@@ -139,34 +141,34 @@ class Evaluation:
           self.strategy.num_samples, self.strategy.temperature)
     return model.predict_fn()
 
-  def _inference_model(self, module, params, param_shardings, mesh, rules):
+  def _inference_model(self, model, params, param_shardings, mesh, rules):
     """The previous run's model with new parameters when nothing else changed, so the
     training loop's periodic evaluations compile their decode and score functions once."""
     previous = self._model
-    if (previous is not None and previous.module is module and previous.mesh is mesh
+    if (previous is not None and previous.model is model and previous.mesh is mesh
         and previous.param_shardings is param_shardings and previous.rules == rules):
       previous.params = params
       return previous
     self._model = inference.InferenceModel(
-        module, params, param_shardings, mesh, rules, self.batch_size,
+        model, params, param_shardings, mesh, rules, self.batch_size,
         self.feature_lengths["inputs"], self.max_new_tokens, beam_size=self.beam_size,
         compute_dtype=self.compute_dtype)
     return self._model
 
-  def run(self, module, params, param_shardings, mesh, rules) -> dict:
+  def run(self, model: ModelKind, params, param_shardings, mesh, rules) -> dict:
     """Evaluates every task; returns {"tasks", "clusters", "overall", "truncated"}."""
-    model = self._inference_model(module, params, param_shardings, mesh, rules)
+    inference_model = self._inference_model(model, params, param_shardings, mesh, rules)
     per_task = {}
     for task_name in self.task_names:
-      evaluator = self._evaluator(task_name, module.config.is_encoder_decoder)
-      metrics_future, _ = evaluator.evaluate(compute_metrics=True,
-                                             predict_fn=self._predict_fn(model, task_name))
+      evaluator = self._evaluator(task_name, model)
+      metrics_future, _ = evaluator.evaluate(
+          compute_metrics=True, predict_fn=self._predict_fn(inference_model, task_name))
       values = {k: float(getattr(v, "value", v))
                 for k, v in metrics_future.result()[task_name].items()}
       if self.rank_classification:
         task = seqio.get_mixture_or_task(task_name)
         ranked = inference.rank_classification(
-            model, evaluator.cached_task_datasets[task_name],
+            inference_model, evaluator.cached_task_datasets[task_name],
             task.output_features["targets"].vocabulary, self.feature_lengths)
         values.update(ranked or {})
       per_task[task_name] = values

@@ -14,15 +14,9 @@ import seqio
 import tensorflow as tf
 
 from models import beam_search, decoding, sampling as sampling_lib, scoring
+from models.model_kinds import ModelKind
 from tasks import metrics as task_metrics
 from trainer import partitioning
-
-
-def eval_feature_converter(is_encoder_decoder: bool) -> seqio.FeatureConverter:
-  """Unpacked batches: one example per row, so a row's prompt is its own."""
-  if is_encoder_decoder:
-    return seqio.EncDecFeatureConverter(pack=False)
-  return seqio.DecoderFeatureConverter(pack=False, loss_on_targets_only=True)
 
 
 def _padded_batches(dataset: tf.data.Dataset, batch_size: int) -> Iterator[tuple[np.ndarray, dict]]:
@@ -33,16 +27,6 @@ def _padded_batches(dataset: tf.data.Dataset, batch_size: int) -> Iterator[tuple
       batch = {k: np.concatenate([v, np.zeros((batch_size - n,) + v.shape[1:], v.dtype)])
                for k, v in batch.items()}
     yield indices, batch
-
-
-def _prompts(batch: dict, is_encoder_decoder: bool, prompt_width: int) -> dict:
-  """The decode inputs of a model-feature batch (a decoder-only prompt is BOS + inputs,
-  the `decoder_causal_attention` prefix)."""
-  if is_encoder_decoder:
-    return {"encoder_input_tokens": batch["encoder_input_tokens"]}
-  lengths = batch["decoder_causal_attention"].sum(axis=1).astype(np.int32)
-  return {"decoder_prompt_tokens": batch["decoder_input_tokens"][:, :prompt_width],
-          "decoder_prompt_lengths": np.maximum(lengths, 1)}
 
 
 def majority_vote(answers: list[str]) -> int:
@@ -62,8 +46,8 @@ def majority_vote(answers: list[str]) -> int:
 
 @dataclasses.dataclass
 class InferenceModel:
-  """A model with its (sharded) parameters, ready for seqio's Evaluator."""
-  module: object
+  """A model kind with its (sharded) parameters, ready for seqio's Evaluator."""
+  model: ModelKind
   params: object
   param_shardings: object
   mesh: object
@@ -82,20 +66,17 @@ class InferenceModel:
     if self.batch_size % ways:
       raise ValueError(f"evaluation batch_size={self.batch_size} must be a multiple of the "
                        f"{ways} ways the mesh splits batch rows")
-    self.is_encoder_decoder = self.module.config.is_encoder_decoder
     self._generators = {}
-    self._score = scoring.compile_score(self.module, self.mesh, self.rules,
+    self._score = scoring.compile_score(self.model.module, self.mesh, self.rules,
                                         self.param_shardings)
 
   def _generator(self, sampling: sampling_lib.SamplingConfig) -> Callable:
     if sampling in self._generators:
       return self._generators[sampling]
-    # seqio's decoder converter builds prefix-LM batches; the model attends both ways
-    # inside the prompt there, so decoding must too.
     options = dict(max_new_tokens=self.max_new_tokens, eos_id=self.eos_id,
-                   bidirectional_prompt=not self.is_encoder_decoder,
+                   bidirectional_prompt=self.model.bidirectional_prompt,
                    compute_dtype=self.compute_dtype)
-    shared = (self.module, self.mesh, self.rules, self.param_shardings)
+    shared = (self.model.module, self.mesh, self.rules, self.param_shardings)
     if sampling.greedy and self.beam_size > 1:
       search = beam_search.compile_beam_search(*shared, beam_size=self.beam_size, **options)
       generator = lambda params, batch, rng: search(params, batch)
@@ -112,8 +93,8 @@ class InferenceModel:
     out = []
     for batch_number, (indices, batch) in enumerate(_padded_batches(dataset, self.batch_size)):
       rng = jax.random.fold_in(jax.random.key(seed), batch_number)
-      result = jax.device_get(run(self.params, _prompts(batch, self.is_encoder_decoder,
-                                                        self.inputs_length + 1), rng))
+      result = jax.device_get(run(self.params,
+                                  self.model.decode_inputs(batch, self.inputs_length), rng))
       for row, index in enumerate(indices):
         out.append((int(index), result.tokens[row]))
     return out
@@ -172,8 +153,7 @@ def rank_classification(model: InferenceModel, task_dataset: tf.data.Dataset,
   pairs = tf.data.Dataset.from_generator(
       lambda: iter(rows), output_signature={"inputs": tf.TensorSpec([None], tf.int32),
                                             "targets": tf.TensorSpec([None], tf.int32)})
-  converter = eval_feature_converter(model.is_encoder_decoder)
-  sums = model.score(converter(pairs, feature_lengths))
+  sums = model.score(model.model.eval_feature_converter()(pairs, feature_lengths))
   per_example = [[] for _ in right_choice]
   for owner, value in zip(owners, sums):
     per_example[owner].append(float(value))

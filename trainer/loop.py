@@ -2,11 +2,11 @@
 import os
 import time
 
-import flax.linen as nn
 import gin
 import jax
 import numpy as np
 
+from models.model_kinds import ModelKind
 from trainer import (checkpoints as checkpoints_lib, compile_step, data, flops,
                      metric_writers, partitioning, train_state)
 
@@ -37,8 +37,8 @@ def write_config(model_dir: str, name: str, text: str):
 def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
           mixture_or_task_name: str = gin.REQUIRED,
           task_feature_lengths: dict = gin.REQUIRED, batch_size: int = gin.REQUIRED,
-          model: nn.Module = gin.REQUIRED, feature_converter=gin.REQUIRED,
-          optimizer=gin.REQUIRED, learning_rate=gin.REQUIRED, mesh=None, rules=None,
+          model: ModelKind = gin.REQUIRED, optimizer=gin.REQUIRED,
+          learning_rate=gin.REQUIRED, mesh=None, rules=None,
           seed: int = 0, num_microbatches: int = 1, z_loss: float = 1e-4,
           label_smoothing: float = 0.0, log_every: int = 10, checkpoint_every: int = 500,
           keep_checkpoints: int | None = 3, peak_flops_per_device: float | None = None,
@@ -58,17 +58,17 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
   checkpoints = checkpoints_lib.Checkpoints(os.path.join(model_dir, "checkpoints"),
                                             checkpoint_every, keep_checkpoints)
   dataset = data.training_dataset(mixture_or_task_name, task_feature_lengths,
-                                  feature_converter, batch_size, seed)
+                                  model.train_feature_converter(), batch_size, seed)
   example = data.example_batch(dataset.element_spec)
   abstract_state, state_shardings = train_state.state_shardings(
-      model, optimizer, example, mesh, rules)
+      model.module, optimizer, example, mesh, rules)
 
   start_step = checkpoints.latest_step() or 0
   if start_step:
     state = checkpoints.restore(abstract_state)
     print(f"resumed from {checkpoints.directory} at step {start_step}", flush=True)
   else:
-    state = train_state.create_train_state(model, optimizer, example, state_shardings,
+    state = train_state.create_train_state(model.module, optimizer, example, state_shardings,
                                            mesh, rules, seed)
     if initial_params is not None:  # optimizer states start at zeros whatever the weights
       state = state.replace(params=initial_params(abstract_state.params,
@@ -89,9 +89,9 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
   write_config(model_dir, f"config.resumed_at_{start_step}.gin" if start_step else "config.gin",
                gin.operative_config_str())
 
-  inputs_length, targets_length = data.batch_lengths(dataset.element_spec)
+  inputs_length, targets_length = model.batch_lengths(dataset.element_spec)
   tokens_per_step = batch_size * (inputs_length + targets_length)
-  step_flops = flops.train_flops(model.config, batch_size, inputs_length, targets_length)
+  step_flops = model.train_flops(batch_size, inputs_length, targets_length)
   peak = peak_flops_per_device or flops.measure_matmul_peak()
   batch_shardings = {k: v.sharding for k, v in abstract_batch.items()}
   batches = dataset.skip(start_step).as_numpy_iterator()

@@ -4,7 +4,6 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from trainer.losses import cross_entropy_sums
 
 
 def split_microbatches(batch, num_microbatches: int):
@@ -19,9 +18,12 @@ def split_microbatches(batch, num_microbatches: int):
   return jax.tree.map(split, batch)
 
 
-def sft_step(state, batch, *, apply_fn, optimizer, learning_rate_fn, num_microbatches=1,
+def sft_step(state, batch, *, loss_sums_fn, optimizer, learning_rate_fn, num_microbatches=1,
              z_loss=0.0, label_smoothing=0.0, dropout_seed=0):
-  """One optimizer update on `batch`; returns (new state, metrics)."""
+  """One optimizer update on `batch`; returns (new state, metrics).
+
+  loss_sums_fn: the model kind's `loss_sums` (weighted cross-entropy sums of a batch).
+  """
   dropout_rng = jax.random.fold_in(jax.random.key(dropout_seed), state.step)
   # The whole batch's token count is known before the forward pass: dividing the loss by
   # it yields normalised gradients directly, sparing a pass over every gradient.
@@ -29,10 +31,8 @@ def sft_step(state, batch, *, apply_fn, optimizer, learning_rate_fn, num_microba
 
   def loss_and_grads(params, micro, rng):
     def loss_fn(p):
-      logits = apply_fn({"params": p}, micro, enable_dropout=True, rngs={"dropout": rng})
-      sums = cross_entropy_sums(logits, micro["decoder_target_tokens"],
-                                micro["decoder_loss_weights"], z_loss=z_loss,
-                                label_smoothing=label_smoothing)
+      sums = loss_sums_fn(p, micro, dropout_rng=rng, z_loss=z_loss,
+                          label_smoothing=label_smoothing)
       return sums["loss_sum"] / num_tokens, sums
     (_, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     return grads, sums

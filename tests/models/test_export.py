@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from models import hf_export, hf_import  # pylint: disable=wrong-import-position
+from models import hf_export, hf_import, make_model  # pylint: disable=wrong-import-position
 from tests.model_configs import TINY_LLAMA, TINY_T5, random_batch  # pylint: disable=wrong-import-position
 from tests.models import hf_helpers  # pylint: disable=wrong-import-position
 from tests.models.test_hf_parity import (assert_close_where_valid, hf_logits,  # pylint: disable=wrong-import-position
@@ -28,13 +28,11 @@ CONFIGS = {
 
 def trained_looking_params(config, mesh):
   """Our own initialisation, with norm scales moved off 1 so a swapped norm shows."""
-  abstract, shardings = hf_import.abstract_params(hf_import.module_for(config), mesh,
-                                                  hf_helpers.RULES)
-  module = hf_import.module_for(config)
+  model = make_model(config)
+  _, shardings = hf_import.abstract_params(model, mesh, hf_helpers.RULES)
   with jax.set_mesh(mesh), nn.logical_axis_rules(hf_helpers.RULES):
-    params = jax.jit(lambda key: nn.unbox(module.init(
-        key, hf_import._init_batch(config))["params"]), out_shardings=shardings)(  # pylint: disable=protected-access
-            jax.random.key(7))
+    params = jax.jit(lambda key: nn.unbox(model.module.init(key, model.init_batch())["params"]),
+                     out_shardings=shardings)(jax.random.key(7))
   rng = np.random.default_rng(0)
   def perturb(path, leaf):
     if path[-1].key == "scale":

@@ -13,7 +13,7 @@ import seqio
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from models import ModelConfig, decoding, hf_import  # pylint: disable=wrong-import-position
+from models import ModelConfig, decoding, hf_import, make_model  # pylint: disable=wrong-import-position
 from tests.model_configs import random_batch  # pylint: disable=wrong-import-position
 from tests.models import hf_helpers  # pylint: disable=wrong-import-position
 
@@ -46,7 +46,7 @@ def imported(hf_dict, tmp_path, scan_layers=False):
 
 
 def our_logits(config, params, mesh, batch):
-  module = hf_import.module_for(config)
+  module = make_model(config).module
   with jax.set_mesh(mesh), nn.logical_axis_rules(hf_helpers.RULES):
     return hf_helpers.as_numpy(jax.jit(module.apply)({"params": params}, batch))
 
@@ -170,7 +170,7 @@ def test_cached_greedy_decoding_matches_generate(hf_dict, tmp_path):
   prompts[np.arange(9)[None, :] >= lengths[:, None]] = 0  # right-padded
   max_new = 8
   param_shardings = jax.tree.map(lambda x: x.sharding, params)
-  generate = decoding.compile_generate(hf_import.module_for(config), mesh, hf_helpers.RULES,
+  generate = decoding.compile_generate(make_model(config).module, mesh, hf_helpers.RULES,
                                        param_shardings, max_new_tokens=max_new, eos_id=1)
   options = dict(max_new_tokens=max_new, do_sample=False, eos_token_id=1, pad_token_id=0)
   if config.is_encoder_decoder:

@@ -12,7 +12,7 @@ import seqio
 
 import tasks  # registers the suite  # pylint: disable=unused-import
 from tasks import features
-from tests.model_configs import TINY_T5, module_for, random_batch
+from tests.model_configs import TINY_T5, model_for, module_for, random_batch
 from trainer import checkpoints, eval_stage, evaluation, partitioning, prompting, train_state
 
 RULES = partitioning.logical_axis_rules()
@@ -42,7 +42,7 @@ def trained_dir(tmp_path_factory):
 
 def test_checkpoint_to_written_results(trained_dir):
   ev = evaluation.Evaluation("small", TASK, LENGTHS, batch_size=8, num_examples=8)
-  results = eval_stage.evaluate(trained_dir, model=module_for(SUITE_T5), evaluation=ev,
+  results = eval_stage.evaluate(trained_dir, model=model_for(SUITE_T5), evaluation=ev,
                                 mesh=partitioning.make_mesh())
   out_dir = os.path.join(trained_dir, "eval", "small")
   written = json.load(open(os.path.join(out_dir, "results.json")))
@@ -63,7 +63,7 @@ def test_checkpoint_of_another_config_names_the_parameters(trained_dir):
   wider = dataclasses.replace(SUITE_T5, mlp_dim=96)
   ev = evaluation.Evaluation("small", TASK, LENGTHS, batch_size=8, num_examples=8)
   with pytest.raises(checkpoints.IncompatibleCheckpointError, match=r"mlp/wi_0/kernel"):
-    eval_stage.evaluate(trained_dir, model=module_for(wider), evaluation=ev,
+    eval_stage.evaluate(trained_dir, model=model_for(wider), evaluation=ev,
                         mesh=partitioning.make_mesh())
 
 
@@ -88,7 +88,7 @@ def test_empty_split_is_refused():
         preprocessors=features.preprocessors(name), metric_fns=[tasks.metrics.exact_match])
   ev = evaluation.Evaluation("x", name, LENGTHS, batch_size=8)
   with pytest.raises(ValueError, match="test_eval_empty_split.*no examples in split"):
-    ev.run(module_for(SUITE_T5), None, None, partitioning.make_mesh(), RULES)
+    ev.run(model_for(SUITE_T5), None, None, partitioning.make_mesh(), RULES)
 
 
 def test_aggregation_means_tasks_within_clusters_then_clusters():

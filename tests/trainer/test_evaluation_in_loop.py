@@ -2,10 +2,8 @@
 import json
 import os
 
-import seqio
-
 from tests.trainer.test_evaluation import LENGTHS, SUITE_T5, TASK
-from tests.model_configs import module_for
+from tests.model_configs import model_for
 from trainer import evaluation, loop, optimizers, partitioning
 
 
@@ -14,8 +12,7 @@ def test_train_evaluates_every_period(tmp_path):
   ev = evaluation.Evaluation("periodic", TASK, LENGTHS, batch_size=8, num_examples=8,
                              rank_classification=False)
   loop.train(str(tmp_path), 3, mixture_or_task_name=TASK, task_feature_lengths=LENGTHS,
-             batch_size=8, model=module_for(SUITE_T5),
-             feature_converter=seqio.EncDecFeatureConverter(pack=False),
+             batch_size=8, model=model_for(SUITE_T5, pack=False),
              optimizer=optimizers.adamw(lr), learning_rate=lr,
              mesh=partitioning.make_mesh(), peak_flops_per_device=1e11, log_every=1,
              checkpoint_every=10, evaluation=ev, eval_every=2)

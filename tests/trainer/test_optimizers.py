@@ -8,16 +8,16 @@ import numpy as np
 import optax
 
 from models.stack import stack_layers, unstack_layers
-from tests.model_configs import TINY_T5, module_for, random_batch
+from tests.model_configs import TINY_T5, model_for, module_for, random_batch
 from trainer import optimizers
 from trainer.sft_step import sft_step
 from trainer.train_state import TrainState
 
 
-def one_step(module, optimizer, params, batch):
+def one_step(model, optimizer, params, batch):
   lr = optimizers.constant_schedule(1e-2)
   state = TrainState(np.int32(0), params, optimizer.init(params))
-  step = jax.jit(functools.partial(sft_step, apply_fn=module.apply, optimizer=optimizer,
+  step = jax.jit(functools.partial(sft_step, loss_sums_fn=model.loss_sums, optimizer=optimizer,
                                    learning_rate_fn=lr))
   return step(state, batch)[0].params
 
@@ -37,7 +37,7 @@ def test_stack_round_trip():
 
 def test_adafactor_on_scanned_layers_matches_unscanned():
   batch = random_batch(TINY_T5)
-  unscanned, scanned = module_for(TINY_T5), module_for(TINY_T5, scan_layers=True)
+  unscanned, scanned = model_for(TINY_T5), model_for(TINY_T5, scan_layers=True)
   params = jax.tree.map(np.copy, unscanned_params())
   # Layers of different scale, as after training: Adafactor's relative step sizes differ.
   encoder_layers = params["encoder"]["layers"]

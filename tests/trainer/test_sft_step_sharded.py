@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from tests.model_configs import TINY_LLAMA, TINY_T5, module_for, random_batch
+from tests.model_configs import TINY_LLAMA, TINY_T5, model_for, random_batch
 from trainer import optimizers, partitioning, train_state
 from trainer.compile_step import abstract_batch_from_shapes, compile_sft_step
 
@@ -17,14 +17,15 @@ RULES = partitioning.logical_axis_rules()
 def run_step(config, mesh_shape, num_microbatches=1, scan_layers=False, optimizer="adamw"):
   devices = jax.devices()[:int(np.prod(mesh_shape))]
   mesh = partitioning.make_mesh(*mesh_shape, devices=devices)
-  module = module_for(config, scan_layers=scan_layers, dropout_rate=0.0)
+  model = model_for(config, scan_layers=scan_layers, dropout_rate=0.0)
+  module = model.module
   lr = optimizers.constant_schedule(1e-2)
   optimizer = getattr(optimizers, optimizer)(lr)
   batch = random_batch(config)
   abstract, shardings = train_state.state_shardings(module, optimizer, batch, mesh, RULES)
   state = train_state.create_train_state(module, optimizer, batch, shardings, mesh, RULES, 0)
   shapes = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in batch.items()}
-  step = compile_sft_step(module, optimizer, lr, abstract, shardings,
+  step = compile_sft_step(model, optimizer, lr, abstract, shardings,
                           abstract_batch_from_shapes(shapes, mesh, RULES), mesh, RULES,
                           num_microbatches=num_microbatches)
   state, metrics = step(state, batch)

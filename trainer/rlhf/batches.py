@@ -1,10 +1,9 @@
-"""One prompt + response layout for every RLHF forward pass (policy, reference, value, RM).
+"""Reading the RLHF forward passes (policy, reference, value, RM) off the one prompt +
+response layout, which the model kind builds (`ModelKind.sequence_batch`).
 
 Prompts [b, P] and responses [b, R] are both right-padded (prompts end with EOS, as SFT
-inputs do); a decoder-only layout left-aligns the prompts so every response starts at
-column P (RoPE and relative biases only see relative positions). The layout appends one EOS after each response's last token and
-builds the feature-converter batch the LM expects (decoder-only: prompt and response in one
-causal sequence; encoder-decoder: prompt in the encoder, response in the decoder), so:
+inputs do). The layout appends one EOS after each response's last token, and the
+response starts at a column offset the kind returns, so:
   - logits at response column t (offset + t) give the policy's distribution of token t;
   - the scalar-head score at response column t is the value of the state before token t;
   - the score at column `length` (the appended EOS) has seen the whole response, EOS or
@@ -14,33 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from models import decoding
-
 
 def response_mask(responses_br):
   """1.0 for the response tokens before the first padding id, else 0.0."""
   return jnp.cumprod(responses_br > 0, axis=1).astype(jnp.float32)
-
-
-def scoring_batch(prompts_bp, responses_br, eos_id: int, is_encoder_decoder: bool):
-  """(feature-converter batch, response column offset) for prompts and responses."""
-  batch_size = responses_br.shape[0]
-  mask = response_mask(responses_br)
-  lengths = jnp.sum(mask, axis=1).astype(jnp.int32)
-  extended = jnp.where(mask > 0, responses_br, 0)
-  extended = jnp.pad(extended, ((0, 0), (0, 1)))
-  extended = extended.at[jnp.arange(batch_size), lengths].set(eos_id)
-  if is_encoder_decoder:
-    batch = {"encoder_input_tokens": prompts_bp, "decoder_target_tokens": extended}
-    offset = 0
-  else:
-    prompt_lengths = jnp.sum(prompts_bp > 0, axis=1)
-    aligned = decoding.left_align(prompts_bp, prompt_lengths)
-    batch = {"decoder_target_tokens": jnp.concatenate([aligned, extended], axis=1)}
-    offset = prompts_bp.shape[1]
-  targets = batch["decoder_target_tokens"]
-  batch["decoder_input_tokens"] = jnp.pad(targets[:, :-1], ((0, 0), (1, 0)))
-  return batch, offset
 
 
 def response_columns(x_bt, offset: int, response_len: int):

@@ -65,11 +65,10 @@ def sample_comparisons(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
   vocabulary = vocab_lib.default_vocabulary()
-  example, _ = batches.scoring_batch(
+  example, _ = model.sequence_batch(
       jax.numpy.ones((batch_size, prompt_length), jax.numpy.int32),
-      jax.numpy.ones((batch_size, response_length), jax.numpy.int32), vocabulary.eos_id,
-      model.config.is_encoder_decoder)
-  abstract, shardings = stage_params.param_shardings(model, example, mesh, rules)
+      jax.numpy.ones((batch_size, response_length), jax.numpy.int32), vocabulary.eos_id)
+  abstract, shardings = stage_params.param_shardings(model.module, example, mesh, rules)
   params = stage_params.restore_params(os.path.join(sft_dir, "checkpoints"), abstract, mesh)
   sample = rollout.make_sampler(model, mesh, rules, shardings, max_new_tokens=response_length,
                                 eos_id=vocabulary.eos_id)

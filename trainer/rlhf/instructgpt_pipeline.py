@@ -15,7 +15,6 @@ import time
 import gin
 import jax
 
-from models.reward_model import ScalarHeadModel
 from tasks import mixtures, suite, rl_prompts as rl_prompts_lib, vocab as vocab_lib
 from trainer import loop, partitioning
 from trainer.rlhf import batches, comparison_sampling, evaluation, reward_loop
@@ -63,7 +62,7 @@ def _evaluate_all(model_dir, model, policies, ref_params, reward_params, cluster
   greedy_fn = rollout.make_sampler(model, mesh, rules, shardings,
                                    max_new_tokens=response_length, temperature=0.0,
                                    eos_id=vocabulary.eos_id)
-  score_fn = rollout.make_scorer(model, ScalarHeadModel(model.config), mesh, rules, shardings,
+  score_fn = rollout.make_scorer(model, model.scalar_head(), mesh, rules, shardings,
                                  value_shardings, eos_id=vocabulary.eos_id)
   heldin = rl_prompts_lib.rl_prompts(clusters, "test", eval_prompts, seed)
   heldout = rl_prompts_lib.rl_prompts(heldout_clusters, "test", eval_prompts, seed)

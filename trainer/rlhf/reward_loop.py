@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from models.reward_model import ScalarHeadModel, trunk_params_from_lm
+from models.reward_model import trunk_params_from_lm
 from tasks import comparisons as comparisons_lib
 from tasks import vocab as vocab_lib
 from trainer import checkpoints as checkpoints_lib, metric_writers, partitioning, train_state
@@ -120,15 +120,14 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
   if len(train) < batch_size:
     raise ValueError(f"{len(train)} training comparisons, fewer than batch_size={batch_size}")
 
-  reward_model = ScalarHeadModel(model.config)
-  is_encoder_decoder = model.config.is_encoder_decoder
+  reward_model = model.scalar_head()
   eos_id = vocabulary.eos_id
-  example, _ = batches.scoring_batch(
+  example, _ = model.sequence_batch(
       jnp.ones((batch_size * k, prompt_length), jnp.int32),
-      jnp.ones((batch_size * k, response_length), jnp.int32), eos_id, is_encoder_decoder)
+      jnp.ones((batch_size * k, response_length), jnp.int32), eos_id)
   abstract_state, state_shardings = train_state.state_shardings(
       reward_model, optimizer, example, mesh, rules)
-  lm_abstract, _ = stage_params.param_shardings(model, example, mesh, rules)
+  lm_abstract, _ = stage_params.param_shardings(model.module, example, mesh, rules)
   sft_params = stage_params.restore_params(os.path.join(sft_dir, "checkpoints"), lm_abstract,
                                            mesh)
   fresh = stage_params.init_params(reward_model, example, state_shardings.params, mesh, rules,
@@ -140,8 +139,8 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
                   out_shardings=state_shardings)(params)
 
   batch_shardings = _batch_shardings(mesh, rules)
-  options = dict(apply_fn=reward_model.apply, eos_id=eos_id,
-                 is_encoder_decoder=is_encoder_decoder)
+  options = dict(apply_fn=reward_model.apply, sequence_batch=model.sequence_batch,
+                 eos_id=eos_id)
   step_fn = jax.jit(functools.partial(reward_step.reward_step, optimizer=optimizer,
                                       learning_rate_fn=learning_rate, dropout_seed=seed,
                                       **options),

@@ -13,14 +13,16 @@ import optax
 from trainer.rlhf import batches
 
 
-def response_rewards(params, prompts_np, responses_nkr, *, apply_fn, eos_id: int,
-                     is_encoder_decoder: bool, dropout_rng=None):
-  """Scalar rewards [n, K], read after each response's last token."""
+def response_rewards(params, prompts_np, responses_nkr, *, apply_fn, sequence_batch,
+                     eos_id: int, dropout_rng=None):
+  """Scalar rewards [n, K], read after each response's last token.
+
+  sequence_batch: the model kind's prompt + response layout (ModelKind.sequence_batch).
+  """
   n, k, r = responses_nkr.shape
   flat_prompts = jnp.repeat(prompts_np, k, axis=0)
   flat_responses = responses_nkr.reshape(n * k, r)
-  batch, offset = batches.scoring_batch(flat_prompts, flat_responses, eos_id,
-                                        is_encoder_decoder)
+  batch, offset = sequence_batch(flat_prompts, flat_responses, eos_id)
   if dropout_rng is None:
     scores = apply_fn({"params": params}, batch)
   else:
@@ -51,14 +53,14 @@ def comparison_loss(rewards_nk, ranks_nk):
 
 
 def reward_step(state, batch, *, apply_fn, optimizer, learning_rate_fn, eos_id: int,
-                is_encoder_decoder: bool, dropout_seed: int = 0):
+                sequence_batch, dropout_seed: int = 0):
   """One optimizer update of the reward model; returns (new state, metrics)."""
   dropout_rng = jax.random.fold_in(jax.random.key(dropout_seed), state.step)
 
   def loss_fn(params):
     rewards = response_rewards(params, batch["prompts"], batch["responses"],
-                               apply_fn=apply_fn, eos_id=eos_id,
-                               is_encoder_decoder=is_encoder_decoder, dropout_rng=dropout_rng)
+                               apply_fn=apply_fn, sequence_batch=sequence_batch,
+                               eos_id=eos_id, dropout_rng=dropout_rng)
     loss, sums = comparison_loss(rewards, batch["ranks"])
     return loss, (sums, rewards)
 

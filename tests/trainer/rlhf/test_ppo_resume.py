@@ -11,8 +11,7 @@ import numpy as np
 import optax
 import pytest
 
-from models.reward_model import ScalarHeadModel
-from tests.model_configs import TINY_LLAMA, module_for
+from tests.model_configs import TINY_LLAMA, model_for
 from trainer import checkpoints as checkpoints_lib
 from trainer import partitioning, train_state
 from trainer.rlhf import batches, stage_params
@@ -34,7 +33,7 @@ def save_params(directory, module, example, mesh, rules, seed, edit=lambda p: p)
 
 
 def run(tmp_path, iterations, reward_dir):
-  policy = module_for(CONFIG)
+  policy = model_for(CONFIG)
   return loop.train_ppo(
       str(tmp_path / "ppo"), str(tmp_path / "sft"), str(reward_dir), model=policy,
       clusters=["arithmetic"], iterations=iterations, policy_optimizer=optax.adam(1e-4),
@@ -48,11 +47,12 @@ def run(tmp_path, iterations, reward_dir):
 def test_ppo_stage_resumes_and_stops_on_nan(tmp_path):
   mesh = partitioning.make_mesh(devices=jax.devices()[:1])
   rules = partitioning.logical_axis_rules()
-  example, _ = batches.scoring_batch(jnp.ones((BATCH, PROMPT_LEN), jnp.int32),
-                                     jnp.ones((BATCH, RESPONSE_LEN), jnp.int32), 1, False)
-  save_params(tmp_path / "sft", module_for(CONFIG), example, mesh, rules, 0)
-  save_params(tmp_path / "reward", ScalarHeadModel(CONFIG), example, mesh, rules, 1)
-  save_params(tmp_path / "nan_reward", ScalarHeadModel(CONFIG), example, mesh, rules, 1,
+  model = model_for(CONFIG)
+  example, _ = model.sequence_batch(jnp.ones((BATCH, PROMPT_LEN), jnp.int32),
+                                    jnp.ones((BATCH, RESPONSE_LEN), jnp.int32), 1)
+  save_params(tmp_path / "sft", model.module, example, mesh, rules, 0)
+  save_params(tmp_path / "reward", model.scalar_head(), example, mesh, rules, 1)
+  save_params(tmp_path / "nan_reward", model.scalar_head(), example, mesh, rules, 1,
               edit=lambda p: dict(p, head_bias=p["head_bias"] * jnp.nan))
 
   first, _, _, metrics = run(tmp_path, 2, tmp_path / "reward")

@@ -7,8 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from models.reward_model import ScalarHeadModel
-from tests.model_configs import TINY_LLAMA, module_for
+from tests.model_configs import TINY_LLAMA, model_for
 from trainer import partitioning
 from trainer.rlhf import batches
 from trainer.rlhf.ppo import kl_controller, ppo_step, rollout
@@ -20,15 +19,15 @@ BATCH, PROMPT_LEN, RESPONSE_LEN = 16, 4, 4
 
 def setup(config, mesh, num_minibatches=2, epochs=2):
   rules = partitioning.logical_axis_rules()
-  policy, value = module_for(config), ScalarHeadModel(config)
+  model = model_for(config)
+  policy, value = model.module, model.scalar_head()
   rng = np.random.default_rng(0)
   prompts = rng.integers(2, config.vocab_size, (BATCH, PROMPT_LEN)).astype(np.int32)
   prompts[:, -1] = 1
   prompts[::2, 2:] = 0
   prompts[::2, 2] = 1
-  example, _ = batches.scoring_batch(jnp.asarray(prompts),
-                                     jnp.ones((BATCH, RESPONSE_LEN), jnp.int32), 1,
-                                     config.is_encoder_decoder)
+  example, _ = model.sequence_batch(jnp.asarray(prompts),
+                                    jnp.ones((BATCH, RESPONSE_LEN), jnp.int32), 1)
   optimizer = optax.adam(3e-3)
   abstract, shardings = state_lib.ppo_state_shardings(policy, optimizer, value, optimizer,
                                                       example, mesh, rules)
@@ -38,13 +37,12 @@ def setup(config, mesh, num_minibatches=2, epochs=2):
   state = state_lib.initial_ppo_state(policy_params, value_params, optimizer, optimizer,
                                       0.01, shardings)
   update = jax.jit(lambda s, r, k: ppo_step.ppo_update(
-      s, r, None, k, policy_apply=policy.apply, value_apply=value.apply,
+      s, r, None, k, model=model, value_apply=value.apply,
       policy_optimizer=optimizer, value_optimizer=optimizer,
       config=ppo_step.PPOConfig(num_minibatches=num_minibatches, epochs=epochs),
-      kl_controller=kl_controller.KLController(0.01), eos_id=1,
-      is_encoder_decoder=config.is_encoder_decoder),
+      kl_controller=kl_controller.KLController(0.01), eos_id=1),
       in_shardings=(shardings, None, None), out_shardings=(shardings, None))
-  return policy, value, rules, jnp.asarray(prompts), state, shardings, update
+  return model, value, rules, jnp.asarray(prompts), state, shardings, update
 
 
 def fixed_reward(responses):

@@ -9,8 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from models.reward_model import ScalarHeadModel, check_same_vocabulary
-from tests.model_configs import TINY_LLAMA, TINY_T5
+from models.reward_model import check_same_vocabulary
+from tests.model_configs import TINY_LLAMA, TINY_T5, model_for
 from trainer import train_state
 from trainer.rlhf import reward_step
 
@@ -46,7 +46,8 @@ def test_normalized_head_scores_demonstrations_mean0_std1():
 
 @pytest.mark.parametrize("config", [TINY_LLAMA, TINY_T5], ids=["llama", "t5"])
 def test_reward_sees_the_last_response_token(config):
-  model = ScalarHeadModel(config)
+  kind = model_for(config)
+  model = kind.scalar_head()
   prompts = jnp.array([[5, 6, 7, 1], [5, 6, 7, 1]], jnp.int32)
   responses = jnp.array([[[9, 10, 1, 0], [9, 10, 1, 0]], [[9, 10, 11, 0], [9, 10, 12, 0]]],
                         jnp.int32)
@@ -56,8 +57,8 @@ def test_reward_sees_the_last_response_token(config):
       "decoder_input_tokens": jnp.ones((2, 9), jnp.int32),
       **({"encoder_input_tokens": prompts} if config.is_encoder_decoder else {})})["params"])
   rewards = jax.jit(lambda p, b: reward_step.response_rewards(
-      p, b["prompts"], b["responses"], apply_fn=model.apply, eos_id=1,
-      is_encoder_decoder=config.is_encoder_decoder))(params, batch)
+      p, b["prompts"], b["responses"], apply_fn=model.apply,
+      sequence_batch=kind.sequence_batch, eos_id=1))(params, batch)
   assert rewards[0, 0] == rewards[0, 1]
   assert rewards[1, 0] != rewards[1, 1]
 
@@ -65,7 +66,8 @@ def test_reward_sees_the_last_response_token(config):
 def test_reward_steps_learn_a_preference():
   """A few updates on a tiny RM separate responses ending in token 9 from token 8."""
   config = dataclasses.replace(TINY_LLAMA, vocab_size=32)
-  model = ScalarHeadModel(config)
+  kind = model_for(config)
+  model = kind.scalar_head()
   rng = np.random.default_rng(0)
   prompts = rng.integers(2, 32, (8, 5)).astype(np.int32)
   prompts[:, -1] = 1
@@ -81,7 +83,7 @@ def test_reward_steps_learn_a_preference():
   state = train_state.create_train_state(model, optimizer, example, shardings, mesh, (), 0)
   step = jax.jit(lambda s, b: reward_step.reward_step(
       s, b, apply_fn=model.apply, optimizer=optimizer, learning_rate_fn=lambda _: 3e-3,
-      eos_id=1, is_encoder_decoder=False))
+      eos_id=1, sequence_batch=kind.sequence_batch))
   first = None
   for _ in range(30):
     state, metrics = step(state, batch)

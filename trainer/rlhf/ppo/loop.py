@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from models.reward_model import ScalarHeadModel, check_same_vocabulary
+from models.reward_model import check_same_vocabulary
 from tasks import comparisons as comparisons_lib
 from tasks import rl_prompts as rl_prompts_lib
 from tasks import vocab as vocab_lib
@@ -68,7 +68,7 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
               kl_controller: KLController = KLController(), batch_size: int = 32,
               num_prompts: int = 2048, prompt_length: int = 96, response_length: int = 16,
               temperature: float = 1.0, ptx_mixture: str | None = None,
-              ptx_feature_lengths: dict | None = None, ptx_feature_converter=None,
+              ptx_feature_lengths: dict | None = None,
               ptx_batch_size: int = 8, seed: int = 0, mesh=None, rules=None,
               log_every: int = 1, checkpoint_every: int = 10):
   """Runs PPO (PPO-ptx when config.ptx_coef > 0) to `iterations`; returns
@@ -77,17 +77,17 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
   vocabulary = vocab_lib.default_vocabulary()
-  eos_id, is_encoder_decoder = vocabulary.eos_id, model.config.is_encoder_decoder
+  eos_id = vocabulary.eos_id
   prompts = rl_prompts_lib.rl_prompts(clusters, "train", num_prompts, seed)
   prompt_ids = batches.encode_texts(vocabulary, [p.inputs for p in prompts],
                                     prompt_length)
 
-  value_model = ScalarHeadModel(model.config)
-  example, _ = batches.scoring_batch(
+  value_model = model.scalar_head()
+  example, _ = model.sequence_batch(
       jnp.ones((batch_size, prompt_length), jnp.int32),
-      jnp.ones((batch_size, response_length), jnp.int32), eos_id, is_encoder_decoder)
+      jnp.ones((batch_size, response_length), jnp.int32), eos_id)
   abstract, shardings = state_lib.ppo_state_shardings(
-      model, policy_optimizer, value_model, value_optimizer, example, mesh, rules)
+      model.module, policy_optimizer, value_model, value_optimizer, example, mesh, rules)
   ref_params = stage_params.restore_params(os.path.join(sft_dir, "checkpoints"),
                                            abstract.policy.params, mesh)
   reward_params = reward_model_params(reward_dir, model.config, abstract.value.params, mesh)
@@ -108,14 +108,13 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                               shardings.value.params, eos_id=eos_id)
   use_ptx = config.ptx_coef > 0
   ptx_rows = config.epochs * config.num_minibatches * ptx_batch_size
-  ptx_iter = (_ptx_batches(ptx_mixture, ptx_feature_lengths, ptx_feature_converter, ptx_rows,
-                           seed, start) if use_ptx else None)
+  ptx_iter = (_ptx_batches(ptx_mixture, ptx_feature_lengths, model.train_feature_converter(),
+                           ptx_rows, seed, start) if use_ptx else None)
   update = jax.jit(
-      functools.partial(ppo_step.ppo_update, policy_apply=model.apply,
+      functools.partial(ppo_step.ppo_update, model=model,
                         value_apply=value_model.apply, policy_optimizer=policy_optimizer,
                         value_optimizer=value_optimizer, config=config,
-                        kl_controller=kl_controller, eos_id=eos_id,
-                        is_encoder_decoder=is_encoder_decoder),
+                        kl_controller=kl_controller, eos_id=eos_id),
       in_shardings=(shardings, None, None, partitioning.replicated(mesh)),
       out_shardings=(shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
 

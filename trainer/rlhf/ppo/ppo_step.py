@@ -16,7 +16,6 @@ import optax
 from jax import lax
 
 from trainer.rlhf import batches
-from trainer.losses import cross_entropy_sums
 from trainer.rlhf.ppo import advantages as advantages_lib
 from trainer.rlhf.ppo import losses
 
@@ -47,12 +46,11 @@ def _advantages(rollout, mask, kl_coef, config: PPOConfig):
   return advantages_lib.whiten(advantages, mask), returns, rewards, kl
 
 
-def _minibatch_loss(policy_params, value_params, mb, ptx_mb, *, policy_apply, value_apply,
-                    config: PPOConfig, eos_id, is_encoder_decoder):
-  batch, offset = batches.scoring_batch(mb["prompts"], mb["responses"], eos_id,
-                                        is_encoder_decoder)
+def _minibatch_loss(policy_params, value_params, mb, ptx_mb, *, model, value_apply,
+                    config: PPOConfig, eos_id):
+  batch, offset = model.sequence_batch(mb["prompts"], mb["responses"], eos_id)
   length = mb["responses"].shape[1]
-  logits = batches.response_columns(policy_apply({"params": policy_params}, batch),
+  logits = batches.response_columns(model.module.apply({"params": policy_params}, batch),
                                     offset, length)
   logprobs, entropy = batches.token_logprobs(logits, mb["responses"])
   values = batches.response_columns(value_apply({"params": value_params}, batch),
@@ -70,8 +68,7 @@ def _minibatch_loss(policy_params, value_params, mb, ptx_mb, *, policy_apply, va
              "logprob_gap_mean": advantages_lib.masked_mean(gap, mask),
              "logprob_gap_max": jnp.max(gap)}
   if ptx_mb is not None:
-    sums = cross_entropy_sums(policy_apply({"params": policy_params}, ptx_mb),
-                              ptx_mb["decoder_target_tokens"], ptx_mb["decoder_loss_weights"])
+    sums = model.loss_sums(policy_params, ptx_mb)
     ptx_loss = sums["loss_sum"] / jnp.maximum(sums["weight_sum"], 1.0)
     total = total + config.ptx_coef * ptx_loss
     metrics["ptx_loss"] = ptx_loss
@@ -85,10 +82,10 @@ def _update(train_state, grads, optimizer):
                              opt_state=opt_state)
 
 
-def ppo_update(state, rollout, ptx, rng, *, policy_apply, value_apply, policy_optimizer,
-               value_optimizer, config: PPOConfig, kl_controller, eos_id: int,
-               is_encoder_decoder: bool):
-  """One PPO iteration's training on `rollout`; returns (new PPOState, metrics)."""
+def ppo_update(state, rollout, ptx, rng, *, model, value_apply, policy_optimizer,
+               value_optimizer, config: PPOConfig, kl_controller, eos_id: int):
+  """One PPO iteration's training on `rollout`; returns (new PPOState, metrics).
+  `model` is the policy's model kind (its network, batch layout and loss)."""
   mask = batches.response_mask(rollout["responses"])
   advantages, returns, rewards, kl = _advantages(rollout, mask, state.kl_coef, config)
   data = {"prompts": rollout["prompts"], "responses": rollout["responses"], "mask": mask,
@@ -100,8 +97,8 @@ def ppo_update(state, rollout, ptx, rng, *, policy_apply, value_apply, policy_op
                      f"num_minibatches={num_minibatches}")
   loss_fn = jax.grad(
       lambda p, v, mb, ptx_mb: _minibatch_loss(
-          p, v, mb, ptx_mb, policy_apply=policy_apply, value_apply=value_apply,
-          config=config, eos_id=eos_id, is_encoder_decoder=is_encoder_decoder),
+          p, v, mb, ptx_mb, model=model, value_apply=value_apply, config=config,
+          eos_id=eos_id),
       argnums=(0, 1), has_aux=True)
 
   def minibatch_update(state, mb_and_ptx):

@@ -8,45 +8,34 @@ import functools
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from models import decoding, sampling
 from trainer import partitioning
 from trainer.rlhf import batches
 
 
-def generation_batch(prompts_bp, is_encoder_decoder: bool):
-  """The decoder's input: the encoder reads the prompt; a decoder-only model reads BOS +
-  prompt (as the seqio decoder feature converter feeds it)."""
-  if is_encoder_decoder:
-    return {"encoder_input_tokens": prompts_bp}
-  with_bos = jnp.pad(prompts_bp, ((0, 0), (1, 0)))
-  return {"decoder_prompt_tokens": with_bos,
-          "decoder_prompt_lengths": jnp.sum(prompts_bp > 0, axis=1).astype(jnp.int32) + 1}
-
-
-def make_sampler(policy_module, mesh, rules, policy_param_shardings, *, max_new_tokens: int,
+def make_sampler(model, mesh, rules, policy_param_shardings, *, max_new_tokens: int,
                  temperature: float = 1.0, eos_id: int = 1):
-  """(params, prompts [B, P], rng) -> (responses [B, R], sampler log-probs [B, R])."""
+  """(params, prompts [B, P], rng) -> (responses [B, R], sampler log-probs [B, R]) for
+  the policy's model kind."""
   run = decoding.compile_generate(
-      policy_module, mesh, rules, policy_param_shardings, max_new_tokens=max_new_tokens,
-      sampling=sampling.SamplingConfig(temperature=temperature), eos_id=eos_id)
-  is_encoder_decoder = policy_module.config.is_encoder_decoder
+      model.module, mesh, rules, policy_param_shardings, max_new_tokens=max_new_tokens,
+      sampling=sampling.SamplingConfig(temperature=temperature), eos_id=eos_id,
+      bidirectional_prompt=model.bidirectional_prompt)
 
   def sample(params, prompts_bp, rng):
-    out = run(params, generation_batch(prompts_bp, is_encoder_decoder), rng)
+    out = run(params, model.prompt_inputs(prompts_bp), rng)
     return out.tokens, out.log_probs
   return sample
 
 
 def score(ref_params, value_params, reward_params, prompts_bp, responses_br, *,
-          policy_apply, scalar_apply, eos_id: int, is_encoder_decoder: bool):
+          model, scalar_apply, eos_id: int):
   """Reference log-probs [B, R], values [B, R] and RM scores [B] of sampled responses."""
-  batch, offset = batches.scoring_batch(prompts_bp, responses_br, eos_id,
-                                        is_encoder_decoder)
+  batch, offset = model.sequence_batch(prompts_bp, responses_br, eos_id)
   length = responses_br.shape[1]
   mask = batches.response_mask(responses_br)
-  ref_logits = batches.response_columns(policy_apply({"params": ref_params}, batch),
+  ref_logits = batches.response_columns(model.module.apply({"params": ref_params}, batch),
                                         offset, length)
   ref_logprobs, _ = batches.token_logprobs(ref_logits, responses_br)
   values = batches.response_columns(scalar_apply({"params": value_params}, batch),
@@ -56,12 +45,11 @@ def score(ref_params, value_params, reward_params, prompts_bp, responses_br, *,
   return {"ref_logprobs": ref_logprobs * mask, "values": values * mask, "scores": scores}
 
 
-def make_scorer(policy_module, scalar_module, mesh, rules, policy_param_shardings,
+def make_scorer(model, scalar_module, mesh, rules, policy_param_shardings,
                 scalar_param_shardings, *, eos_id: int = 1):
   """The compiled `score` with the models' parameter shardings and batch-split rows."""
-  fn = functools.partial(score, policy_apply=policy_module.apply,
-                         scalar_apply=scalar_module.apply, eos_id=eos_id,
-                         is_encoder_decoder=policy_module.config.is_encoder_decoder)
+  fn = functools.partial(score, model=model, scalar_apply=scalar_module.apply,
+                         eos_id=eos_id)
   rows = partitioning.batch_sharding(mesh, rules, 2)
   jitted = jax.jit(fn, in_shardings=(policy_param_shardings, scalar_param_shardings,
                                      scalar_param_shardings, rows, rows),
