@@ -1,0 +1,27 @@
+"""What a sandboxed program may use: time, memory, processes, output, files."""
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+  """Resource limits of one sandboxed run.
+
+  cpu_seconds and memory_bytes bind the program's process (RLIMIT_CPU, RLIMIT_AS);
+  max_processes counts every process and thread of the sandbox's user (RLIMIT_NPROC, which
+  holds because that user is never root, see `tools.sandbox.command`); wall_seconds is
+  enforced from outside by killing the sandbox; max_output_bytes bounds stdout and stderr each
+  (the run is killed when either passes it); max_file_bytes bounds the private /tmp and any
+  one file written there.
+  """
+  cpu_seconds: int = 5
+  wall_seconds: float = 10.0
+  memory_bytes: int = 512 << 20
+  max_processes: int = 16
+  max_output_bytes: int = 64 << 10
+  max_file_bytes: int = 16 << 20
+
+  def __post_init__(self):
+    for field in dataclasses.fields(self):
+      value = getattr(self, field.name)
+      if not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"Limits.{field.name} must be a positive number, got {value!r}")
