@@ -1,0 +1,201 @@
+"""The sandbox under attack: every attack is contained and reported, and the next program runs.
+
+Small limits keep each run well under a second or two.
+"""
+import ast
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from tools.sandbox import Limits, Sandbox
+from tools.sandbox import result as results
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("bwrap") is None and not os.environ.get("CI"),
+    reason="bubblewrap is not installed (apt-get install -y bubblewrap); CI always has it")
+
+LIMITS = Limits(cpu_seconds=1, wall_seconds=3.0, memory_bytes=256 << 20, max_processes=16,
+                max_output_bytes=4096, max_file_bytes=1 << 20)
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+  return Sandbox(LIMITS)
+
+
+def run_then_check_next(sandbox, source):
+  """Runs `source`, then shows the sandbox still serves the next program."""
+  result = sandbox.run(source)
+  following = sandbox.run("print(6 * 7)")
+  assert following.status == results.OK and following.answer == "42", following
+  return result
+
+
+def test_printed_output_is_the_answer(sandbox):
+  result = sandbox.run("print(9283 * 31231.231)")
+  assert result.status == results.OK and result.answer == str(9283 * 31231.231)
+  assert result.detail == "" and result.exit_code == 0
+
+
+def test_solution_value_is_the_answer_over_printed_output(sandbox):
+  result = sandbox.run("print('working')\ndef solution():\n  return 12 ** 30\n")
+  assert result.status == results.OK
+  assert result.answer == str(12 ** 30) and result.stdout == "working\n"
+
+
+def test_program_error_is_reported_with_its_traceback(sandbox):
+  result = run_then_check_next(sandbox, "def solution():\n  return 1 / 0\n")
+  assert result.status == results.ERROR and result.answer is None
+  assert result.detail.startswith("ZeroDivisionError")
+  assert "ZeroDivisionError" in result.stderr_tail
+
+
+def test_syntax_error_is_reported(sandbox):
+  result = run_then_check_next(sandbox, "def solution(:\n")
+  assert result.status == results.ERROR and result.detail.startswith("SyntaxError")
+
+
+def test_nonzero_exit_is_an_error(sandbox):
+  result = run_then_check_next(sandbox, "import sys; print(3); sys.exit(2)")
+  assert result.status == results.ERROR and "status 2" in result.detail
+
+
+def test_os_system_runs_as_nobody_and_touches_only_its_own_tmp(sandbox, tmp_path):
+  name = f"pwned-{uuid.uuid4().hex}"
+  result = run_then_check_next(
+      sandbox, f"import os\nprint(os.system('touch /tmp/{name}'), "
+               f"os.system('touch {tmp_path}/{name} 2>/dev/null'), os.getuid())")
+  assert result.status == results.OK
+  in_private_tmp, in_host_dir, uid = result.answer.split()
+  assert in_private_tmp == "0" and in_host_dir != "0" and uid == "65534"
+  assert not (pathlib.Path("/tmp") / name).exists()
+  assert not (tmp_path / name).exists()
+
+
+def test_host_files_are_not_visible(sandbox):
+  for path in ("/etc/passwd", str(REPO / "setup.cfg"), "/root"):
+    result = run_then_check_next(sandbox, f"print(open({path!r}).read())")
+    assert result.status == results.ERROR, (path, result)
+    assert "FileNotFoundError" in result.detail or "IsADirectoryError" in result.detail
+
+
+@pytest.mark.parametrize("path", ["/usr/pwned", "/pwned", "/bin/pwned"])
+def test_writing_outside_the_private_tmp_fails(sandbox, path):
+  result = run_then_check_next(sandbox, f"open({path!r}, 'w').write('x')")
+  assert result.status == results.ERROR and "Read-only file system" in result.detail
+  assert not os.path.exists(path)
+
+
+def test_private_tmp_is_bounded(sandbox):
+  result = run_then_check_next(sandbox, "open('/tmp/big', 'wb').write(b'x' * (4 << 20))")
+  assert result.status == results.ERROR and "File too large" in result.detail
+
+
+def test_shared_memory_is_bounded(sandbox):
+  result = run_then_check_next(
+      sandbox, "for i in range(4):\n  open(f'/dev/shm/{i}', 'wb').write(b'x' * (900 << 10))")
+  assert result.status == results.ERROR and "No space left" in result.detail
+
+
+def test_no_connection_to_host_loopback(sandbox):
+  with socket.socket() as listener:
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.1)
+    port = listener.getsockname()[1]
+    result = run_then_check_next(
+        sandbox, f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)")
+    with pytest.raises(TimeoutError):
+      listener.accept()
+  assert result.status == results.ERROR and "ConnectionRefusedError" in result.detail
+
+
+def test_no_route_to_an_external_address(sandbox):
+  result = run_then_check_next(
+      sandbox, "import socket\nsocket.create_connection(('192.0.2.1', 80), timeout=1)")
+  assert result.status == results.ERROR and "Network is unreachable" in result.detail
+
+
+def test_fork_bomb_hits_the_process_limit(sandbox):
+  result = run_then_check_next(sandbox, "import os\nwhile True:\n  os.fork()\n")
+  assert result.status == results.ERROR and result.detail.startswith("BlockingIOError")
+
+
+def test_fork_bomb_that_ignores_the_limit_times_out(sandbox):
+  result = run_then_check_next(
+      sandbox, "import os\nwhile True:\n  try:\n    os.fork()\n  except OSError:\n    pass\n")
+  assert result.status == results.TIMEOUT
+
+
+def test_infinite_loop_hits_the_cpu_limit(sandbox):
+  result = run_then_check_next(sandbox, "while True:\n  pass\n")
+  assert result.status == results.TIMEOUT and "cpu time" in result.detail
+
+
+def test_sleeping_program_hits_the_wall_limit(sandbox):
+  result = run_then_check_next(sandbox, "import time\ntime.sleep(60)\n")
+  assert result.status == results.TIMEOUT and "wall time" in result.detail
+  assert result.seconds < LIMITS.wall_seconds + 1
+
+
+def test_ten_gigabyte_allocation_hits_the_memory_limit(sandbox):
+  result = run_then_check_next(sandbox, "blob = bytearray(10 * 10**9)\n")
+  assert result.status == results.MEMORY and "MemoryError" in result.detail
+
+
+def test_billion_lines_hit_the_output_limit(sandbox):
+  result = run_then_check_next(sandbox, "for i in range(10**9):\n  print(i)\n")
+  assert result.status == results.OUTPUT_LIMIT and "stdout" in result.detail
+  assert len(result.stdout) == LIMITS.max_output_bytes
+
+
+def test_flooding_stderr_hits_the_output_limit(sandbox):
+  result = run_then_check_next(sandbox, "import sys\nwhile True:\n  sys.stderr.write('e' * 99)\n")
+  assert result.status == results.OUTPUT_LIMIT and "stderr" in result.detail
+
+
+def test_environment_is_minimal_and_capabilities_dropped(sandbox):
+  result = sandbox.run(
+      "import os\nprint(sorted(os.environ))\n"
+      "print([l for l in open('/proc/self/status') if l.startswith('CapEff')][0].split()[1])")
+  names, capabilities = result.answer.splitlines()
+  assert ast.literal_eval(names) == ["HOME", "LC_CTYPE", "PATH", "PWD"]  # LC_CTYPE: Python's C-locale coercion
+  assert int(capabilities, 16) == 0
+
+
+def test_missing_bwrap_is_reported_not_bypassed(tmp_path):
+  marker = tmp_path / "ran"
+  result = Sandbox(LIMITS, bwrap="/nonexistent/bwrap").run(f"open({str(marker)!r}, 'w')")
+  assert result.status == results.SANDBOX_UNAVAILABLE and "apt-get install" in result.detail
+  assert not marker.exists()
+
+
+def test_interpreter_outside_usr_is_refused():
+  result = Sandbox(LIMITS, python=sys.executable).run("print(1)")
+  assert result.status == results.SANDBOX_UNAVAILABLE and "/usr" in result.detail
+
+
+def test_host_without_user_namespaces_reports_the_cause(tmp_path):
+  """Runs the sandbox inside an outer bwrap that forbids further user namespaces."""
+  marker = tmp_path / "ran"
+  program = f"open({str(marker)!r}, 'w')"
+  probe = ("from tools.sandbox import Sandbox, Limits\n"
+           f"r = Sandbox(Limits(wall_seconds=3)).run({program!r})\n"
+           "print(r.status); print(r.detail)")
+  outer = subprocess.run(
+      ["bwrap", "--unshare-user", "--disable-userns", "--uid", "1000", "--gid", "1000",
+       "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
+       "--bind", str(tmp_path), str(tmp_path), "--chdir", str(REPO),
+       "--", sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+  assert outer.returncode == 0, outer.stderr
+  status, detail = outer.stdout.splitlines()[:2]
+  assert status == results.SANDBOX_UNAVAILABLE, outer
+  assert "namespace" in detail
+  assert not marker.exists()
