@@ -5,7 +5,6 @@ Small limits keep each run well under a second or two.
 import ast
 import os
 import pathlib
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,12 +12,11 @@ import uuid
 
 import pytest
 
+from tests.tools.sandbox_marks import needs_bwrap
 from tools.sandbox import Limits, Sandbox
 from tools.sandbox import result as results
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("bwrap") is None and not os.environ.get("CI"),
-    reason="bubblewrap is not installed (apt-get install -y bubblewrap); CI always has it")
+pytestmark = needs_bwrap
 
 LIMITS = Limits(cpu_seconds=1, wall_seconds=3.0, memory_bytes=256 << 20, max_processes=16,
                 max_output_bytes=4096, max_file_bytes=1 << 20)
