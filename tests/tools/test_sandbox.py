@@ -166,7 +166,8 @@ def test_environment_is_minimal_and_capabilities_dropped(sandbox):
       "import os\nprint(sorted(os.environ))\n"
       "print([l for l in open('/proc/self/status') if l.startswith('CapEff')][0].split()[1])")
   names, capabilities = result.answer.splitlines()
-  assert ast.literal_eval(names) == ["HOME", "LC_CTYPE", "PATH", "PWD"]  # LC_CTYPE: Python's C-locale coercion
+  # LC_CTYPE comes from Python's own C-locale coercion.
+  assert ast.literal_eval(names) == ["HOME", "LC_CTYPE", "PATH", "PWD"]
   assert int(capabilities, 16) == 0
 
 
