@@ -84,20 +84,17 @@ DEFAULT_INSTRUCTIONS = (
     "Observation shows its result. Finish with Action: finish[answer].\nTools:\n{tools}\n")
 
 
+@dataclasses.dataclass(frozen=True)
 class ReactAgent:
   """`ReactAgent(generate, vocabulary, registry).run(question)` -> ReactTrace.
 
   examples: worked episodes placed between the instructions and the question (few-shot)."""
-
-  def __init__(self, generate: Generate, vocabulary: Vocabulary, registry: ToolRegistry,
-               config: ReactConfig = ReactConfig(), instructions: str = DEFAULT_INSTRUCTIONS,
-               examples: str = ""):
-    self.generate = generate
-    self.vocabulary = vocabulary
-    self.registry = registry
-    self.config = config
-    self.instructions = instructions
-    self.examples = examples
+  generate: Generate
+  vocabulary: Vocabulary
+  registry: ToolRegistry
+  config: ReactConfig = ReactConfig()
+  instructions: str = DEFAULT_INSTRUCTIONS
+  examples: str = ""
 
   def prompt(self, question: str) -> str:
     return (self.instructions.format(tools=self.registry.describe()) + self.examples
