@@ -75,6 +75,9 @@ ATTACKS = {
         "import os\nwhile True:\n  try:\n    os.fork()\n  except OSError:\n    pass\n",
         results.TIMEOUT, "limit"),
     "infinite_loop": ("while True:\n  pass\n", results.TIMEOUT, "cpu time limit"),
+    "infinite_loop_catching_sigxcpu": (
+        "import signal\nsignal.signal(signal.SIGXCPU, lambda *_: None)\nwhile True:\n  pass\n",
+        results.TIMEOUT, "hard cpu time limit"),
     "ten_gigabytes": ("blob = bytearray(10 * 10**9)\n", results.MEMORY, "MemoryError"),
     "stderr_flood": ("import sys\nwhile True:\n  sys.stderr.write('e' * 99)\n",
                      results.OUTPUT_LIMIT, "stderr passed the output limit"),

@@ -12,11 +12,14 @@ class Limits:
   enforced from outside by killing the sandbox; max_output_bytes bounds stdout and stderr each
   (the run is killed when either passes it); max_file_bytes bounds the private /tmp and any
   one file written there.
+
+  Memory is bounded per process: a program that forks to max_processes and fills each can
+  hold up to max_processes * memory_bytes (2 GiB with the defaults).
   """
   cpu_seconds: int = 5
   wall_seconds: float = 10.0
-  memory_bytes: int = 512 << 20
-  max_processes: int = 16
+  memory_bytes: int = 256 << 20
+  max_processes: int = 8
   max_output_bytes: int = 64 << 10
   max_file_bytes: int = 16 << 20
 

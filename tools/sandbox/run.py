@@ -118,9 +118,11 @@ def _classify(limit_hit, report_lines, exit_code, stdout, stderr_tail, limits):
     return (results.SANDBOX_UNAVAILABLE, None,
             f"the sandbox did not start (bwrap exit {exit_code}): {stderr_tail.strip()}")
   # bwrap exits with 128 + the signal that ended the program.
-  if exit_code == 128 + signal.SIGXCPU or (exit_code == 128 + signal.SIGKILL
-                                           and len(report_lines) == 1):
+  if exit_code == 128 + signal.SIGXCPU:
     return results.TIMEOUT, None, f"cpu time limit of {limits.cpu_seconds} s"
+  if exit_code == 128 + signal.SIGKILL and len(report_lines) == 1:
+    return (results.TIMEOUT, None, f"killed: the hard cpu time limit of "
+            f"{limits.cpu_seconds + 1} s (a program that caught SIGXCPU), or the host's memory")
   if exit_code == 128 + signal.SIGXFSZ:
     return results.OUTPUT_LIMIT, None, f"a file passed the limit of {limits.max_file_bytes} bytes"
   if len(report_lines) < 2:
