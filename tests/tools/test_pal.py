@@ -52,9 +52,10 @@ def test_empty_generation_is_a_recorded_failure():
 
 @needs_bwrap
 def test_runtime_failure_is_recorded_and_serialisable(sandbox):
-  outcome = pal.solve("```python\nwhile True:\n    pass\n```", sandbox)
-  assert outcome.status == "timeout" and outcome.answer is None
-  assert outcome.to_json()["sandbox"]["status"] == "timeout"
+  outcome = pal.solve("```python\ndef solution():\n    return [1, 2][5]\n```", sandbox)
+  assert outcome.status == "error" and outcome.answer is None
+  assert outcome.detail.startswith("IndexError")
+  assert outcome.to_json()["sandbox"]["status"] == "error"
 
 
 def test_unavailable_sandbox_is_a_recorded_failure_not_a_fallback():
