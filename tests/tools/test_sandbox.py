@@ -156,6 +156,18 @@ def test_missing_bwrap_is_reported_not_bypassed(tmp_path):
   assert not marker.exists()
 
 
+def test_missing_interpreter_is_reported():
+  result = Sandbox(LIMITS, python="/usr/bin/no-such-python").run("print(1)")
+  assert result.status == results.SANDBOX_UNAVAILABLE and "does not exist" in result.detail
+
+
+@pytest.mark.parametrize("field,value", [("cpu_seconds", 0), ("cpu_seconds", 1.5),
+                                         ("memory_bytes", -1), ("wall_seconds", "10")])
+def test_bad_limits_are_refused_by_name(field, value):
+  with pytest.raises(ValueError, match=f"Limits.{field}"):
+    Limits(**{field: value})
+
+
 def test_interpreter_outside_usr_is_refused():
   result = Sandbox(LIMITS, python=sys.executable).run("print(1)")
   assert result.status == results.SANDBOX_UNAVAILABLE and "/usr" in result.detail

@@ -59,7 +59,7 @@ def bwrap_argv(bwrap: str, python: str, limits: Limits, report_fd: int) -> list[
   for writable in ("/dev/shm", "/tmp"):
     file_system += ["--size", str(limits.max_file_bytes), "--tmpfs", writable]
   file_system += ["--remount-ro", "/", "--chdir", "/tmp"]
-  runner_limits = {"cpu_seconds": int(limits.cpu_seconds), "memory_bytes": limits.memory_bytes,
+  runner_limits = {"cpu_seconds": limits.cpu_seconds, "memory_bytes": limits.memory_bytes,
                    "max_processes": limits.max_processes,
                    "max_file_bytes": limits.max_file_bytes}
   return [bwrap, "--unshare-all", "--unshare-user", "--disable-userns",

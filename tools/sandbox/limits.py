@@ -26,5 +26,7 @@ class Limits:
   def __post_init__(self):
     for field in dataclasses.fields(self):
       value = getattr(self, field.name)
-      if not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"Limits.{field.name} must be a positive number, got {value!r}")
+      kinds = (int, float) if field.name == "wall_seconds" else (int,)
+      if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
+        kind = "number" if float in kinds else "whole number (an rlimit)"
+        raise ValueError(f"Limits.{field.name} must be a positive {kind}, got {value!r}")
