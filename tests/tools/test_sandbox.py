@@ -102,6 +102,14 @@ def test_os_system_runs_as_nobody_and_touches_only_its_own_tmp(sandbox, tmp_path
   assert not (tmp_path / name).exists()
 
 
+def test_background_processes_end_with_the_program(sandbox):
+  """They would hold the output pipes open past the wall limit if they outlived the program."""
+  result = run_then_check_next(
+      sandbox, "import os, subprocess\nsubprocess.Popen(['sleep', '100'])\n"
+               "os.system('(sleep 100 &)')\nprint('bye')")
+  assert result.status == results.OK and result.answer == "bye"
+
+
 def test_host_files_are_not_visible(sandbox):
   for path in ("/etc/passwd", str(REPO / "setup.cfg"), "/root"):
     result = run_then_check_next(sandbox, f"print(open({path!r}).read())")
