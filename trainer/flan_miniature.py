@@ -11,10 +11,10 @@ X's tasks zero-shot with instructions. Writes MODEL_DIR/flan_miniature.{md,json}
 import json
 import os
 
-import flax.linen as nn
 import gin
 import jax
 
+from models.model_kinds import ModelKind
 from trainer import eval_stage, loop, param_restore, partitioning, prompting
 from trainer.evaluation import Evaluation
 
@@ -42,7 +42,7 @@ def comparison_table(held_out: str, by_arm: dict[str, dict]) -> str:
 
 @gin.configurable
 def flan_miniature(model_dir: str = gin.REQUIRED, *, held_out_cluster: str = gin.REQUIRED,
-                   train_steps: int = gin.REQUIRED, model: nn.Module = gin.REQUIRED,
+                   train_steps: int = gin.REQUIRED, model: ModelKind = gin.REQUIRED,
                    evaluation: Evaluation = gin.REQUIRED, mesh=None, rules=None,
                    seed: int = 0) -> dict:
   """Runs the three arms (training ones resume from their checkpoints) and compares them.
@@ -63,8 +63,8 @@ def flan_miniature(model_dir: str = gin.REQUIRED, *, held_out_cluster: str = gin
   for arm in ARMS:
     arm_dir = os.path.join(model_dir, arm)
     if arm == "untrained":
-      _, shardings = param_restore.abstract_params(
-          model, eval_stage.example_batch(model), mesh, rules)
+      _, shardings = param_restore.abstract_params(model.module, model.init_batch(), mesh,
+                                                   rules)
       params = eval_stage.initial_params(model, shardings, mesh, rules, seed)
       step = 0
     else:
