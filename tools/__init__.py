@@ -1,0 +1,1 @@
+"""Tools a model can use: retrievers, the program sandbox, the tool registry, the ReAct loop."""
