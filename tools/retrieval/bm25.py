@@ -17,10 +17,6 @@ def _tokenize(texts: Sequence[str], return_ids: bool):
                         show_progress=False)
 
 
-def document_text(document: Document) -> str:
-  return f"{document.title}\n{document.text}"
-
-
 class BM25Retriever:
   """Top-k documents of a collection for a text query, by BM25 score.
 
@@ -43,7 +39,7 @@ class BM25Retriever:
       if saved.is_dir():
         return cls(documents, _load(saved, len(documents)), loaded_from_cache=True)
     index = bm25s.BM25()
-    index.index(_tokenize([document_text(d) for d in documents], return_ids=True),
+    index.index(_tokenize([d.indexed_text() for d in documents], return_ids=True),
                 show_progress=False)
     if cache_dir is not None:
       index_cache.save_atomically(saved, index.save)

@@ -22,6 +22,10 @@ class Document:
   title: str
   text: str
 
+  def indexed_text(self) -> str:
+    """What retrievers index and embed: the title, then the text."""
+    return f"{self.title}\n{self.text}"
+
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
 
