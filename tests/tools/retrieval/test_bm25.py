@@ -55,3 +55,17 @@ def test_empty_index_and_damaged_cache_fail_clearly(tmp_path):
   saved.mkdir()
   with pytest.raises(CollectionError, match="unreadable BM25 index"):
     bm25.BM25Retriever.build(DOCS, cache_dir=tmp_path)
+
+
+def test_command_line_search_and_its_errors(tmp_path, capsys):
+  from tools.retrieval import __main__ as cli
+  from tools.retrieval import collection
+  path = tmp_path / "docs.jsonl"
+  collection.write_collection(path, DOCS)
+  assert cli.main([str(path), "Velmora founder", "--k", "2", "--cache-dir",
+                   str(tmp_path / "cache")]) == 0
+  lines = capsys.readouterr().out.splitlines()
+  assert len(lines) == 2 and lines[0].startswith("1\t") and "\td2\tVelmora Institute" in lines[0]
+  path.write_text('{"id": "x"}\n')
+  assert cli.main([str(path), "q"]) == 2
+  assert f"{path}:1: missing field(s)" in capsys.readouterr().err
