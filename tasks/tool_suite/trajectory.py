@@ -21,9 +21,20 @@ def step(thought: str, action: str, argument: str, observation: str | None) -> d
 
 
 def render(steps: Sequence[Mapping]) -> str:
-  lines = []
+  return render_with_observation_spans(steps)[0]
+
+
+def render_with_observation_spans(steps: Sequence[Mapping]
+                                  ) -> tuple[str, list[tuple[int, int]]]:
+  """The trajectory text and the [start, end) character spans of the observations (what
+  follows "Observation: " on its line): the text the tools write, to leave out of the loss.
+  """
+  text, spans = "", []
   for s in steps:
-    lines += [f"Thought: {s['thought']}", f"Action: {s['action']}[{s['argument']}]"]
+    text += ("\n" if text else "") + f"Thought: {s['thought']}\n"
+    text += f"Action: {s['action']}[{s['argument']}]"
     if s["observation"] is not None:
-      lines.append(f"Observation: {s['observation']}")
-  return "\n".join(lines)
+      text += "\nObservation: "
+      spans.append((len(text), len(text) + len(s["observation"])))
+      text += s["observation"]
+  return text, spans

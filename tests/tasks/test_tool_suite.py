@@ -136,3 +136,16 @@ def test_react_trajectories_search_calculate_and_finish():
     assert steps[3]["argument"] == example["answer"] and steps[3]["observation"] is None
     assert example["trajectory"] == trajectory.render(steps)
     assert example["trajectory"].count("Observation: ") == 3
+
+
+def test_observation_spans_cover_exactly_the_tool_output():
+  example = multi_hop.TASK.examples("validation")[0]
+  text, spans = trajectory.render_with_observation_spans(example["steps"])
+  assert text == example["trajectory"]
+  assert [text[a:b] for a, b in spans] == [s["observation"] for s in example["steps"][:3]]
+  for start, _ in spans:
+    assert text[:start].endswith("\nObservation: ")
+  bounds = [0] + [i for span in spans for i in span] + [len(text)]
+  outside = "".join(text[a:b] for a, b in zip(bounds[::2], bounds[1::2]))
+  assert outside.count("Thought: ") == 4 and outside.count("Observation: ") == 3
+  assert "based in" not in outside  # the documents' wording, which only observations hold
