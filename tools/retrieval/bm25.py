@@ -6,7 +6,8 @@ import bm25s
 
 from tools.retrieval import index_cache
 from tools.retrieval.collection import CollectionError, Document
-from tools.retrieval.index_cache import Hit
+from tools.retrieval import hits
+from tools.retrieval.hits import Hit
 
 KIND = "bm25"
 STOPWORDS = "en"
@@ -34,14 +35,14 @@ class BM25Retriever:
   def build(cls, documents: Sequence[Document],
             cache_dir: str | pathlib.Path | None = None) -> "BM25Retriever":
     index_cache.check_not_empty(documents, KIND)
-    if cache_dir is not None:
-      saved = index_cache.index_dir(cache_dir, KIND, documents)
-      if saved.is_dir():
-        return cls(documents, _load(saved, len(documents)), loaded_from_cache=True)
+    saved = (index_cache.index_dir(cache_dir, KIND, documents)
+             if cache_dir is not None else None)
+    if saved is not None and saved.is_dir():
+      return cls(documents, _load(saved, len(documents)), loaded_from_cache=True)
     index = bm25s.BM25()
     index.index(_tokenize([d.indexed_text() for d in documents], return_ids=True),
                 show_progress=False)
-    if cache_dir is not None:
+    if saved is not None:
       index_cache.save_atomically(saved, index.save)
     return cls(documents, index)
 
@@ -51,7 +52,7 @@ class BM25Retriever:
   def search_batch(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
     """min(k, collection size) hits per query, best first; a query sharing no term with
     the collection gets score-0 hits."""
-    index_cache.check_k(k)
+    hits.check_k(k)
     k = min(k, len(self.documents))
     rows, scores = self._index.retrieve(_tokenize(queries, return_ids=False), k=k,
                                         show_progress=False, backend_selection="numpy")

@@ -8,7 +8,8 @@ import numpy as np
 
 from tools.retrieval import index_cache
 from tools.retrieval.collection import CollectionError, Document
-from tools.retrieval.index_cache import Hit
+from tools.retrieval import hits
+from tools.retrieval.hits import Hit
 
 EMBEDDINGS_FILE = "embeddings.npy"
 IDS_FILE = "ids.json"
@@ -53,7 +54,7 @@ class DenseRetriever:
     return self.search_batch([query], k)[0]
 
   def search_batch(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
-    index_cache.check_k(k)
+    hits.check_k(k)
     scores = np.asarray(self.encoder.encode(list(queries)), np.float32) @ self.embeddings.T
     k = min(k, len(self.documents))
     out = []

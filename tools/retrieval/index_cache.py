@@ -4,7 +4,6 @@ fingerprint, so it is built once and reused until the collection changes.
 A directory appears only complete: the index is written into a temporary sibling and
 renamed into place, so a run killed while saving leaves nothing that looks like an index.
 """
-import dataclasses
 import os
 import pathlib
 import shutil
@@ -12,14 +11,6 @@ import tempfile
 from typing import Callable, Sequence
 
 from tools.retrieval.collection import CollectionError, Document, fingerprint
-
-
-@dataclasses.dataclass(frozen=True)
-class Hit:
-  """A retrieved document, its score (higher is better) and its rank (1 = best)."""
-  document: Document
-  score: float
-  rank: int
 
 
 def index_dir(cache_dir: str | os.PathLike, kind: str, documents: Sequence[Document]
@@ -45,8 +36,3 @@ def save_atomically(target: pathlib.Path, write: Callable[[pathlib.Path], None])
 def check_not_empty(documents: Sequence[Document], kind: str) -> None:
   if not documents:
     raise CollectionError(f"{kind}: cannot build an empty index (no documents)")
-
-
-def check_k(k: int) -> None:
-  if k < 1:
-    raise ValueError(f"k={k}: must retrieve at least one document")
