@@ -3,7 +3,9 @@ mixtures and vocabulary it leaves as they are).
 
 Names: `tool_<type>` (direct answer), `tool_<type>_fs` (with exemplars), `tool_<type>_cot`
 for types with a rationale, and the tool-use targets `tool_large_arithmetic_pal` (a PAL
-program) and `tool_multi_hop_react` (the gold ReAct trajectory), each also `_fs`.
+program), `tool_entity_facts_rag` / `tool_multi_hop_rag` (numbered passages in the input,
+the answer and its citations as target) and `tool_multi_hop_react` (the gold ReAct
+trajectory), each also `_fs`.
 Mixture `tool_suite`: every zero-shot, CoT and tool-use task, examples-proportional.
 """
 import seqio

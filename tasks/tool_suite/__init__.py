@@ -11,7 +11,8 @@ from tasks.tool_suite import multi_hop
 from tasks.tool_suite import trajectory
 
 TASK_TYPES = (arithmetic.TASK, held_out_facts.TASK, multi_hop.TASK)
-TOOL_VIEWS = (("_pal", arithmetic.PAL_TASK), ("_react", multi_hop.REACT_TASK))
+TOOL_VIEWS = (("_pal", arithmetic.PAL_TASK), ("_rag", held_out_facts.RAG_TASK),
+              ("_rag", multi_hop.RAG_TASK), ("_react", multi_hop.REACT_TASK))
 COLLECTION_PATH = entities.COLLECTION_PATH
 
 __all__ = ["COLLECTION_PATH", "TASK_TYPES", "TOOL_VIEWS", "trajectory"]

@@ -17,6 +17,12 @@ COLLECTION_PATH = (pathlib.Path(__file__).resolve().parent.parent / "data" / "to
                    / "entities.jsonl")
 SEED = 20261201
 SPLIT_COUNTS = {"train": 200, "validation": 50, "test": 50}
+# Passages in a RAG training input: the gold documents among distractors.
+PASSAGES = 4
+# tools/retrieval/prompts.py builds the same prompt from retrieved documents at evaluation
+# (tasks/ may not import tools/; tests/tools/retrieval checks that the two agree).
+RAG_INSTRUCTION = ("Answer the question using the passages below. Cite the passages you "
+                   "use by their number, like [1].")
 
 _ONSETS = ("b", "br", "c", "d", "dr", "f", "g", "gl", "h", "k", "l", "m", "n", "p", "qu",
            "r", "s", "st", "t", "th", "v", "w", "z")
@@ -110,6 +116,29 @@ def in_split(split: str) -> tuple[Organisation, ...]:
 def documents() -> list[dict]:
   """The collection: each organisation's document, then its founder's."""
   return [d for o in organisations() for d in (o.document(), o.founder.document())]
+
+
+@functools.cache
+def _documents_of(split: str) -> tuple[dict, ...]:
+  return tuple(d for o in in_split(split) for d in (o.document(), o.founder.document()))
+
+
+def numbered_passages(rng: random.Random, gold: list[dict], split: str) -> dict:
+  """The gold documents among distractors of the same split (so no held-out document
+  reaches a training input), numbered "[1] title: text", and the gold ones' numbers."""
+  gold_ids = [d["id"] for d in gold]
+  pool = [d for d in _documents_of(split) if d["id"] not in gold_ids]
+  chosen = rng.sample(pool, PASSAGES - len(gold)) + list(gold)
+  rng.shuffle(chosen)
+  numbers = sorted(chosen.index(d) + 1 for d in gold)
+  return {"passages": "\n".join(f"[{n}] {d['title']}: {d['text']}"
+                                for n, d in enumerate(chosen, 1)),
+          "citations": "".join(f"[{n}]" for n in numbers)}
+
+
+@functools.cache
+def documents_by_id() -> dict[str, dict]:
+  return {d["id"]: d for d in documents()}
 
 
 def collection_text() -> str:

@@ -12,6 +12,7 @@ from tasks.suite.base import TaskType
 from tasks.templates import Template as T
 from tasks.templates import chain_of_thought as _cot
 from tasks.tool_suite import entities
+from tasks.tool_suite import held_out_facts
 from tasks.tool_suite import trajectory as traj
 
 
@@ -69,11 +70,14 @@ def _comparison(rng: random.Random, org: entities.Organisation) -> dict | None:
 
 
 def make_example(rng: random.Random) -> dict:
+  documents = entities.documents_by_id()
   while True:
     org = rng.choice(entities.organisations())
     example = rng.choice((_bridge, _comparison))(rng, org)
     if example is not None:
-      return {**example, "trajectory": traj.render(example["steps"]), "split": org.split}
+      gold = [documents[i] for i in example["gold_doc_ids"]]
+      return {**example, "trajectory": traj.render(example["steps"]), "split": org.split,
+              **entities.numbered_passages(rng, gold, org.split)}
 
 
 DIRECT_TEMPLATES = (
@@ -82,6 +86,7 @@ DIRECT_TEMPLATES = (
     _cot("{question}\nWork it out step by step."),
     _cot("Question: {question}\nLet us reason before answering."),
 )
+RAG_TEMPLATES = held_out_facts.RAG_TEMPLATES
 REACT_TEMPLATES = (
     T(f"{traj.INSTRUCTION}\nQuestion: {{question}}", "{trajectory}"),
 )
@@ -90,3 +95,4 @@ TASK = TaskType("multi_hop", "multi_hop", make_example, DIRECT_TEMPLATES, ("ques
                 split_sizes={"train": 1500, "validation": 100, "test": 100},
                 split_of=lambda example: example["split"])
 REACT_TASK = dataclasses.replace(TASK, templates=REACT_TEMPLATES)
+RAG_TASK = dataclasses.replace(TASK, templates=RAG_TEMPLATES)

@@ -26,8 +26,9 @@ def test_registered_in_a_mixture_of_their_own():
   mixture = seqio.get_mixture_or_task(tasks.TOOL_MIXTURE)
   in_mixture = {t.name for t in mixture.tasks}
   assert in_mixture == {"tool_large_arithmetic", "tool_large_arithmetic_cot",
-                        "tool_large_arithmetic_pal", "tool_entity_facts", "tool_multi_hop",
-                        "tool_multi_hop_cot", "tool_multi_hop_react"}
+                        "tool_large_arithmetic_pal", "tool_entity_facts",
+                        "tool_entity_facts_rag", "tool_multi_hop", "tool_multi_hop_cot",
+                        "tool_multi_hop_rag", "tool_multi_hop_react"}
   assert set(tasks.TOOL_TASKS) == in_mixture | {n + "_fs" for n in in_mixture
                                                 if not n.endswith("_cot")}
   default = seqio.get_mixture_or_task(tasks.DEFAULT_MIXTURE)
@@ -92,7 +93,8 @@ def test_held_out_facts_occur_in_no_training_example():
       seen |= _words(" ".join(str(v) for v in example.values()))
     seen |= _words(" ".join(t.input + " " + t.target for t in task.templates))
   assert not held_out & seen
-  for task in ENTITY_TASKS + [multi_hop.REACT_TASK]:  # the tool suite's own training split
+  # The tool suite's own training split, passages and trajectories included.
+  for task in ENTITY_TASKS + [multi_hop.REACT_TASK]:
     for example in task.examples("train"):
       assert not held_out & _words(json.dumps(example)), example["question"]
 
@@ -107,6 +109,13 @@ def test_shipped_collection_is_the_generated_one():
       gold = [documents[i] for i in example["gold_doc_ids"]]
       if task.name == "entity_facts":
         assert example["answer"] in gold[0]["text"]
+      numbers = [int(n) for n in re.findall(r"\[(\d+)\]", example["citations"])]
+      passages = example["passages"].split("\n")
+      assert len(passages) == entities.PASSAGES
+      gold_passages = [p for p in passages
+                       if any(p.endswith("] " + entities.observation(d)) for d in gold)]
+      assert [passages[n - 1] for n in numbers] == gold_passages
+      assert len(gold_passages) == len(gold)
 
 
 def test_pal_programs_compute_the_exact_answer():
