@@ -72,8 +72,10 @@ def source_for(task: suite.TaskType, fmt: formats_lib.Format, name: str) -> seqi
   return _SuiteSource(task, functools.partial(_dataset_fn, task=task, fmt=fmt, name=name))
 
 
-def register_task(task: suite.TaskType, fmt: formats_lib.Format) -> str:
-  name = task_name(task, fmt)
+def register_task(task: suite.TaskType, fmt: formats_lib.Format, name: str | None = None
+                  ) -> str:
+  """Registers the task type in one format, under `name` (default: `task_name`)."""
+  name = name or task_name(task, fmt)
   source = source_for(task, fmt, name)
   if fmt == formats_lib.RANK_CLASSIFICATION:
     preprocessors = [rank_classification.expand_choices, *features.preprocessors(name)]

@@ -29,6 +29,9 @@ class TaskType:
   split_sizes: Mapping[str, int] = dataclasses.field(
       default_factory=lambda: dict(DEFAULT_SPLIT_SIZES))
   metric: str = "exact_match"  # or "rouge" for free text
+  # The split an example may go to (e.g. the split of the entity it asks about, so held-out
+  # entities never reach training); None: any split.
+  split_of: Callable[[Mapping[str, Any]], str] | None = None
 
   @property
   def is_classification(self) -> bool:
@@ -63,7 +66,7 @@ def _examples_by_split(task: TaskType) -> dict[str, tuple[dict[str, Any], ...]]:
     while len(examples) < wanted and misses < 20 * wanted + 200:
       example = task.make_example(rng)
       key = task.key(example)
-      if key in seen:
+      if key in seen or (task.split_of is not None and task.split_of(example) != split):
         misses += 1
         continue
       seen.add(key)
