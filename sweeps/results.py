@@ -99,7 +99,10 @@ def default_x_axis(rows: list[dict], axes: list[str]) -> str:
 
 def plot(rows: list[dict], axes: list[str], x_axis: str, metrics: list[str], path: str,
          title: str) -> None:
-  import matplotlib  # pylint: disable=import-outside-toplevel
+  try:
+    import matplotlib  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise ResultsError("the plot needs matplotlib: pip install 'matplotlib==3.11.2'") from e
   matplotlib.use("Agg")
   from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
   on_axis = [r for r in rows if x_axis in r["labels"]]
@@ -124,7 +127,8 @@ def plot(rows: list[dict], axes: list[str], x_axis: str, metrics: list[str], pat
                    label=legend)
       else:
         positions = [x_labels.index(x) + (g - (len(groups) - 1) / 2) * width for x, _ in points]
-        panel.bar(positions, [y for _, y in points], width=width, label=legend)
+        bars = panel.bar(positions, [y for _, y in points], width=width, label=legend)
+        panel.bar_label(bars, fmt="%.1f", fontsize=8)
     for r in baselines:
       if metric in r["values"]:
         panel.axhline(r["values"][metric], linestyle="--", color="gray", linewidth=1)

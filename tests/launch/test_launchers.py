@@ -1,5 +1,5 @@
 """Dry runs of the three launchers, read back the way a shell on the hosts would read them."""
-import configparser
+import importlib.metadata
 import os
 import re
 import subprocess
@@ -12,7 +12,6 @@ from launch import __main__ as launch_cli
 from launch import job as job_lib
 from launch import xpk
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_FLAGS = ["--gin_file=gin/runs/sft_tiny.gin", "--gin.MODEL_DIR='gs://bucket/run 1'",
                "--gin.BATCH_SIZE=64"]
 TPU = ["tpu", "--tpu_name=pod-1", "--zone=us-west4-a", "--project=proj", "--dry_run"]
@@ -34,9 +33,7 @@ def dry_run(capsys, argv) -> list[str]:
 
 
 def pinned_jax() -> str:
-  config = configparser.ConfigParser()
-  config.read(os.path.join(REPO, "setup.cfg"))
-  return re.search(r"^jax==(\S+)$", config["options"]["install_requires"], re.M).group(1)
+  return importlib.metadata.version("jax")  # the environment installs the pinned one
 
 
 @hypothesis.settings(max_examples=60, deadline=None)
