@@ -8,6 +8,7 @@ sbatch exports the submitting shell's environment (its virtualenv included) by d
 import argparse
 import dataclasses
 import os
+import re
 
 from launch import job as job_lib
 
@@ -46,6 +47,7 @@ class Slurm:
 
   def script(self, job: job_lib.Job) -> str:
     name = self.job_name if job.name is None else f"{self.job_name}-{job.name}"
+    name = re.sub(r"[^\w.-]+", "-", name)  # it also names the log file (%x)
     directives = {"job-name": name, "nodes": self.nodes, "ntasks-per-node": 1,
                   "chdir": self.chdir, "output": "%x-%j.out",
                   "gpus-per-node": self.gpus_per_node, "partition": self.partition,

@@ -1,4 +1,5 @@
 """Dry runs of the three launchers, read back the way a shell on the hosts would read them."""
+import argparse
 import importlib.metadata
 import os
 import re
@@ -10,7 +11,7 @@ import pytest
 
 from launch import __main__ as launch_cli
 from launch import job as job_lib
-from launch import xpk
+from launch import slurm, xpk
 
 TRAIN_FLAGS = ["--gin_file=gin/runs/sft_tiny.gin", "--gin.MODEL_DIR='gs://bucket/run 1'",
                "--gin.BATCH_SIZE=64"]
@@ -102,6 +103,14 @@ def test_slurm_script_runs_srun_once_per_program(capsys):
     assert f"#SBATCH {directive}" in script
   assert bash(script, "srun") == [["srun", "python", "train.py", "--multiprocess",
                                    *TRAIN_FLAGS]]
+
+
+def test_slurm_job_names_of_sweep_arms_are_plain():
+  args = argparse.Namespace(nodes=1, job_name="flan", chdir="/x", python="python",
+                            gpus_per_node=None, partition=None, account=None, time=None)
+  script = slurm.Slurm.from_args(args).script(
+      job_lib.Job((("train.py", "--gin_file=a.gin"),), name="trained_on=names,lr=0.1"))
+  assert "#SBATCH --job-name=flan-trained_on-names-lr-0.1\n" in script
 
 
 def test_slurm_submits_exactly_the_printed_script(capsys, tmp_path, monkeypatch):
