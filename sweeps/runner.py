@@ -7,8 +7,10 @@ checkpoint in its MODEL_DIR. An arm whose recorded programs differ from the swee
 directory the sweep did not make, stops the sweep before anything runs.
 """
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime
+import fcntl
 import json
 import os
 import subprocess
@@ -20,6 +22,7 @@ from typing import Callable
 RECORD = "sweep_arm.json"
 DONE_MARKER = "sweep_arm_done.json"
 LOG = "sweep.log"
+LOCK = "sweep_arm.lock"
 
 
 class SweepStateError(RuntimeError):
@@ -56,6 +59,19 @@ def read_json(path: str) -> dict | None:
     return json.load(f)
 
 
+@contextlib.contextmanager
+def arm_lock(arm_dir: str):
+  """Held while the arm runs, so a second sweep process on the same directory cannot run
+  it at the same time (the OS drops the lock when the holder dies, even by kill -9)."""
+  with open(os.path.join(arm_dir, LOCK), "a", encoding="utf-8") as f:
+    try:
+      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      raise SweepStateError(f"arm {os.path.basename(arm_dir)!r} is running in another "
+                            f"sweep process ({arm_dir}/{LOCK} is locked)") from None
+    yield
+
+
 def status(sweep_dir: str, arm: PlannedArm) -> str:
   """'done', 'interrupted' or 'new'; raises if the directory is not this arm's."""
   arm_dir = os.path.join(sweep_dir, arm.name)
@@ -70,6 +86,9 @@ def status(sweep_dir: str, arm: PlannedArm) -> str:
           f"commands than this sweep's (see {os.path.join(arm_dir, file_name)}); a "
           f"finished or started arm is never rerun with new settings: use another --dir "
           f"or give the changed axis a new value")
+    if state == "interrupted":
+      with arm_lock(arm_dir):
+        pass
     return state
   if os.path.isdir(arm_dir) and os.listdir(arm_dir):
     raise SweepStateError(f"{arm_dir} exists and was not made by a sweep (no {RECORD}); "
@@ -111,6 +130,16 @@ def run_arm(sweep_dir: str, arm: PlannedArm, cwd: str, say: Callable[[str], None
   os.makedirs(arm_dir, exist_ok=True)
   if not os.path.exists(os.path.join(arm_dir, RECORD)):
     write_json_atomically(os.path.join(arm_dir, RECORD), {**arm.record(), "started": _now()})
+  try:
+    with arm_lock(arm_dir):
+      return _run_programs(arm_dir, arm, cwd, say)
+  except SweepStateError as e:  # another process took the arm since the sweep's plan
+    say(f"{arm.name}: SKIPPED ({e})")
+    return Outcome(arm.name, "failed", str(e))
+
+
+def _run_programs(arm_dir: str, arm: PlannedArm, cwd: str, say: Callable[[str], None]
+                  ) -> Outcome:
   log_path = os.path.join(arm_dir, LOG)
   start = time.monotonic()
   with open(log_path, "a", encoding="utf-8") as log:

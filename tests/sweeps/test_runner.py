@@ -78,6 +78,16 @@ def test_killed_sweep_resumes_the_interrupted_arm(tmp_path):
   assert outcome.state == "finished" and len(runs(tmp_path, "slow")) == 2
 
 
+def test_an_arm_running_in_another_sweep_process_is_not_started_twice(tmp_path):
+  sweep = str(tmp_path / "sweep")
+  busy = arm("busy", tmp_path, 0, "1")
+  runner.run(sweep, [busy], say=quiet)  # fails: interrupted, so it would be resumed
+  with runner.arm_lock(os.path.join(sweep, "busy")):
+    with pytest.raises(runner.SweepStateError, match="'busy' is running in another sweep"):
+      runner.run(sweep, [busy, arm("other", tmp_path)], say=quiet)
+  assert len(runs(tmp_path, "busy")) == 1 and not runs(tmp_path, "other")
+
+
 def test_parallel_arms_overlap_and_serial_ones_do_not(tmp_path):
   def spans(sweep_name, parallel):
     names = [f"{sweep_name}{i}" for i in range(3)]
