@@ -16,6 +16,13 @@ from launch.registry import LAUNCHERS
 from sweeps import commands, gin_check, results, runner, spec
 
 
+def _positive(text: str) -> int:
+  value = int(text)
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+  return value
+
+
 def _parser(launcher: str | None) -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="python -m sweeps", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -23,7 +30,7 @@ def _parser(launcher: str | None) -> argparse.ArgumentParser:
   run = sub.add_parser("run", help="run (or print) every arm not yet finished")
   run.add_argument("sweep", help="a sweep file, or a preset's name")
   run.add_argument("--dir", required=True, help="SWEEP_DIR: one MODEL_DIR per arm in it")
-  run.add_argument("--parallel", type=int, default=1, help="arms at a time (default 1)")
+  run.add_argument("--parallel", type=_positive, default=1, help="arms at a time (default 1)")
   run.add_argument("--print_commands", action="store_true",
                    help="print every arm's commands, run nothing")
   run.add_argument("--launcher", choices=sorted(LAUNCHERS),
