@@ -10,14 +10,15 @@
          labels: [instructions, dataset_names]}
       - zip:
           - {axis: lr, binding: constant_schedule.learning_rate, values: [1.0e-3, 3.0e-3]}
-          - {axis: steps, binding: TRAIN_STEPS, values: [400, 200]}
-  arms:                                     # extra arms, named by hand
+          - {axis: batch, binding: BATCH_SIZE, values: [32, 16]}
+  arms:                                     # extra arms, named by hand (their bindings
+                                            # override the file's)
     - {name: untrained, train: false, eval_bindings: {evaluate.untrained: true}}
   eval:                                     # optional: eval.py after each arm's training
     gin_files: [gin/runs/eval_heldout.gin]
     bindings: {Evaluation.name: heldout_nli}
 
-Values: YAML numbers, booleans, null, lists and mappings become the Python literals gin
+Values: YAML numbers (1e-3 included), booleans, null, lists and mappings become the Python literals gin
 reads; YAML strings become gin strings (`nli` -> `'nli'`); `!gin '@adafactor()'` passes gin
 text through as written (references, macros). An axis binds train.py's config unless it
 says `stage: eval` or `stage: both`. MODEL_DIR is the sweep's to set.
@@ -51,6 +52,11 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.add_constructor("!gin", lambda loader, node: GinText(loader.construct_scalar(node)))
+# YAML 1.1 reads 1e-3 (no dot) as a string; a learning rate should not become one.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 def gin_value(value: Any, where: str) -> str:

@@ -37,11 +37,15 @@ sweep:
        labels: [short]}
     - {axis: opt, binding: OPTIMIZER, values: [!gin '@adamw()']}
     - {axis: flag, binding: ModelConfig.scan_layers, values: [true]}
+    - {axis: lr, binding: constant_schedule.learning_rate, values: [1e-3]}
+    - {axis: steps, binding: train.log_every, values: [10]}
 """).values()
   bindings = dict(arm.train_bindings)
   assert bindings["TASK_FEATURE_LENGTHS"] == "{'inputs': 64, 'targets': 16}"
   assert bindings["OPTIMIZER"] == "@adamw()" and bindings["ModelConfig.scan_layers"] == "True"
-  assert arm.name == "lengths=short,opt=_adamw__,flag=True"
+  assert bindings["constant_schedule.learning_rate"] == "0.001"
+  assert bindings["train.log_every"] == "10"
+  assert arm.name == "lengths=short,opt=_adamw__,flag=True,lr=0.001,steps=10"
 
 
 def test_axis_stage_and_explicit_arms_reach_eval():
