@@ -178,7 +178,8 @@ def run(sweep_dir: str, arms: list[PlannedArm], parallel: int = 1, cwd: str = ".
       say(message)
 
   def start(arm: PlannedArm) -> Outcome:
-    say_locked(f"{arm.name}: {'resuming' if statuses[arm.name] == 'interrupted' else 'starting'}")
+    verb = "resuming" if statuses[arm.name] == "interrupted" else "starting"
+    say_locked(f"{arm.name}: {verb} (log: {os.path.join(sweep_dir, arm.name, LOG)})")
     return run_arm(sweep_dir, arm, cwd, say_locked)
 
   with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
