@@ -1,5 +1,6 @@
 """Mixtures of the embedded suite: examples-proportional mixing, FLAN-2022-style format
-sub-mixtures, held-out-cluster pairs and the no-instruction ablation.
+sub-mixtures, held-out-cluster pairs and FLAN's ablations (no instructions, one template,
+1..N training clusters).
 
 Rate of a task = min(num_train_examples, cap) ** (1 / temperature)  (FLAN 2021 mixing;
 seqio normalizes rates into sampling probabilities).
@@ -21,6 +22,7 @@ TEMPERATURE = 1.0
 DEFAULT_MIXTURE = "instruct_suite"
 FLAN_TFDS_MIXTURE = "flan_tfds"  # the TFDS datasets of tasks/flan_datasets.py
 NOINSTR_MIXTURE = "instruct_suite_noinstr"
+ONE_TEMPLATE_MIXTURE = "instruct_suite_1tmpl"
 FLAN2022_MIXTURE = "instruct_suite_flan2022"
 # FLAN 2022 weights its four formats equally; CoT gets its 5% top-level share.
 FLAN2022_FORMAT_RATES = {
@@ -53,6 +55,17 @@ def training_clusters(held_out: str, clusters: Sequence[str] = suite.CLUSTERS,
   return tuple(c for c in clusters if c not in excluded)
 
 
+def largest_first(clusters: Sequence[str]) -> tuple[str, ...]:
+  """The order FLAN-style cluster-count ablations add clusters in: most task types first,
+  ties by name."""
+  return tuple(sorted(clusters, key=lambda c: (-len(suite.by_cluster(c)), c)))
+
+
+def clusters_mixture_name(num_clusters: int, held_out: str) -> str:
+  """Training on the first `num_clusters` of largest_first(training_clusters(held_out))."""
+  return f"{DEFAULT_MIXTURE}_{num_clusters}_clusters_without_{held_out}"
+
+
 def _task_names(clusters: Iterable[str], fmt: formats_lib.Format) -> list[str]:
   """The format's task for each type; a type that lacks the format (no options, no CoT)
   contributes its nearest one (the no-options variant of a non-classification task is its
@@ -79,6 +92,7 @@ def register_all() -> list[str]:
   names = [
       _add(DEFAULT_MIXTURE, _task_names(suite.CLUSTERS, formats_lib.ZERO_SHOT), rate),
       _add(NOINSTR_MIXTURE, _task_names(suite.CLUSTERS, formats_lib.NO_INSTRUCTIONS), rate),
+      _add(ONE_TEMPLATE_MIXTURE, _task_names(suite.CLUSTERS, formats_lib.ONE_TEMPLATE), rate),
   ]
   for cluster in suite.CLUSTERS:
     train = training_clusters(cluster)
@@ -88,6 +102,11 @@ def register_all() -> list[str]:
                       _task_names([cluster], formats_lib.ZERO_SHOT), rate))
     names.append(_add(f"{NOINSTR_MIXTURE}_without_{cluster}",
                       _task_names(train, formats_lib.NO_INSTRUCTIONS), rate))
+    names.append(_add(f"{ONE_TEMPLATE_MIXTURE}_without_{cluster}",
+                      _task_names(train, formats_lib.ONE_TEMPLATE), rate))
+    for n in range(1, len(train) + 1):
+      names.append(_add(clusters_mixture_name(n, cluster),
+                        _task_names(largest_first(train)[:n], formats_lib.ZERO_SHOT), rate))
     rank_tasks = _task_names([cluster], formats_lib.RANK_CLASSIFICATION)
     if rank_tasks:  # zero-shot rank classification of the held-out cluster (T0 style)
       names.append(_add(f"{DEFAULT_MIXTURE}_heldout_{cluster}_rank", rank_tasks, rate))

@@ -36,15 +36,19 @@ def _render_one(task: TaskType, template: templates_lib.Template, example: Mappi
   return inputs, targets
 
 
+def template_pool(task: TaskType, fmt: formats_lib.Format) -> tuple[templates_lib.Template, ...]:
+  """The templates an example of this format is drawn from."""
+  pool = tuple(t for t in task.templates_for(cot=fmt.cot)
+               if fmt.inverted_templates or not t.inverted)
+  return pool[:fmt.max_templates]
+
+
 def render_example(task: TaskType, split: str, index: int, seed: int,
                    fmt: formats_lib.Format, count_tokens: CountTokens | None = None
                    ) -> dict[str, Any]:
   example = task.examples(split)[index]
   rng = example_rng(task.name, split, seed, index)
-  pool = task.templates_for(cot=fmt.cot)
-  if not fmt.inverted_templates:
-    pool = tuple(t for t in pool if not t.inverted)
-  template = rng.choice(pool)
+  template = rng.choice(template_pool(task, fmt))
   template_index = task.templates.index(template)
   uses_options = "options" in example and not template.inverted
   layout_seed = rng.random()  # one header and marker style for exemplars and the query

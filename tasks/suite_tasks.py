@@ -1,8 +1,8 @@
 """Registers the embedded suite in seqio: one task per (task type, format).
 
 Names: `suite_<type>` (zero-shot with options), `suite_<type>_noopt`, `suite_<type>_fs`,
-`suite_<type>_fs_noopt`, `suite_<type>_noinstr`, for multi-step types `suite_<type>_cot`,
-and for classification types `suite_<type>_rank` (one example per answer choice, scored).
+`suite_<type>_fs_noopt`, `suite_<type>_noinstr`, `suite_<type>_1tmpl` (one template), for
+multi-step types `suite_<type>_cot`, and for classification types `suite_<type>_rank` (one example per answer choice, scored).
 Registration builds no data; examples are generated when a dataset is first asked for.
 """
 import functools
@@ -29,7 +29,8 @@ def task_name(task: suite.TaskType, fmt: formats_lib.Format) -> str:
 
 
 def formats_of(task: suite.TaskType) -> tuple[formats_lib.Format, ...]:
-  out = [formats_lib.ZERO_SHOT, formats_lib.FEW_SHOT, formats_lib.NO_INSTRUCTIONS]
+  out = [formats_lib.ZERO_SHOT, formats_lib.FEW_SHOT, formats_lib.NO_INSTRUCTIONS,
+         formats_lib.ONE_TEMPLATE]
   if task.is_classification:
     out += [formats_lib.ZERO_SHOT_NO_OPTIONS, formats_lib.FEW_SHOT_NO_OPTIONS,
             formats_lib.RANK_CLASSIFICATION]
@@ -89,7 +90,7 @@ def register_task(task: suite.TaskType, fmt: formats_lib.Format, name: str | Non
       name, source=source, output_features=features.output_features(),
       preprocessors=preprocessors, postprocess_fn=postprocess_fn, metric_fns=metric_fns,
       shuffle_buffer_size=SHUFFLE_BUFFER)
-  pool = [t for t in task.templates_for(cot=fmt.cot) if fmt.inverted_templates or not t.inverted]
+  pool = render.template_pool(task, fmt)
   catalog.add(catalog.Entry(
       name, task.cluster, templates=len(pool) if fmt.instructions else 0,
       inverted_templates=sum(t.inverted for t in pool) if fmt.instructions else 0,

@@ -122,3 +122,29 @@ def test_same_seed_same_stream_through_seqio():
   first = _first_inputs(3)
   assert first == _first_inputs(3)
   assert first != _first_inputs(4)
+
+
+@pytest.mark.parametrize("held_out", ["sorting", "nli"])
+def test_cluster_count_mixtures_grow_by_whole_clusters(held_out):
+  """FLAN's cluster-count ablation: 1..N training clusters, each mixture the previous one
+  plus the next cluster, never the held-out one or its related clusters."""
+  train = mixtures.training_clusters(held_out)
+  previous: set[str] = set()
+  for n in range(1, len(train) + 1):
+    mixture = seqio.get_mixture_or_task(mixtures.clusters_mixture_name(n, held_out))
+    names = {t.name for t in mixture.tasks}
+    clusters = {_cluster_of(t) for t in names}
+    assert len(clusters) == n and previous < names
+    assert held_out not in clusters and not clusters & set(suite.RELATED_CLUSTERS.get(held_out, ()))
+    previous = names
+  everything = seqio.get_mixture_or_task(f"instruct_suite_without_{held_out}")
+  assert previous == {t.name for t in everything.tasks}
+  sizes = [len(suite.by_cluster(c)) for c in mixtures.largest_first(train)]
+  assert sizes == sorted(sizes, reverse=True)
+
+
+def test_one_template_mixture_has_every_training_type_once():
+  one = seqio.get_mixture_or_task("instruct_suite_1tmpl_without_nli")
+  every = seqio.get_mixture_or_task("instruct_suite_without_nli")
+  assert sorted(t.name.removesuffix("_1tmpl") for t in one.tasks) == sorted(
+      t.name for t in every.tasks)

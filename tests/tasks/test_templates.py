@@ -1,4 +1,6 @@
 """Golden renderings of the FLAN-style template kinds, and template errors."""
+import re
+
 import pytest
 
 from tasks import formats
@@ -30,6 +32,20 @@ def test_no_instruction_ablation_golden_uses_dataset_name_prefix():
                              formats.NO_INSTRUCTIONS)
   assert ex["inputs"] == ("review_sentiment:\nThe book was tiresome and messy.\n"
                           "Select from the following.\n1) positive\n2) negative")
+
+
+@pytest.mark.parametrize("task_name", ["review_sentiment", "addition", "odd_one_out"])
+def test_one_template_ablation_renders_every_example_with_the_first_direct_template(task_name):
+  task = suite.task_type(task_name)
+  (only,) = render.template_pool(task, formats.ONE_TEMPLATE)
+  assert only == next(t for t in task.templates if not t.inverted and not t.cot)
+  fixed_text = [p for p in re.split(r"\{[^}]*\}", only.input) if p.strip()]
+
+  def uses_only(fmt, i):
+    inputs = render.render_example(task, "train", i, 0, fmt)["inputs"]
+    return all(p in inputs for p in fixed_text)
+  assert all(uses_only(formats.ONE_TEMPLATE, i) for i in range(40))
+  assert not all(uses_only(formats.ZERO_SHOT, i) for i in range(40))
 
 
 def test_chain_of_thought_golden_and_answer_extraction():

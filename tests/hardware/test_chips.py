@@ -1,0 +1,14 @@
+import pytest
+
+from benchmarks import chips as benchmark_chips
+from hardware import chips
+
+
+def test_unknown_chip_names_the_known_ones():
+  with pytest.raises(ValueError, match="unknown chip 'tpu_v9'.*tpu_v5e"):
+    chips.chip("tpu_v9")
+
+
+def test_benchmarks_read_the_product_table():
+  assert benchmark_chips.chip("h100_80gb") is chips.CHIPS["h100_80gb"]
+  assert chips.chip("tpu_v5e").peak_bf16_flops == 197e12
