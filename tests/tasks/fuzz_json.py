@@ -25,8 +25,10 @@ def near_valid(draw, valid: dict) -> dict:
     if inner and draw(st.booleans()):
       value = record[draw(st.sampled_from(inner))]
       container = value[0] if isinstance(value, list) and isinstance(value[0], dict) else value
-      if not isinstance(container, dict):
+      if not isinstance(container, dict) or not container:
         container = record
+    if not container:
+      break
     key = draw(st.sampled_from(sorted(container)))
     if draw(st.booleans()):
       del container[key]
