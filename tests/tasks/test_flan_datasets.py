@@ -154,10 +154,10 @@ EXPECTED_FIELDS = {
 }
 
 
-def _through_tfds(dataset, record):
-  """The record as the task's preprocessor sees it: TFDS-encoded, decoded, as Python."""
-  (decoded,) = list(as_tfds_dataset(dataset.tfds_name, [record]).as_numpy_iterator())
-  return records.to_python(decoded)
+def _through_tfds(dataset, rows):
+  """The rows as the task's preprocessor sees them: TFDS-encoded, decoded, as Python."""
+  return [records.to_python(decoded) for decoded in
+          as_tfds_dataset(dataset.tfds_name, rows).as_numpy_iterator()]
 
 
 def test_every_dataset_has_hand_written_expectations():
@@ -169,7 +169,8 @@ def test_every_dataset_has_hand_written_expectations():
 @pytest.mark.parametrize("dataset", flan_datasets.DATASETS, ids=lambda d: d.name)
 def test_fields_of_a_hand_written_record(dataset):
   record, expected = EXPECTED_FIELDS[dataset.name]
-  assert dataset.to_fields(_through_tfds(dataset, record)) == expected
+  (decoded,) = _through_tfds(dataset, [record])
+  assert dataset.to_fields(decoded) == expected
 
 
 @pytest.mark.parametrize("name", sorted(LABEL_MEANINGS))
@@ -177,9 +178,12 @@ def test_every_label_maps_to_the_answer_its_tfds_name_means(name):
   dataset = next(d for d in flan_datasets.DATASETS if d.name == name)
   label_names = features_of(dataset.tfds_name)["label"].names
   assert sorted(label_names) == sorted(LABEL_MEANINGS[name])
-  for label, label_name in enumerate(label_names):
-    fields = dataset.to_fields(_through_tfds(dataset, _with_label(name, label)))
-    assert fields["answer"] == LABEL_MEANINGS[name][label_name], (label, label_name)
+  *labelled, unlabelled = _through_tfds(
+      dataset, [_with_label(name, label) for label in range(len(label_names))]
+      + [_with_label(name, -1)])
+  for label_name, decoded in zip(label_names, labelled, strict=True):
+    fields = dataset.to_fields(decoded)
+    assert fields["answer"] == LABEL_MEANINGS[name][label_name], label_name
     assert fields["answer"] in fields["options"]
   # Unlabelled rows (GLUE/SuperGLUE test splits) are skipped, never given an answer.
-  assert dataset.to_fields(_through_tfds(dataset, _with_label(name, -1))) is None
+  assert dataset.to_fields(unlabelled) is None
