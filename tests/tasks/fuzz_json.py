@@ -1,7 +1,10 @@
-"""Hypothesis strategies for JSON data files: any JSON value, near-valid records (a valid
-record with one field swapped for any JSON value or dropped), and text that is not JSON."""
+"""Hypothesis strategies for data files: any JSON value, near-valid records (a valid record
+with one field swapped for any JSON value or dropped), and bytes that are not JSON; and a
+loader run on such bytes."""
 import json
+import pathlib
 import re
+import tempfile
 
 from hypothesis import strategies as st
 
@@ -47,3 +50,15 @@ def dumps(value) -> str:
 def raw_files():
   """File contents that may not be JSON or UTF-8 at all."""
   return st.binary(max_size=40) | st.text(max_size=40).map(str.encode)
+
+
+def load_bytes(content: bytes, file_name: str, load):
+  """(path, load(path)) for `content` written to a fresh file, or (path, the ValueError
+  `load` raised); the file is gone afterwards."""
+  with tempfile.TemporaryDirectory() as directory:
+    path = pathlib.Path(directory) / file_name
+    path.write_bytes(content)
+    try:
+      return path, load(path)
+    except ValueError as e:
+      return path, e

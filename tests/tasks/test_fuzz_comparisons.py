@@ -2,8 +2,6 @@
 the file and line, never another exception; any valid comparison survives a round trip,
 whatever characters its text holds."""
 import json
-import pathlib
-import tempfile
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -24,13 +22,7 @@ FUZZ = settings(max_examples=300, deadline=1000)
 
 
 def _read(content: bytes):
-  with tempfile.TemporaryDirectory() as directory:
-    path = pathlib.Path(directory) / "comparisons.jsonl"
-    path.write_bytes(content)
-    try:
-      return path, comparisons.read_jsonl(path)
-    except ValueError as e:
-      return path, e
+  return fuzz_json.load_bytes(content, "comparisons.jsonl", comparisons.read_jsonl)
 
 
 def _check_usable(c: comparisons.Comparison):
