@@ -27,30 +27,31 @@ def loads(text: str, where: str, one_line: bool = False) -> Any:
     raise ValueError(f"{where}: JSON nested too deeply to read") from None
   except ValueError as e:  # e.g. an integer of more digits than Python converts
     raise ValueError(f"{where}: unreadable JSON value: {e}") from None
-  path = _lone_surrogate_path(value)
-  if path is not None:
-    raise ValueError(f"{where}: {f'field {path}' if path else 'the value'} holds a lone surrogate escape "
-                     f"(such as \\ud800), which is not a character")
+  what = _lone_surrogate_place(value)
+  if what is not None:
+    raise ValueError(f"{where}: {what} holds a lone surrogate escape (such as \\ud800), "
+                     f"which is not a character")
   return value
 
 
-def _lone_surrogate_path(value: Any) -> str | None:
-  """Where in `value` a string (value or key) has a lone surrogate, e.g. "Instances[3].input".
+def _lone_surrogate_place(value: Any) -> str | None:
+  """Which string of `value` has a lone surrogate: "field Instances[3].input", "a key of
+  field Instances[3]", "the value" (a bare string) or None.
 
   Iterative: `json.loads` accepts nesting close to the recursion limit.
   """
+  field = lambda path: f"field {path}" if path else "the value"
   stack = [("", value)]
   while stack:
     path, item = stack.pop()
     if isinstance(item, str):
       if not _encodes(item):
-        return path
+        return field(path)
     elif isinstance(item, list):
       stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(item))))
     elif isinstance(item, dict):
-      for key in item:
-        if not _encodes(key):
-          return f"{path} key {key!r}".strip()
+      if not all(_encodes(key) for key in item):
+        return f"a key of {field(path) if path else 'the object'}"
       stack.extend((f"{path}.{k}" if path else k, v) for k, v in reversed(item.items()))
   return None
 

@@ -15,21 +15,24 @@ import train
 MACROS = ("MODEL_DIR", "TRAIN_STEPS", "BATCH_SIZE", "LEARNING_RATE")
 # A run file of the shape of gin/runs/*.gin over a configurable of this test (the real ones
 # import the trainer, which costs more than every example here together).
-RUN_FILE = "".join(f"run.{m.lower()} = %{m}\n" for m in MACROS) + "".join(
-    f"{m} = 1\n" for m in MACROS) + "run.mesh = @make_test_mesh()\n"
+RUN_FILE = "".join(f"fuzz_run.{m.lower()} = %{m}\n" for m in MACROS) + "".join(
+    f"{m} = 1\n" for m in MACROS) + "fuzz_run.mesh = @make_test_mesh()\n"
 
 
 @gin.configurable(module="fuzz_flags")
-def run(model_dir, train_steps, batch_size, learning_rate, mesh, log_every=10):
+def fuzz_run(model_dir, train_steps, batch_size, learning_rate, mesh, log_every=10):
   return model_dir, train_steps, batch_size, learning_rate, mesh, log_every
 
 
 @gin.configurable(module="fuzz_flags")
 def make_test_mesh():
   return "mesh"
+
+
 names = st.one_of(st.sampled_from(MACROS), st.sampled_from(MACROS).map(str.lower),
-                  st.sampled_from(["run.batch_size", "run.log_every", "fuzz_flags.run.mesh",
-                                   "no_such.param", "a/b.c", "BATCH_SIZ", ""]),
+                  st.sampled_from(["fuzz_run.batch_size", "fuzz_run.log_every",
+                                   "fuzz_flags.fuzz_run.mesh", "no_such.param", "a/b.c",
+                                   "BATCH_SIZ", ""]),
                   st.text(st.sampled_from("ABZ_az.9/ =%@'\"()[]"), max_size=10))
 values = st.one_of(st.sampled_from(["1", "'/tmp/x'", "8", "%BATCH_SIZE", "@make_test_mesh()",
                                     "@no_such()", "%NO_SUCH", "[",
@@ -106,7 +109,7 @@ def test_misspelled_macro_names_the_binding_and_the_close_macro(run_file):
                                        r"used by any configurable; did you mean BATCH_SIZE\?"):
     train.parse_gin([run_file], ["BATCH_SIZ=8"])
   gin.clear_config()
-  train.parse_gin([run_file], ["BATCH_SIZE=8", "run.log_every=2"])
+  train.parse_gin([run_file], ["BATCH_SIZE=8", "fuzz_run.log_every=2"])
   assert gin.query_parameter("%BATCH_SIZE") == 8
 
 
