@@ -7,10 +7,12 @@ pairs carry no preference and are dropped.
 JSONL, one comparison per line, either
   {"prompt": str, "responses": [str, ...], "ranks": [int, ...]}      (ranked, K >= 2)
   {"prompt": str, "chosen": str, "rejected": str}                    (one pair)
-Extra fields (task, scores, ...) are kept in `meta`. Three of them mean something to the
-reward model: `response_ids` (per response, the token ids a policy sampled: it trains on
-those ids rather than on the re-encoded text), `finished` (per response, False when cut
-off before EOS) and `demonstration` (the reference answer it is normalised on).
+Extra fields (task, scores, ...) are kept in `meta`. Four of them mean something to the
+reward model, and a row where they do not fit fails naming its line: `response_ids` (per
+response, the token ids a policy sampled: it trains on those ids rather than on the
+re-encoded text), `finished` (per response, False when cut off before EOS),
+`demonstration` (the reference answer it is normalised on) and `demonstration_index`
+(which response is that answer, or null). Ranks are integers >= 0.
 
 The labeler stands in for InstructGPT's human labelers on the embedded suite, where the
 right answer of every prompt is known. Its rubric, per response (`label`):
@@ -78,6 +80,10 @@ def ranks_from_scores(scores: Sequence[float]) -> tuple[int, ...]:
   return tuple(distinct.index(round(s, 6)) for s in scores)
 
 
+# Ranks and token ids travel as int32; a negative rank would read as "no response slot".
+INT32_MAX = 2**31 - 1
+
+
 def _parse_row(row: dict, where: str) -> Comparison:
   if not isinstance(row.get("prompt"), str):
     raise ValueError(f"{where}: field 'prompt' (a string) is missing")
@@ -87,19 +93,50 @@ def _parse_row(row: dict, where: str) -> Comparison:
         raise ValueError(f"{where}: a pair needs string fields 'chosen' and 'rejected'; "
                          f"{field!r} is missing or not a string")
     meta = {k: v for k, v in row.items() if k not in ("prompt", "chosen", "rejected")}
-    return Comparison(row["prompt"], (row["chosen"], row["rejected"]), (0, 1), meta)
+    comparison = Comparison(row["prompt"], (row["chosen"], row["rejected"]), (0, 1), meta)
+  else:
+    comparison = _parse_ranked(row, where)
+  _check_meta(comparison, where)
+  return comparison
+
+
+def _parse_ranked(row: dict, where: str) -> Comparison:
   responses, ranks = row.get("responses"), row.get("ranks")
   if not isinstance(responses, list) or not all(isinstance(r, str) for r in responses):
     raise ValueError(f"{where}: field 'responses' (a list of strings) is missing")
   if not isinstance(ranks, list) or len(ranks) != len(responses) or not all(
-      isinstance(r, int) and not isinstance(r, bool) for r in ranks):
-    raise ValueError(f"{where}: field 'ranks' must be a list of {len(responses)} integers, "
-                     f"one per response; got {ranks!r}")
+      isinstance(r, int) and not isinstance(r, bool) and 0 <= r <= INT32_MAX for r in ranks):
+    raise ValueError(f"{where}: field 'ranks' must be a list of {len(responses)} integers "
+                     f"from 0 (best) to {INT32_MAX}, one per response; got {ranks!r}")
   if len(responses) > MAX_RESPONSES:
     raise ValueError(f"{where}: {len(responses)} responses; at most {MAX_RESPONSES} are "
                      f"allowed per comparison")
   meta = {k: v for k, v in row.items() if k not in ("prompt", "responses", "ranks")}
   return Comparison(row["prompt"], tuple(responses), tuple(ranks), meta)
+
+
+def _check_meta(comparison: Comparison, where: str):
+  """The extra fields the reward model reads (see the module docstring) must fit it."""
+  k, meta = len(comparison.responses), comparison.meta
+  finished = meta.get("finished")
+  if "finished" in meta and (not isinstance(finished, list) or len(finished) != k
+                               or not all(isinstance(f, bool) for f in finished)):
+    raise ValueError(f"{where}: field 'finished' must be a list of {k} booleans, one per "
+                     f"response; got {finished!r}")
+  if "demonstration" in meta and not isinstance(meta["demonstration"], str):
+    raise ValueError(f"{where}: field 'demonstration' must be a string; got "
+                     f"{meta['demonstration']!r}")
+  ids = meta.get("response_ids")
+  if ids is not None and (not isinstance(ids, list) or len(ids) != k or not all(
+      isinstance(row, list) and all(isinstance(t, int) and not isinstance(t, bool)
+                                    and 0 < t <= INT32_MAX for t in row) for row in ids)):
+    raise ValueError(f"{where}: field 'response_ids' must hold {k} lists of token ids "
+                     f"(positive integers), one per response")
+  index = meta.get("demonstration_index")
+  if index is not None and (not isinstance(index, int) or isinstance(index, bool)
+                            or not 0 <= index < k):
+    raise ValueError(f"{where}: field 'demonstration_index' must be null or a response "
+                     f"index from 0 to {k - 1}; got {index!r}")
 
 
 def usable(comparisons: Iterable[Comparison], skipped: SkipCounts) -> list[Comparison]:

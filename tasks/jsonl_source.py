@@ -11,24 +11,24 @@ from typing import Iterator, Mapping
 import seqio
 import tensorflow as tf
 
+from tasks import json_text
+
 JSON_FIELD = "json"
 
 
 def numbered_rows(path: str | pathlib.Path) -> Iterator[tuple[int, dict]]:
   """(line number, JSON object) per non-blank line; a line that is not a JSON object
-  fails naming the file and line."""
+  fails naming the file and line.
+
+  Lines end at "\n" only: JSON strings may hold U+2028, U+0085 and the other characters
+  `str.splitlines` also breaks at.
+  """
   path = pathlib.Path(path)
-  try:
-    text = path.read_text(encoding="utf-8")
-  except UnicodeDecodeError as e:
-    raise ValueError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
-  for line_number, line in enumerate(text.splitlines(), 1):
+  text = json_text.decode_utf8(path.read_bytes(), str(path))
+  for line_number, line in enumerate(text.split("\n"), 1):
     if not line.strip():
       continue
-    try:
-      row = json.loads(line)
-    except json.JSONDecodeError as e:
-      raise ValueError(f"{path}:{line_number}: malformed JSON: {e.msg}") from None
+    row = json_text.loads(line, f"{path}:{line_number}", one_line=True)
     if not isinstance(row, dict):
       raise ValueError(f"{path}:{line_number}: expected a JSON object per line")
     yield line_number, row

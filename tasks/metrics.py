@@ -51,8 +51,16 @@ def rouge_l(targets: Sequence, predictions: Sequence[str]) -> dict[str, float]:
 
 def rank_classification_accuracy(targets: Sequence[int], scores: Sequence[Sequence[float]]
                                  ) -> dict[str, float]:
-  """T0-style: index of the best-scored choice (summed log-prob) vs the right index."""
-  hits = sum(int(max(range(len(s)), key=s.__getitem__) == t) for t, s in zip(targets, scores))
+  """T0-style: percentage of examples whose best-scored choice (summed log-prob) is the
+  right one. A tie goes to the earlier choice, as numpy's argmax does; a target of -1 (the
+  right answer is not among the choices) counts as a miss."""
+  if len(targets) != len(scores):
+    raise ValueError(f"{len(targets)} targets but {len(scores)} score lists")
+  hits = 0
+  for index, (target, choice_scores) in enumerate(zip(targets, scores)):
+    if not choice_scores:
+      raise ValueError(f"example {index} has no scored choices")
+    hits += int(max(range(len(choice_scores)), key=choice_scores.__getitem__) == target)
   return {"rank_accuracy": 100.0 * hits / max(len(targets), 1)}
 
 

@@ -17,7 +17,6 @@ Instances carry several references; the target is the first, the "references" fe
 keeps all of them so ROUGE-L / exact match take the best one.
 """
 import dataclasses
-import json
 import pathlib
 from typing import Any, Callable
 
@@ -26,6 +25,7 @@ import tensorflow as tf
 
 from tasks import catalog
 from tasks import features
+from tasks import json_text
 from tasks import metrics
 from tasks import stats
 from tasks import vocab
@@ -53,53 +53,68 @@ class NiTask:
 
 
 def _text(value, path, field) -> str:
-  if isinstance(value, list):  # NIv2 stores Definition as a one-element list
-    value = " ".join(str(v) for v in value)
   if not isinstance(value, str):
-    raise ValueError(f"{path}: field {field!r} should be text, got {type(value).__name__}")
+    raise ValueError(f"{path}: field {field!r} should be text, got {_kind(value)}")
+  return value
+
+
+def _definition(value, path) -> str:
+  """NIv2 stores the Definition as a one-element list of text."""
+  if isinstance(value, list) and all(isinstance(v, str) for v in value):
+    value = " ".join(value)
+  return _text(value, path, "Definition")
+
+
+def _kind(value) -> str:
+  if isinstance(value, list):
+    return "a list holding " + ", ".join(sorted({type(v).__name__ for v in value}))
+  return type(value).__name__
+
+
+def _list(value, path, field) -> list:
+  if not isinstance(value, list):
+    raise ValueError(f"{path}: field {field!r} should be a list, got {_kind(value)}")
   return value
 
 
 def _examples(raw, path, field) -> tuple[dict[str, str], ...]:
-  if not isinstance(raw, list):
-    raise ValueError(f"{path}: field {field!r} should be a list")
   out = []
-  for i, ex in enumerate(raw):
+  for i, ex in enumerate(_list(raw, path, field)):
     if not isinstance(ex, dict) or "input" not in ex or "output" not in ex:
       raise ValueError(f"{path}: {field}[{i}] needs 'input' and 'output'")
     out.append({"input": _text(ex["input"], path, f"{field}[{i}].input"),
                 "output": _text(ex["output"], path, f"{field}[{i}].output"),
-                "explanation": str(ex.get("explanation", ""))})
+                "explanation": _text(ex.get("explanation", ""), path,
+                                     f"{field}[{i}].explanation")})
   return tuple(out)
 
 
 def load_task(path: str | pathlib.Path) -> NiTask:
   path = pathlib.Path(path)
-  try:
-    data = json.loads(path.read_bytes().decode("utf-8"))
-  except UnicodeDecodeError as e:
-    raise ValueError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
-  except json.JSONDecodeError as e:
-    raise ValueError(f"{path}: malformed JSON at line {e.lineno}: {e.msg}") from None
+  data = json_text.loads(json_text.decode_utf8(path.read_bytes(), str(path)), str(path))
   if not isinstance(data, dict):
     raise ValueError(f"{path}: expected a JSON object")
   missing = [f for f in REQUIRED_FIELDS if f not in data]
   if missing:
     raise ValueError(f"{path}: missing field(s) {missing}")
   instances = []
-  for i, inst in enumerate(data["Instances"]):
+  for i, inst in enumerate(_list(data["Instances"], path, "Instances")):
     if not isinstance(inst, dict) or "input" not in inst or "output" not in inst:
       raise ValueError(f"{path}: Instances[{i}] needs 'input' and 'output'")
     outputs = inst["output"] if isinstance(inst["output"], list) else [inst["output"]]
-    instances.append({"id": str(inst.get("id", f"{path.stem}-{i}")),
+    instance_id = inst.get("id", f"{path.stem}-{i}")
+    instances.append({"id": _text(str(instance_id) if isinstance(instance_id, int)
+                                  else instance_id, path, f"Instances[{i}].id"),
                       "input": _text(inst["input"], path, f"Instances[{i}].input"),
                       "references": [_text(o, path, f"Instances[{i}].output") for o in outputs]})
   return NiTask(
-      name=path.stem, path=str(path), definition=_text(data["Definition"], path, "Definition"),
+      name=path.stem, path=str(path), definition=_definition(data["Definition"], path),
       positive_examples=_examples(data["Positive Examples"], path, "Positive Examples"),
       negative_examples=_examples(data.get("Negative Examples", []), path,
                                   "Negative Examples"),
-      instances=tuple(instances), categories=tuple(data.get("Categories", ())))
+      instances=tuple(instances), categories=tuple(
+          _text(c, path, f"Categories[{i}]")
+          for i, c in enumerate(_list(data.get("Categories", []), path, "Categories"))))
 
 
 def encode(task: NiTask, instance_input: str, max_input_tokens: int,

@@ -63,6 +63,30 @@ def _environment(rng: random.Random) -> jinja2.Environment:
   return env
 
 
+def _field(mapping, key, kinds, where, default=None):
+  """`mapping[key]` if it is one of `kinds` (None allowed when absent or null)."""
+  value = mapping.get(key, default)
+  if value is not None and not isinstance(value, kinds):
+    names = " or ".join({str: "text", bool: "true/false", list: "a list",
+                         dict: "a mapping"}[k] for k in kinds)
+    raise ValueError(f"{where}: field {key!r} should be {names}, got {type(value).__name__}"
+                     f" {_preview(value)}")
+  return value
+
+
+def _preview(value) -> str:
+  text = repr(value) if isinstance(value, (str, int, float)) else ""
+  return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_jinja(source: str, where: str):
+  """Syntax errors surface at load time, naming the template."""
+  try:
+    jinja2.Environment().parse(source)
+  except jinja2.TemplateSyntaxError as e:
+    raise ValueError(f"{where}: Jinja syntax error line {e.lineno}: {e.message}") from None
+
+
 def load_file(path: str | pathlib.Path) -> list[PromptTemplate]:
   path = pathlib.Path(path)
   try:
@@ -71,28 +95,36 @@ def load_file(path: str | pathlib.Path) -> list[PromptTemplate]:
     raise ValueError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
   except yaml.YAMLError as e:
     raise ValueError(f"{path}: malformed YAML: {e}") from None
+  except RecursionError:
+    raise ValueError(f"{path}: YAML nested too deeply to read") from None
   if not isinstance(document, dict) or "dataset" not in document:
     raise ValueError(f"{path}: expected a mapping with 'dataset' and 'templates'")
+  dataset = _field(document, "dataset", (str,), str(path))
+  subset = _field(document, "subset", (str,), str(path))
   out = []
-  for template_id, spec in (document.get("templates") or {}).items():
+  for template_id, spec in (_field(document, "templates", (dict,), str(path)) or {}).items():
+    where = f"{path}: template {template_id!r}"
     if not isinstance(spec, dict):
-      raise ValueError(f"{path}: template {template_id!r} is not a mapping")
+      raise ValueError(f"{where} is not a mapping")
     missing = [k for k in ("name", "jinja") if not spec.get(k)]
     if missing:
-      raise ValueError(f"{path}: template {template_id!r} lacks field(s) {missing}")
-    meta = spec.get("metadata") or {}
+      raise ValueError(f"{where} lacks field(s) {missing}")
+    name, jinja = _field(spec, "name", (str,), where), _field(spec, "jinja", (str,), where)
+    answer_choices = _field(spec, "answer_choices", (str,), where)
+    meta = _field(spec, "metadata", (dict,), where) or {}
+    metrics_names = _field(meta, "metrics", (list,), f"{where}, metadata") or []
+    if not all(isinstance(m, str) for m in metrics_names):
+      raise ValueError(f"{where}, metadata: field 'metrics' should be a list of names")
+    for source, part in ((jinja, ""), (answer_choices, ", answer_choices")):
+      if source is not None:
+        _check_jinja(source, f"{path}: template {name!r}{part}")
     out.append(PromptTemplate(
-        dataset=str(document["dataset"]), subset=document.get("subset"),
-        name=str(spec["name"]), template_id=str(template_id), jinja=str(spec["jinja"]),
-        answer_choices=spec.get("answer_choices"),
-        original_task=bool(meta.get("original_task", False)),
-        choices_in_prompt=bool(meta.get("choices_in_prompt", False)),
-        metrics=tuple(meta.get("metrics") or ()), path=str(path)))
-    try:  # syntax errors surface at load time, naming the template
-      jinja2.Environment().parse(spec["jinja"])
-    except jinja2.TemplateSyntaxError as e:
-      raise ValueError(f"{path}: template {spec['name']!r}: Jinja syntax error line "
-                       f"{e.lineno}: {e.message}") from None
+        dataset=dataset, subset=subset, name=name, template_id=str(template_id),
+        jinja=jinja, answer_choices=answer_choices,
+        original_task=bool(_field(meta, "original_task", (bool,), f"{where}, metadata")),
+        choices_in_prompt=bool(_field(meta, "choices_in_prompt", (bool,),
+                                      f"{where}, metadata")),
+        metrics=tuple(metrics_names), path=str(path)))
   return out
 
 
@@ -108,6 +140,10 @@ def load_directory(root: str | pathlib.Path) -> dict[tuple[str, str | None], lis
   return grouped
 
 
+class TemplateRenderError(ValueError):
+  """A template's Jinja code failed on a record (a type error, division by zero, ...)."""
+
+
 def _render_text(env: jinja2.Environment, source: str, record: Mapping[str, Any],
                  where: str, **extra) -> str:
   try:
@@ -115,6 +151,10 @@ def _render_text(env: jinja2.Environment, source: str, record: Mapping[str, Any]
   except jinja2.UndefinedError as e:
     raise TemplateFieldError(f"{where}: {e.message} (the example has fields "
                              f"{sorted(record)})") from None
+  # A template is code from its file: whatever its expressions raise on this record (an
+  # index out of range, text plus a number, a sandbox refusal) is the template's error.
+  except Exception as e:  # pylint: disable=broad-except
+    raise TemplateRenderError(f"{where}: {type(e).__name__}: {e}") from None
 
 
 def apply(template: PromptTemplate, record: Mapping[str, Any], seed: int = 0

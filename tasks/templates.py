@@ -2,7 +2,9 @@
 
 Patterns use `str.format` fields (`{premise}`); `{options_}` is where the answer options go.
 A template that names a field the example lacks fails with an error that names the task,
-the template and the field, so a typo in a template never renders as an empty string.
+the template and the field, so a typo in a template never renders as an empty string; a
+pattern `str.format` cannot apply (a lone brace, a positional `{0}`, a format spec that does
+not suit the value) fails with `TemplatePatternError`, naming the same and the pattern.
 """
 import dataclasses
 import re
@@ -21,6 +23,10 @@ class TemplateFieldError(KeyError):
     return self.args[0]
 
 
+class TemplatePatternError(ValueError):
+  """A template pattern that `str.format` cannot apply to the example."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Template:
   """One way of asking for a task.
@@ -33,9 +39,14 @@ class Template:
   inverted: bool = False
   cot: bool = False
 
-  def fields(self) -> set[str]:
-    return {name for pattern in (self.input, self.target)
-            for _, name, _, _ in string.Formatter().parse(pattern) if name}
+  def fields(self, where: str = "template") -> set[str]:
+    names = set()
+    for pattern in (self.input, self.target):
+      try:
+        names.update(name for _, name, _, _ in string.Formatter().parse(pattern) if name)
+      except ValueError as e:
+        raise TemplatePatternError(f"{where}: pattern {pattern!r}: {e}") from None
+    return names
 
 
 def _format(pattern: str, values: Mapping[str, Any], where: str) -> str:
@@ -45,6 +56,11 @@ def _format(pattern: str, values: Mapping[str, Any], where: str) -> str:
     raise TemplateFieldError(
         f"{where}: template names field {e.args[0]!r}, which the example does not have "
         f"(it has {sorted(values)})") from None
+  # `{x.attr}`, `{x[0]}` and format specs reach into the value: these fail on values
+  # that lack what the pattern asks for.
+  except (ValueError, TypeError, AttributeError, IndexError) as e:
+    raise TemplatePatternError(f"{where}: pattern {pattern!r}: {type(e).__name__}: {e}"
+                               ) from None
 
 
 def render(template: Template, example: Mapping[str, Any], options_text: str = "",

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 
+import jax
 import numpy as np
 import optax
 import pytest
@@ -21,22 +22,57 @@ TASK = "suite_word_category"  # 14 validation examples with 3-4 answer choices
 LENGTHS = {"inputs": 24, "targets": 6}  # short on purpose: prompts get truncated
 
 
-def save_checkpoint(model_dir, config, mesh):
+def save_checkpoint(model_dir, config, mesh, set_params=None):
+  """A step-7 checkpoint of freshly initialised parameters, or of `set_params(params)`."""
   module = module_for(config)
   example = random_batch(config)
   _, shardings = train_state.state_shardings(module, optax.adam(1e-3), example, mesh, RULES)
   state = train_state.create_train_state(module, optax.adam(1e-3), example, shardings, mesh,
                                          RULES, seed=0)
+  if set_params is not None:
+    numpy_params = jax.tree.map(np.array, state.params)  # writable copies
+    state = state.replace(params=jax.tree.map(
+        lambda new, old: jax.device_put(new.astype(old.dtype), old.sharding),
+        set_params(numpy_params), state.params))
   saver = checkpoints.Checkpoints(os.path.join(model_dir, "checkpoints"), save_every=1)
   saver.save(7, state)
   saver.close()
   return state
 
 
+ANSWER = "instrument"
+
+
+def always_one_answer(params, vocabulary):
+  """T5 parameters that read nothing but the current decoder token: attention and MLP
+  outputs are zero, so the logits come from that token's embedding alone. Embeddings are
+  one-hot: the start token (0) predicts ANSWER's token, every other token predicts EOS.
+  Greedy decoding therefore writes ANSWER for every input, and rank classification, where
+  every choice is one token + EOS, scores ANSWER highest for every input."""
+  (answer_id,) = vocabulary.encode(ANSWER)
+  decoder = params["decoder"]
+  for layer in decoder["layers"].values():
+    for block in ("self_attention", "encoder_decoder_attention"):
+      layer[block]["out"]["kernel"][:] = 0
+    layer["mlp"]["wo"]["kernel"][:] = 0
+  embedding = params["token_embedder"]["embedding"]
+  embedding[:] = 0
+  embedding[:, 1] = 1.0  # any token but the start token
+  embedding[0] = 0
+  embedding[0, 0] = 1.0
+  logits = decoder["logits_dense"]["kernel"]
+  logits[:] = 0
+  logits[0, answer_id] = 10.0
+  logits[1, vocabulary.eos_id] = 10.0
+  return params
+
+
 @pytest.fixture(scope="module")
 def trained_dir(tmp_path_factory):
   model_dir = str(tmp_path_factory.mktemp("run"))
-  save_checkpoint(model_dir, SUITE_T5, partitioning.make_mesh())
+  vocabulary = seqio.get_mixture_or_task(TASK).output_features["targets"].vocabulary
+  save_checkpoint(model_dir, SUITE_T5, partitioning.make_mesh(),
+                  lambda params: always_one_answer(params, vocabulary))
   return model_dir
 
 
@@ -48,8 +84,14 @@ def test_checkpoint_to_written_results(trained_dir):
   written = json.load(open(os.path.join(out_dir, "results.json")))
   assert written["step"] == 7
   task_metrics = written["tasks"][TASK]
-  assert set(task_metrics) == {"exact_match", "rank_accuracy"}
-  assert all(0 <= v <= 100 for v in task_metrics.values())
+  rows = list(seqio.get_mixture_or_task(TASK).get_dataset(
+      LENGTHS, split="validation", shuffle=False).take(8).as_numpy_iterator())
+  targets = [r["targets_pretokenized"].decode() for r in rows]
+  # The 8 targets: vehicle, instrument, vegetable, color, instrument, animal, tool and an
+  # inverted-template row (zebra) without choices, which rank classification skips.
+  assert (targets.count(ANSWER), sum(len(r["choices"]) > 0 for r in rows)) == (2, 7)
+  assert task_metrics == {"exact_match": pytest.approx(100 * 2 / 8),
+                          "rank_accuracy": pytest.approx(100 * 2 / 7)}
   assert written["clusters"]["topic"] == task_metrics == written["overall"]
   # A 24-token input limit cuts these prompts; the cut is counted, not hidden.
   assert written["truncated"][f"{TASK} truncated inputs"] > 0

@@ -44,23 +44,68 @@ def test_normalized_head_scores_demonstrations_mean0_std1():
   np.testing.assert_allclose(float(jnp.std(score(normalized))), 1.0, rtol=1e-5)
 
 
+# Reward by the last token before the appended EOS, for the model `last_token_rewards` builds.
+REWARD_OF_LAST_TOKEN = {9: 1.0, 10: -0.5, 11: 2.0}  # any other token: 0
+
+
+def last_token_rewards(params, config):
+  """Reward-model parameters whose reward is REWARD_OF_LAST_TOKEN[last response token]:
+  attention and MLP outputs are zero, so the hidden state at a position is the normalised
+  embedding of that position's decoder input token, which at the reward column is the
+  response's last token. Embeddings are one-hot with mean square 1 (the RMS norm keeps
+  them), one direction per token of the table and one for every other token."""
+  params = jax.tree.map(np.array, params)  # writable copies
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    names = [getattr(k, "key", k) for k in path]
+    if names[-2:] in (["out", "kernel"], ["wo", "kernel"]):
+      leaf[:] = 0
+  embedding = params["trunk"]["token_embedder"]["embedding"]
+  width = config.emb_dim
+  embedding[:] = 0
+  embedding[:, 0] = width ** 0.5
+  head = np.zeros(width, np.float32)
+  for direction, (token, reward) in enumerate(REWARD_OF_LAST_TOKEN.items(), 1):
+    embedding[token] = 0
+    embedding[token, direction] = width ** 0.5
+    head[direction] = reward / width ** 0.5
+  params["head_kernel"], params["head_bias"] = head, np.zeros((), np.float32)
+  return jax.tree.map(jnp.asarray, params)
+
+
 @pytest.mark.parametrize("config", [TINY_LLAMA, TINY_T5], ids=["llama", "t5"])
-def test_reward_sees_the_last_response_token(config):
+def test_reward_step_loss_on_different_responses_matches_hand_computation(config):
   kind = model_for(config)
   model = kind.scalar_head()
-  prompts = jnp.array([[5, 6, 7, 1], [5, 6, 7, 1]], jnp.int32)
-  responses = jnp.array([[[9, 10, 1, 0], [9, 10, 1, 0]], [[9, 10, 11, 0], [9, 10, 12, 0]]],
-                        jnp.int32)
-  batch = {"prompts": prompts, "responses": responses}
-  params = nn.unbox(model.init(jax.random.key(0), {
-      "decoder_target_tokens": jnp.ones((2, 9), jnp.int32),
-      "decoder_input_tokens": jnp.ones((2, 9), jnp.int32),
-      **({"encoder_input_tokens": prompts} if config.is_encoder_decoder else {})})["params"])
-  rewards = jax.jit(lambda p, b: reward_step.response_rewards(
-      p, b["prompts"], b["responses"], apply_fn=model.apply,
-      sequence_batch=kind.sequence_batch, eos_id=1))(params, batch)
-  assert rewards[0, 0] == rewards[0, 1]
-  assert rewards[1, 0] != rewards[1, 1]
+  prompts = jnp.array([[5, 6, 7, 1], [5, 6, 1, 0]], jnp.int32)
+  responses = jnp.array([
+      [[3, 4, 5, 9], [4, 10, 0, 0], [11, 0, 0, 0]],  # rewards 1, -0.5, 2 (the first is cut off)
+      [[9, 0, 0, 0], [12, 11, 0, 0], [0, 0, 0, 0]],  # rewards 1, 2; the last slot is empty
+  ], jnp.int32)
+  ranks = jnp.array([[1, 2, 0], [0, 1, -1]], jnp.int32)
+  init_batch = {"decoder_target_tokens": jnp.ones((2, 9), jnp.int32),
+                "decoder_input_tokens": jnp.ones((2, 9), jnp.int32)}
+  if config.is_encoder_decoder:
+    init_batch["encoder_input_tokens"] = prompts
+  params = last_token_rewards(nn.unbox(model.init(jax.random.key(0), init_batch)["params"]),
+                              config)
+  optimizer = optax.sgd(0.1)
+  state = train_state.TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
+  common = dict(apply_fn=model.apply, eos_id=1, sequence_batch=kind.sequence_batch)
+  rewards = jax.jit(lambda p: reward_step.response_rewards(p, prompts, responses, **common))(
+      params)
+  np.testing.assert_allclose(rewards[:, :2], [[1.0, -0.5], [1.0, 2.0]], rtol=1e-4)
+  np.testing.assert_allclose(rewards[0, 2], 2.0, rtol=1e-4)
+  _, metrics = jax.jit(lambda s, b: reward_step.reward_step(
+      s, b, optimizer=optimizer, learning_rate_fn=lambda _: 0.1, **common))(
+          state, {"prompts": prompts, "responses": responses, "ranks": ranks})
+  # Prompt 0, best to worst: response 2 (2), 0 (1), 1 (-0.5): margins 1, 2.5 and 1.5, all
+  # ordered right. Prompt 1: response 0 (1) is ranked above 1 (2): margin -1, wrong.
+  prompt_0 = -(log_sigmoid(1.0) + log_sigmoid(2.5) + log_sigmoid(1.5)) / 3
+  prompt_1 = -log_sigmoid(-1.0)
+  np.testing.assert_allclose(float(metrics["loss"]), (prompt_0 + prompt_1) / 2, rtol=1e-4)
+  assert float(metrics["pairs"]) == 4 and float(metrics["pair_accuracy"]) == 0.75
+  np.testing.assert_allclose(float(metrics["reward_mean"]), (1 - 0.5 + 2 + 1 + 2) / 5,
+                             rtol=1e-4)
 
 
 def test_reward_steps_learn_a_preference():
