@@ -26,8 +26,8 @@ import numpy as np
 
 from benchmarks import configs, ours, timing
 from models.reward_model import ScalarHeadModel
-from trainer import partitioning, train_state
-from trainer.rlhf import batches, reward_step, stage_params
+from trainer import partitioning, restore, train_state
+from trainer.rlhf import batches, reward_step
 from trainer.configurables import make_model
 from trainer.rlhf.ppo import kl_controller, ppo_step, rollout
 from trainer.rlhf.ppo import state as state_lib
@@ -65,10 +65,10 @@ def ppo_throughput(shape_name: str, iters: int, warmup: int) -> dict:
   """Seconds per PPO iteration and the median seconds of each phase."""
   (config, policy, value, mesh, rules, prompts, example, optimizer,
    shardings) = _setup(shape_name)
-  policy_params = stage_params.init_params(policy, example, shardings.policy.params, mesh,
-                                           rules, 0)
-  value_params = stage_params.init_params(value, example, shardings.value.params, mesh,
-                                          rules, 1)
+  policy_params = restore.init_params(policy, example, shardings.policy.params, mesh,
+                                      rules, 0)
+  value_params = restore.init_params(value, example, shardings.value.params, mesh,
+                                     rules, 1)
   ref_params = jax.tree.map(jnp.copy, policy_params)
   reward_params = jax.tree.map(jnp.copy, value_params)
   state = state_lib.initial_ppo_state(policy_params, value_params, optimizer, optimizer, 0.05,
