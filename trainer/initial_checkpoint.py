@@ -67,3 +67,12 @@ def load(path: str, config: ModelConfig, abstract_params, shardings):
   source, config_source, described = _foreign_source(path, config)
   return hf_import.load_into(source, config_source, described, config, abstract_params,
                              shardings)
+
+
+def params_or_run(path: str | None, run_dir: str, config: ModelConfig, abstract_params,
+                  shardings):
+  """A stage's base parameters: from `path` when given, else the newest checkpoint of the
+  earlier stage's run in `run_dir` (how the RLHF stages hand weights on)."""
+  if path:
+    return load(path, config, abstract_params, shardings)
+  return restore.restore_params(os.path.join(run_dir, "checkpoints"), abstract_params)[0]

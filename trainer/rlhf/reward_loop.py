@@ -18,8 +18,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from models.reward_model import ScalarHeadModel, trunk_params_from_lm
 from tasks import comparisons as comparisons_lib
-from trainer import (checkpoints as checkpoints_lib, partitioning, restore, stage_runner,
-                     train_state)
+from trainer import (checkpoints as checkpoints_lib, initial_checkpoint, partitioning, restore,
+                     stage_runner, train_state)
 from trainer.rlhf import batches, policy_samples, reward_step
 
 RESULTS_FILE = "results.json"
@@ -99,12 +99,14 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
                        optimizer=gin.REQUIRED, learning_rate=gin.REQUIRED,
                        batch_size: int = 16, epochs: int = 1, prompt_length: int = 96,
                        response_length: int = 16, seed: int = 0, vocabulary=None, mesh=None,
-                       rules=None, log_every: int = 10):
+                       rules=None, log_every: int = 10,
+                       initial_checkpoint_path: str | None = None):
   """Trains, evaluates and normalises the reward model; returns its results dict.
 
   vocabulary: the policy's (default: the embedded SentencePiece model).
+  initial_checkpoint_path: the LM whose trunk the reward model starts from (a run of ours,
+    a HuggingFace directory or a .gguf file); default: sft_dir's newest checkpoint.
   """
-  os.makedirs(model_dir, exist_ok=True)
   results_path = os.path.join(model_dir, RESULTS_FILE)
   if os.path.exists(results_path):
     print(f"reward model already trained in {model_dir}", flush=True)
@@ -131,8 +133,10 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
       jnp.ones((batch_size * k, response_length), jnp.int32), eos_id, is_encoder_decoder)
   abstract_state, state_shardings = train_state.state_shardings(
       reward_model, optimizer, example, mesh, rules)
-  lm_abstract, _ = restore.abstract_params(model, example, mesh, rules)
-  sft_params, _ = restore.restore_params(os.path.join(sft_dir, "checkpoints"), lm_abstract)
+  lm_abstract, lm_shardings = restore.abstract_params(model, example, mesh, rules)
+  sft_params = initial_checkpoint.params_or_run(initial_checkpoint_path, sft_dir, model.config,
+                                                lm_abstract, lm_shardings)
+  os.makedirs(model_dir, exist_ok=True)
   fresh = restore.init_params(reward_model, example, state_shardings.params, mesh, rules, seed)
   params = trunk_params_from_lm(sft_params, {k_: fresh[k_] for k_ in ("head_kernel",
                                                                        "head_bias")})

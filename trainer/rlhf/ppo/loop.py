@@ -16,7 +16,8 @@ import numpy as np
 from models.reward_model import ScalarHeadModel, check_same_vocabulary
 from tasks import comparisons as comparisons_lib
 from tasks import rl_prompts as rl_prompts_lib
-from trainer import checkpoints as checkpoints_lib, data, partitioning, restore, stage_runner
+from trainer import (checkpoints as checkpoints_lib, data, initial_checkpoint, partitioning,
+                     restore, stage_runner)
 from trainer.rlhf import batches, policy_samples
 from trainer.rlhf.ppo import ppo_step, rollout
 from trainer.rlhf.ppo import state as state_lib
@@ -64,13 +65,16 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
               temperature: float = 1.0, ptx_mixture: str | None = None,
               ptx_feature_lengths: dict | None = None, ptx_feature_converter=None,
               ptx_batch_size: int = 8, seed: int = 0, vocabulary=None, mesh=None,
-              rules=None, log_every: int = 1, checkpoint_every: int = 10):
+              rules=None, log_every: int = 1, checkpoint_every: int = 10,
+              initial_checkpoint_path: str | None = None):
   """Runs PPO (PPO-ptx when config.ptx_coef > 0) to `iterations`; returns
   (final PPOState, reference params, RM params, last metrics).
 
   vocabulary: the policy's (default: the embedded SentencePiece model).
+  initial_checkpoint_path: the reference policy, which a fresh run's policy starts from (a
+    run of ours, a HuggingFace directory or a .gguf file); default: sft_dir's newest
+    checkpoint. A resumed run's policy comes from its own checkpoint.
   """
-  os.makedirs(model_dir, exist_ok=True)
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
   vocabulary = batches.stage_vocabulary(vocabulary, model.config, "train_ppo")
@@ -85,9 +89,10 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
       jnp.ones((batch_size, response_length), jnp.int32), eos_id, is_encoder_decoder)
   abstract, shardings = state_lib.ppo_state_shardings(
       model, policy_optimizer, value_model, value_optimizer, example, mesh, rules)
-  ref_params, _ = restore.restore_params(os.path.join(sft_dir, "checkpoints"),
-                                         abstract.policy.params)
+  ref_params = initial_checkpoint.params_or_run(initial_checkpoint_path, sft_dir, model.config,
+                                                abstract.policy.params, shardings.policy.params)
   reward_params = reward_model_params(reward_dir, model.config, abstract.value.params)
+  os.makedirs(model_dir, exist_ok=True)
   checkpoints = checkpoints_lib.Checkpoints(os.path.join(model_dir, "checkpoints"),
                                             checkpoint_every, keep=2)
 
