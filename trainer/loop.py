@@ -58,7 +58,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
     raise ValueError("train: set initial_checkpoint_path or initial_params, not both")
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
-  fresh = not restore.is_checkpoint_directory(model_dir) if model_dir else True
+  fresh = not model_dir or not restore.is_checkpoint_directory(model_dir)
   if initial_checkpoint_path and fresh:
     abstract_params, _ = restore.abstract_params(model, eval_stage.example_batch(model), mesh,
                                                  rules)

@@ -1,7 +1,8 @@
 """INITIAL_CHECKPOINT_PATH: a fresh SFT run starts from a HuggingFace directory (T5, Llama)
 with exactly its weights, eval.py evaluates that directory directly (same results as the
-run's own checkpoint of those weights), and a directory of another shape is refused before
-MODEL_DIR is created."""
+run's own checkpoint of those weights), a GGUF file loads as its importer places it, and a
+checkpoint of another shape is refused before MODEL_DIR is created."""
+import dataclasses
 import os
 import re
 
@@ -14,7 +15,7 @@ import seqio
 pytest.importorskip("transformers")
 
 import tasks  # registers the suite  # pylint: disable=unused-import,wrong-import-position
-from models import hf_config, hf_import  # pylint: disable=wrong-import-position
+from models import gguf_import, hf_config, hf_import  # pylint: disable=wrong-import-position
 from models.causal_converter import CausalDecoderFeatureConverter  # pylint: disable=wrong-import-position
 from models.checkpoint_source import CheckpointError  # pylint: disable=wrong-import-position
 from tests.models import hf_helpers  # pylint: disable=wrong-import-position
@@ -87,3 +88,24 @@ def test_unknown_kind_is_named(tmp_path):
   with pytest.raises(CheckpointError,
                      match=re.escape(f"initial checkpoint {tmp_path}: neither")):
     initial_checkpoint.kind(str(tmp_path))
+
+
+def test_gguf_file_loads_as_the_importer_places_it(tmp_path):
+  pytest.importorskip("gguf")
+  from tests.models import test_gguf  # pylint: disable=import-outside-toplevel
+  _, path = test_gguf.tiny(tmp_path)
+  assert initial_checkpoint.kind(path) == initial_checkpoint.GGUF
+  mesh, rules = partitioning.make_mesh(), partitioning.logical_axis_rules()
+  config, expected = gguf_import.load_gguf(path, mesh, rules)
+  module = hf_import.module_for(config)
+  abstract, shardings = restore.abstract_params(module, eval_stage.example_batch(module), mesh,
+                                                rules)
+  initial_checkpoint.check(path, config, abstract)
+  params = initial_checkpoint.load(path, config, abstract, shardings)
+  jax.tree.map(np.testing.assert_array_equal, params, expected)
+  wrong = dataclasses.replace(config, num_decoder_layers=3)
+  abstract, _ = restore.abstract_params(hf_import.module_for(wrong),
+                                        eval_stage.example_batch(module), mesh, rules)
+  with pytest.raises(CheckpointError, match=re.escape(path) + r".*num_decoder_layers: "
+                                            r"chosen 3, checkpoint 2"):
+    initial_checkpoint.check(path, wrong, abstract)
