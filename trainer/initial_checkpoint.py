@@ -57,7 +57,8 @@ def check(path: str, config: ModelConfig, abstract_params):
     raise CheckpointError(f"initial checkpoint {config_source} describes another model than "
                           f"the chosen config: {'; '.join(mismatches)}")
   # The importer's own name and shape check, without building anything.
-  hf_import._check(source, config, hf_import._flat(abstract_params))  # pylint: disable=protected-access
+  # pylint: disable-next=protected-access
+  hf_import._check(source, config, hf_import._flat(abstract_params))
 
 
 def load(path: str, config: ModelConfig, abstract_params, shardings):

@@ -14,14 +14,14 @@ import seqio
 
 pytest.importorskip("transformers")
 
-import tasks  # registers the suite  # pylint: disable=unused-import,wrong-import-position
-from models import gguf_import, hf_config, hf_import  # pylint: disable=wrong-import-position
-from models.causal_converter import CausalDecoderFeatureConverter  # pylint: disable=wrong-import-position
-from models.checkpoint_source import CheckpointError  # pylint: disable=wrong-import-position
-from tests.models import hf_helpers  # pylint: disable=wrong-import-position
-from tests.models.test_hf_parity import LLAMA_HF, T5_HF  # pylint: disable=wrong-import-position
-from trainer import (eval_stage, evaluation, initial_checkpoint, loop,  # pylint: disable=wrong-import-position
-                     partitioning, restore)
+# pylint: disable=wrong-import-position
+import tasks  # registers the suite  # pylint: disable=unused-import
+from models import gguf_import, hf_config, hf_import
+from models.causal_converter import CausalDecoderFeatureConverter
+from models.checkpoint_source import CheckpointError
+from tests.models import hf_helpers
+from tests.models.test_hf_parity import LLAMA_HF, T5_HF
+from trainer import eval_stage, evaluation, initial_checkpoint, loop, partitioning, restore
 
 TASK = "suite_word_category"
 LENGTHS = {"inputs": 24, "targets": 6}
