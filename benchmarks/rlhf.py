@@ -26,8 +26,8 @@ import numpy as np
 
 from benchmarks import configs, ours, timing
 from models import make_model
-from trainer import partitioning, train_state
-from trainer.rlhf import reward_step, stage_params
+from trainer import partitioning, restore, train_state
+from trainer.rlhf import reward_step
 from trainer.rlhf.ppo import kl_controller, ppo_step, rollout
 from trainer.rlhf.ppo import state as state_lib
 
@@ -63,10 +63,9 @@ def _setup(shape_name: str):
 def ppo_throughput(shape_name: str, iters: int, warmup: int) -> dict:
   """Seconds per PPO iteration and the median seconds of each phase."""
   model, value, mesh, rules, prompts, example, optimizer, shardings = _setup(shape_name)
-  policy_params = stage_params.init_params(model.module, example, shardings.policy.params, mesh,
-                                           rules, 0)
-  value_params = stage_params.init_params(value, example, shardings.value.params, mesh,
-                                          rules, 1)
+  policy_params = restore.init_params(model.module, example, shardings.policy.params, mesh,
+                                      rules, 0)
+  value_params = restore.init_params(value, example, shardings.value.params, mesh, rules, 1)
   ref_params = jax.tree.map(jnp.copy, policy_params)
   reward_params = jax.tree.map(jnp.copy, value_params)
   state = state_lib.initial_ppo_state(policy_params, value_params, optimizer, optimizer, 0.05,

@@ -42,14 +42,14 @@ def generate_answers(config, params, vocab, template, prompts: list[str], mesh, 
 def load_finetuned(model_dir: str, mesh, rules, step: int | None = None):
   """(config, params, vocabulary) of a run fine-tuned from SmolLM2-135M-Instruct
   (gin/runs/sft_smollm2.gin): its architecture and tokenizer, the run's parameters."""
-  from trainer import param_restore  # pylint: disable=import-outside-toplevel
-  saved = param_restore.saved_params_metadata(model_dir, step)
+  from trainer import restore  # pylint: disable=import-outside-toplevel
+  saved = restore.saved_params_metadata(model_dir, step)
   config = dataclasses.replace(
       hf_config.model_config(gguf_import.hf_config_dict(smollm2.gguf_path())),
       scan_layers="layers" in saved.get("decoder", {}).get("layers", {}))
   model = make_model(config)
-  abstract, _ = param_restore.abstract_params(model.module, model.init_batch(), mesh, rules)
-  params, _ = param_restore.restore_params(model_dir, abstract, step)
+  abstract, _ = restore.abstract_params(model.module, model.init_batch(), mesh, rules)
+  params, _ = restore.restore_params(model_dir, abstract, step)
   return config, params, smollm2.vocabulary()
 
 

@@ -4,21 +4,16 @@
 """
 import os
 
-import flax.linen as nn
 import gin
-import jax
 
 from models.model_kinds import ModelKind
 from trainer import evaluation as evaluation_lib
-from trainer import param_restore, partitioning
+from trainer import initial_checkpoint, partitioning, restore
 
 
 def initial_params(model: ModelKind, shardings, mesh, rules, seed: int):
   """Freshly initialised parameters (the untrained baseline), directly into their shards."""
-  def init(rng):
-    return nn.unbox(model.module.init({"params": rng}, model.init_batch())["params"])
-  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    return jax.jit(init, out_shardings=shardings)(jax.random.key(seed))
+  return restore.init_params(model.module, model.init_batch(), shardings, mesh, rules, seed)
 
 
 @gin.configurable
@@ -27,17 +22,23 @@ def evaluate(model_dir: str = gin.REQUIRED, *, model: ModelKind = gin.REQUIRED,
              checkpoint_path: str | None = None, checkpoint_step: int | None = None,
              untrained: bool = False, seed: int = 0, mesh=None, rules=None) -> dict:
   """Evaluates the checkpoint in `checkpoint_path` (default MODEL_DIR), or with
-  `untrained=True` a freshly initialised model; writes MODEL_DIR/eval/<name>/."""
+  `untrained=True` a freshly initialised model; writes MODEL_DIR/eval/<name>/.
+
+  checkpoint_path: a run of ours (its newest step, or `checkpoint_step`), a HuggingFace
+  directory or a .gguf file (trainer.initial_checkpoint), checked against `model`'s config
+  before anything is loaded; a published checkpoint is reported as step 0.
+  """
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
-  abstract, shardings = param_restore.abstract_params(module=model.module,
-                                                      example_batch=model.init_batch(),
-                                                      mesh=mesh, rules=rules)
+  abstract, shardings = restore.abstract_params(model.module, model.init_batch(), mesh, rules)
   if untrained:
     params, step = initial_params(model, shardings, mesh, rules, seed), 0
+  elif checkpoint_path and initial_checkpoint.kind(checkpoint_path) != initial_checkpoint.ORBAX:
+    params = initial_checkpoint.load(checkpoint_path, model.config, abstract, shardings)
+    step = 0
   else:
-    params, step = param_restore.restore_params(checkpoint_path or model_dir, abstract,
-                                                checkpoint_step)
+    params, step = restore.restore_params(checkpoint_path or model_dir, abstract,
+                                          checkpoint_step)
   results = evaluation.run(model, params, shardings, mesh, rules)
   os.makedirs(model_dir, exist_ok=True)
   evaluation.write(results, model_dir, step)

@@ -15,7 +15,7 @@ import gin
 import jax
 
 from models.model_kinds import ModelKind
-from trainer import eval_stage, loop, param_restore, partitioning, prompting
+from trainer import eval_stage, loop, partitioning, prompting, restore
 from trainer.evaluation import Evaluation
 
 ARMS = ("instructions", "dataset_names", "untrained")
@@ -63,8 +63,7 @@ def flan_miniature(model_dir: str = gin.REQUIRED, *, held_out_cluster: str = gin
   for arm in ARMS:
     arm_dir = os.path.join(model_dir, arm)
     if arm == "untrained":
-      _, shardings = param_restore.abstract_params(model.module, model.init_batch(), mesh,
-                                                   rules)
+      _, shardings = restore.abstract_params(model.module, model.init_batch(), mesh, rules)
       params = eval_stage.initial_params(model, shardings, mesh, rules, seed)
       step = 0
     else:

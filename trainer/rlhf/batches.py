@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tasks import vocab as vocab_lib
+
 
 def response_mask(responses_br):
   """1.0 for the response tokens before the first padding id, else 0.0."""
@@ -44,6 +46,16 @@ def pad_ids(rows: list[list[int]], length: int) -> np.ndarray:
     ids = list(ids)[:length]
     out[i, :len(ids)] = ids
   return out
+
+
+def stage_vocabulary(vocabulary, config, stage: str):
+  """`vocabulary` (default: the embedded SentencePiece model), refused when its ids do not
+  fit `config`'s embedding."""
+  vocabulary = vocabulary or vocab_lib.default_vocabulary()
+  if vocabulary.vocab_size > config.vocab_size:
+    raise ValueError(f"{stage}: the vocabulary has {vocabulary.vocab_size} tokens but the "
+                     f"model's embedding has only {config.vocab_size} rows")
+  return vocabulary
 
 
 def encode_texts(vocabulary, texts, length: int, finished=None) -> np.ndarray:

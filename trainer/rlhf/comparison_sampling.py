@@ -19,9 +19,8 @@ import numpy as np
 
 from tasks import comparisons as comparisons_lib
 from tasks import rl_prompts as rl_prompts_lib
-from tasks import vocab as vocab_lib
-from trainer import partitioning
-from trainer.rlhf import batches, policy_samples, stage_params
+from trainer import partitioning, restore
+from trainer.rlhf import batches, policy_samples
 from trainer.rlhf.ppo import rollout
 
 TRAIN_FILE, HELDOUT_FILE = "train.jsonl", "heldout.jsonl"
@@ -56,20 +55,24 @@ def sample_comparisons(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
                        num_heldout_prompts: int = 128, responses_per_prompt: int = 4,
                        include_demonstration: bool = True,
                        prompt_length: int = 96, response_length: int = 16,
-                       batch_size: int = 64, seed: int = 0, mesh=None, rules=None):
-  """Writes MODEL_DIR/{train,heldout}.jsonl; held-out prompts come from the validation split."""
+                       batch_size: int = 64, seed: int = 0, vocabulary=None, mesh=None,
+                       rules=None):
+  """Writes MODEL_DIR/{train,heldout}.jsonl; held-out prompts come from the validation split.
+
+  vocabulary: the policy's (default: the embedded SentencePiece model).
+  """
   if not 2 <= responses_per_prompt <= comparisons_lib.MAX_RESPONSES:
     raise ValueError(f"responses_per_prompt={responses_per_prompt}: need 2..."
                      f"{comparisons_lib.MAX_RESPONSES}")
   os.makedirs(model_dir, exist_ok=True)
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
-  vocabulary = vocab_lib.default_vocabulary()
+  vocabulary = batches.stage_vocabulary(vocabulary, model.config, "sample_comparisons")
   example, _ = model.sequence_batch(
       jax.numpy.ones((batch_size, prompt_length), jax.numpy.int32),
       jax.numpy.ones((batch_size, response_length), jax.numpy.int32), vocabulary.eos_id)
-  abstract, shardings = stage_params.param_shardings(model.module, example, mesh, rules)
-  params = stage_params.restore_params(os.path.join(sft_dir, "checkpoints"), abstract, mesh)
+  abstract, shardings = restore.abstract_params(model.module, example, mesh, rules)
+  params, _ = restore.restore_params(os.path.join(sft_dir, "checkpoints"), abstract)
   sample = rollout.make_sampler(model, mesh, rules, shardings, max_new_tokens=response_length,
                                 eos_id=vocabulary.eos_id)
   samples_each = responses_per_prompt - int(include_demonstration)

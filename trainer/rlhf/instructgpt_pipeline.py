@@ -15,7 +15,7 @@ import time
 import gin
 import jax
 
-from tasks import mixtures, suite, rl_prompts as rl_prompts_lib, vocab as vocab_lib
+from tasks import mixtures, suite, rl_prompts as rl_prompts_lib
 from trainer import loop, partitioning
 from trainer.rlhf import batches, comparison_sampling, evaluation, reward_loop
 from trainer.rlhf.ppo import loop as ppo_loop, ppo_step, rollout
@@ -52,8 +52,8 @@ def _run_sft(sft_dir):
 
 
 def _evaluate_all(model_dir, model, policies, ref_params, reward_params, clusters,
-                  heldout_clusters, eval_prompts, prompt_length, response_length, chunk, seed):
-  vocabulary = vocab_lib.default_vocabulary()
+                  heldout_clusters, eval_prompts, prompt_length, response_length, chunk, seed,
+                  vocabulary):
   mesh, rules = partitioning.make_mesh(), partitioning.logical_axis_rules()
   shardings = jax.tree.map(lambda x: x.sharding, ref_params)
   value_shardings = jax.tree.map(lambda x: x.sharding, reward_params)
@@ -85,14 +85,19 @@ def _evaluate_all(model_dir, model, policies, ref_params, reward_params, cluster
 def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
                          heldout_cluster: str = gin.REQUIRED, ptx_coef: float = gin.REQUIRED,
                          eval_prompts: int = 256, prompt_length: int = 96,
-                         response_length: int = 16, eval_chunk: int = 64, seed: int = 0):
+                         response_length: int = 16, eval_chunk: int = 64, seed: int = 0,
+                         vocabulary=None):
+  """vocabulary: the one every RLHF stage encodes and decodes with (default: the embedded
+  SentencePiece model; SFT takes its own from its tasks)."""
   model_dir = loop.prepare_model_dir(model_dir)
+  vocabulary = batches.stage_vocabulary(vocabulary, model.config, "instructgpt_pipeline")
   clusters = mixtures.training_clusters(heldout_cluster)
   heldout_clusters = sorted(set(suite.CLUSTERS) - set(clusters))
   dirs = {name: os.path.join(model_dir, name)
           for name in ("sft", "comparisons", "reward", "ppo", "ppo_ptx")}
   timings = {}
-  lengths = dict(prompt_length=prompt_length, response_length=response_length)
+  shared = dict(prompt_length=prompt_length, response_length=response_length,
+                 vocabulary=vocabulary)
 
   def timed(name, fn, *args, **kwargs):
     start = time.perf_counter()
@@ -104,22 +109,22 @@ def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
   timed("sft", _run_sft, dirs["sft"])
   if not os.path.exists(os.path.join(dirs["comparisons"], comparison_sampling.HELDOUT_FILE)):
     timed("comparisons", comparison_sampling.sample_comparisons, dirs["comparisons"],
-          dirs["sft"], model=model, clusters=clusters, seed=seed, **lengths)
+          dirs["sft"], model=model, clusters=clusters, seed=seed, **shared)
   reward_results = timed("reward_model", reward_loop.train_reward_model, dirs["reward"],
-                         dirs["sft"], dirs["comparisons"], model=model, seed=seed, **lengths)
+                         dirs["sft"], dirs["comparisons"], model=model, seed=seed, **shared)
   base = ppo_step.PPOConfig()
   ppo_state, ref_params, reward_params, _ = timed(
       "ppo", ppo_loop.train_ppo, dirs["ppo"], dirs["sft"], dirs["reward"], model=model,
-      clusters=clusters, config=dataclasses.replace(base, ptx_coef=0.0), seed=seed, **lengths)
+      clusters=clusters, config=dataclasses.replace(base, ptx_coef=0.0), seed=seed, **shared)
   ptx_state, _, _, _ = timed(
       "ppo_ptx", ppo_loop.train_ppo, dirs["ppo_ptx"], dirs["sft"], dirs["reward"],
       model=model, clusters=clusters, config=dataclasses.replace(base, ptx_coef=ptx_coef),
-      seed=seed, **lengths)
+      seed=seed, **shared)
   policies = {"SFT": ref_params, "PPO": ppo_state.policy.params,
               "PPO-ptx": ptx_state.policy.params}
   policy_results = timed("evaluation", _evaluate_all, model_dir, model, policies, ref_params,
                      reward_params, clusters, heldout_clusters, eval_prompts, prompt_length,
-                     response_length, eval_chunk, seed)
+                     response_length, eval_chunk, seed, vocabulary)
   results = {"policies": policy_results, "reward_model": reward_results,
              "heldout_clusters": heldout_clusters, "ptx_coef": ptx_coef,
              "stage_seconds": timings}

@@ -18,9 +18,9 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from models.reward_model import trunk_params_from_lm
 from tasks import comparisons as comparisons_lib
-from tasks import vocab as vocab_lib
-from trainer import checkpoints as checkpoints_lib, metric_writers, partitioning, train_state
-from trainer.rlhf import batches, policy_samples, reward_step, stage_params
+from trainer import (checkpoints as checkpoints_lib, initial_checkpoint, partitioning, restore,
+                     stage_runner, train_state)
+from trainer.rlhf import batches, policy_samples, reward_step
 
 RESULTS_FILE = "results.json"
 
@@ -98,10 +98,15 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
                        comparisons_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
                        optimizer=gin.REQUIRED, learning_rate=gin.REQUIRED,
                        batch_size: int = 16, epochs: int = 1, prompt_length: int = 96,
-                       response_length: int = 16, seed: int = 0, mesh=None, rules=None,
-                       log_every: int = 10):
-  """Trains, evaluates and normalises the reward model; returns its results dict."""
-  os.makedirs(model_dir, exist_ok=True)
+                       response_length: int = 16, seed: int = 0, vocabulary=None, mesh=None,
+                       rules=None, log_every: int = 10,
+                       initial_checkpoint_path: str | None = None):
+  """Trains, evaluates and normalises the reward model; returns its results dict.
+
+  vocabulary: the policy's (default: the embedded SentencePiece model).
+  initial_checkpoint_path: the LM whose trunk the reward model starts from (a run of ours,
+    a HuggingFace directory or a .gguf file); default: sft_dir's newest checkpoint.
+  """
   results_path = os.path.join(model_dir, RESULTS_FILE)
   if os.path.exists(results_path):
     print(f"reward model already trained in {model_dir}", flush=True)
@@ -109,7 +114,7 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
       return json.load(f)
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
-  vocabulary = vocab_lib.default_vocabulary()
+  vocabulary = batches.stage_vocabulary(vocabulary, model.config, "train_reward_model")
   train, train_skipped = _load(comparisons_dir, "train.jsonl")
   heldout, _ = _load(comparisons_dir, "heldout.jsonl")
   k = max(len(c.responses) for c in train + heldout)
@@ -127,11 +132,11 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
       jnp.ones((batch_size * k, response_length), jnp.int32), eos_id)
   abstract_state, state_shardings = train_state.state_shardings(
       reward_model, optimizer, example, mesh, rules)
-  lm_abstract, _ = stage_params.param_shardings(model.module, example, mesh, rules)
-  sft_params = stage_params.restore_params(os.path.join(sft_dir, "checkpoints"), lm_abstract,
-                                           mesh)
-  fresh = stage_params.init_params(reward_model, example, state_shardings.params, mesh, rules,
-                                   seed)
+  lm_abstract, lm_shardings = restore.abstract_params(model.module, example, mesh, rules)
+  sft_params = initial_checkpoint.params_or_run(initial_checkpoint_path, sft_dir, model.config,
+                                                lm_abstract, lm_shardings)
+  os.makedirs(model_dir, exist_ok=True)
+  fresh = restore.init_params(reward_model, example, state_shardings.params, mesh, rules, seed)
   params = trunk_params_from_lm(sft_params, {k_: fresh[k_] for k_ in ("head_kernel",
                                                                        "head_bias")})
   state = jax.jit(lambda p: train_state.TrainState(jnp.zeros((), jnp.int32), p,
@@ -152,20 +157,22 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
 
   steps_per_epoch = len(train) // batch_size
   total = steps_per_epoch * epochs
-  log = metric_writers.MetricsLog(model_dir, total)
-  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    for epoch in range(epochs):
+
+  def batches_from(start):
+    """Each epoch a seeded order over the comparisons, cut into batches."""
+    first_epoch, first_index = divmod(start, steps_per_epoch)
+    for epoch in range(first_epoch, epochs):
       order = np.random.default_rng(seed + epoch).permutation(len(train))
-      for i in range(steps_per_epoch):
+      for i in range(first_index if epoch == first_epoch else 0, steps_per_epoch):
         rows = order[i * batch_size:(i + 1) * batch_size]
-        state, metrics = step_fn(state, {k_: v[rows] for k_, v in train_arrays.items()})
-        done = epoch * steps_per_epoch + i + 1
-        if done % log_every == 0 or done == total:
-          metrics = jax.device_get(metrics)
-          if not np.isfinite(metrics["loss"]):
-            raise FloatingPointError(f"reward model loss is {metrics['loss']} at step {done}; "
-                                     f"stopping without saving this state")
-          log.write(done, metrics)
+        yield {k_: v[rows] for k_, v in train_arrays.items()}
+
+  # No checkpoint while training: the one saved is the normalised model at the end.
+  stage = stage_runner.Stage(abstract_state=abstract_state, init=lambda: state, step=step_fn,
+                             batches=batches_from, name="reward model")
+  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+    state, _ = stage_runner.run(stage, total, model_dir=model_dir, checkpoints=None,
+                                log_every=log_every)
 
     def rewards(arrays):
       return policy_samples.map_in_chunks(functools.partial(score_fn, state.params),
@@ -178,7 +185,6 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
         "prompts": train_arrays["prompts"],
         "responses": normalization_responses(train, vocabulary, response_length)})[:, 0])
     state = state.replace(params=reward_step.normalized_head(state.params, demo_rewards))
-  log.close()
   checkpoints = checkpoints_lib.Checkpoints(os.path.join(model_dir, "checkpoints"), total,
                                             keep=1)
   checkpoints.save(total, state)

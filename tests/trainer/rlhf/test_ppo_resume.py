@@ -13,8 +13,8 @@ import pytest
 
 from tests.model_configs import TINY_LLAMA, model_for
 from trainer import checkpoints as checkpoints_lib
-from trainer import partitioning, train_state
-from trainer.rlhf import batches, stage_params
+from trainer import partitioning, restore, train_state
+from trainer.rlhf import batches
 from trainer.rlhf.ppo import loop, ppo_step
 from trainer.rlhf.ppo import state as state_lib
 from trainer.rlhf.ppo.kl_controller import KLController
@@ -24,8 +24,8 @@ PROMPT_LEN, RESPONSE_LEN, BATCH = 48, 4, 4
 
 
 def save_params(directory, module, example, mesh, rules, seed, edit=lambda p: p):
-  _, shardings = stage_params.param_shardings(module, example, mesh, rules)
-  params = edit(stage_params.init_params(module, example, shardings, mesh, rules, seed))
+  _, shardings = restore.abstract_params(module, example, mesh, rules)
+  params = edit(restore.init_params(module, example, shardings, mesh, rules, seed))
   state = train_state.TrainState(jnp.zeros((), jnp.int32), params, optax.sgd(0.1).init(params))
   checkpoints = checkpoints_lib.Checkpoints(os.path.join(directory, "checkpoints"), 1)
   checkpoints.save(1, state)
@@ -64,7 +64,7 @@ def test_ppo_stage_resumes_and_stops_on_nan(tmp_path):
     assert np.isfinite(metrics[name]), name
   assert metrics["logprob_gap_max"] < 1e-4
 
-  # The checkpoint holds the whole state: both models, their optimizers, EMA, KL coefficient.
+  # The checkpoint holds the whole state: both models, their optimizers, KL coefficient.
   checkpoints = checkpoints_lib.Checkpoints(str(tmp_path / "ppo" / "checkpoints"), 1)
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
                           first)

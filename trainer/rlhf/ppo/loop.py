@@ -1,9 +1,10 @@
 """The PPO / PPO-ptx stage: generate -> score -> train, each phase compiled with shardings
-from the same rules, checkpointed (policy, value, optimizers, EMA, KL coefficient) and
+from the same rules, checkpointed (policy, value, optimizers, KL coefficient) and
 resumable; every iteration logs RM and labeler scores, KL, entropy, clip fraction, value
 loss, explained variance, the sampler/trainer log-prob gap and the time split.
 """
 import functools
+import itertools
 import os
 import time
 
@@ -15,9 +16,9 @@ import numpy as np
 from models.reward_model import check_same_vocabulary
 from tasks import comparisons as comparisons_lib
 from tasks import rl_prompts as rl_prompts_lib
-from tasks import vocab as vocab_lib
-from trainer import checkpoints as checkpoints_lib, data, metric_writers, partitioning
-from trainer.rlhf import batches, policy_samples, stage_params
+from trainer import (checkpoints as checkpoints_lib, data, initial_checkpoint, partitioning,
+                     restore, stage_runner)
+from trainer.rlhf import batches, policy_samples
 from trainer.rlhf.ppo import ppo_step, rollout
 from trainer.rlhf.ppo import state as state_lib
 from trainer.rlhf.ppo.kl_controller import KLController
@@ -31,19 +32,13 @@ def labeler_scores(vocabulary, prompts, responses_np):
                    for p, t, f in zip(prompts, texts, finished)], np.float32)
 
 
-def reward_model_params(reward_dir, policy_config, value_abstract, mesh):
+def reward_model_params(reward_dir, policy_config, value_abstract):
   """The trained RM's parameters; a vocabulary other than the policy's is refused."""
   directory = os.path.join(reward_dir, "checkpoints")
-  checkpoints = checkpoints_lib.Checkpoints(directory, save_every=1)
-  step = checkpoints.latest_step()
-  if step is None:
-    checkpoints.close()
-    raise FileNotFoundError(f"no reward model checkpoint in {directory}")
-  saved = checkpoints.manager.item_metadata(step).tree["params"]
-  checkpoints.close()
+  saved = restore.saved_params_metadata(directory)
   reward_vocab = saved["trunk"]["token_embedder"]["embedding"].shape[0]
   check_same_vocabulary(policy_config.vocab_size, reward_vocab)
-  return stage_params.restore_params(directory, value_abstract, mesh)
+  return restore.restore_params(directory, value_abstract)[0]
 
 
 def _ptx_batches(mixture, feature_lengths, feature_converter, rows: int, seed: int,
@@ -69,14 +64,20 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
               num_prompts: int = 2048, prompt_length: int = 96, response_length: int = 16,
               temperature: float = 1.0, ptx_mixture: str | None = None,
               ptx_feature_lengths: dict | None = None,
-              ptx_batch_size: int = 8, seed: int = 0, mesh=None, rules=None,
-              log_every: int = 1, checkpoint_every: int = 10):
+              ptx_batch_size: int = 8, seed: int = 0, vocabulary=None, mesh=None,
+              rules=None, log_every: int = 1, checkpoint_every: int = 10,
+              initial_checkpoint_path: str | None = None):
   """Runs PPO (PPO-ptx when config.ptx_coef > 0) to `iterations`; returns
-  (final PPOState, reference params, RM params, last metrics)."""
-  os.makedirs(model_dir, exist_ok=True)
+  (final PPOState, reference params, RM params, last metrics).
+
+  vocabulary: the policy's (default: the embedded SentencePiece model).
+  initial_checkpoint_path: the reference policy, which a fresh run's policy starts from (a
+    run of ours, a HuggingFace directory or a .gguf file); default: sft_dir's newest
+    checkpoint. A resumed run's policy comes from its own checkpoint.
+  """
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
-  vocabulary = vocab_lib.default_vocabulary()
+  vocabulary = batches.stage_vocabulary(vocabulary, model.config, "train_ppo")
   eos_id = vocabulary.eos_id
   prompts = rl_prompts_lib.rl_prompts(clusters, "train", num_prompts, seed)
   prompt_ids = batches.encode_texts(vocabulary, [p.inputs for p in prompts],
@@ -88,18 +89,12 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
       jnp.ones((batch_size, response_length), jnp.int32), eos_id)
   abstract, shardings = state_lib.ppo_state_shardings(
       model.module, policy_optimizer, value_model, value_optimizer, example, mesh, rules)
-  ref_params = stage_params.restore_params(os.path.join(sft_dir, "checkpoints"),
-                                           abstract.policy.params, mesh)
-  reward_params = reward_model_params(reward_dir, model.config, abstract.value.params, mesh)
+  ref_params = initial_checkpoint.params_or_run(initial_checkpoint_path, sft_dir, model.config,
+                                                abstract.policy.params, shardings.policy.params)
+  reward_params = reward_model_params(reward_dir, model.config, abstract.value.params)
+  os.makedirs(model_dir, exist_ok=True)
   checkpoints = checkpoints_lib.Checkpoints(os.path.join(model_dir, "checkpoints"),
                                             checkpoint_every, keep=2)
-  start = checkpoints.latest_step() or 0
-  if start:
-    state = state_lib.restore_ppo_state(checkpoints, abstract)
-    print(f"resumed PPO from {checkpoints.directory} at iteration {start}", flush=True)
-  else:
-    state = state_lib.initial_ppo_state(ref_params, reward_params, policy_optimizer,
-                                        value_optimizer, kl_controller.init_coef, shardings)
 
   sample = rollout.make_sampler(model, mesh, rules, shardings.policy.params,
                                 max_new_tokens=response_length, temperature=temperature,
@@ -108,8 +103,6 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                               shardings.value.params, eos_id=eos_id)
   use_ptx = config.ptx_coef > 0
   ptx_rows = config.epochs * config.num_minibatches * ptx_batch_size
-  ptx_iter = (_ptx_batches(ptx_mixture, ptx_feature_lengths, model.train_feature_converter(),
-                           ptx_rows, seed, start) if use_ptx else None)
   update = jax.jit(
       functools.partial(ppo_step.ppo_update, model=model,
                         value_apply=value_model.apply, policy_optimizer=policy_optimizer,
@@ -118,10 +111,20 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
       in_shardings=(shardings, None, None, partitioning.replicated(mesh)),
       out_shardings=(shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
 
-  log = metric_writers.MetricsLog(model_dir, iterations)
-  metrics = {}
-  for iteration in range(start, iterations):
-    rows = _iteration_prompts(prompt_ids, batch_size, iteration, seed)
+  def iterations_from(start):
+    """(iteration, prompt rows, ptx batch or None) of every iteration from `start`."""
+    ptx_iter = (_ptx_batches(ptx_mixture, ptx_feature_lengths, model.train_feature_converter(),
+                             ptx_rows, seed, start) if use_ptx else None)
+    for iteration in itertools.count(start):
+      ptx = None
+      if use_ptx:
+        ptx = jax.tree.map(lambda x: x.reshape(config.epochs, config.num_minibatches,
+                                               ptx_batch_size, *x.shape[1:]), next(ptx_iter))
+      yield iteration, _iteration_prompts(prompt_ids, batch_size, iteration, seed), ptx
+
+  def iterate(state, batch):
+    """Generate, score, train; the metrics include the labeler's scores and the time split."""
+    iteration, rows, ptx = batch
     batch_prompts = jnp.asarray(prompt_ids[rows])
     t0 = time.perf_counter()
     responses, logprobs = sample(state.policy.params, batch_prompts,
@@ -131,30 +134,23 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
     scored = score(ref_params, state.value.params, reward_params, batch_prompts, responses)
     scored["scores"].block_until_ready()
     t2 = time.perf_counter()
-    ptx = None
-    if use_ptx:
-      ptx = jax.tree.map(lambda x: x.reshape(config.epochs, config.num_minibatches,
-                                             ptx_batch_size, *x.shape[1:]), next(ptx_iter))
     state, metrics = update(state, dict(scored, prompts=batch_prompts, responses=responses,
                                         logprobs=logprobs), ptx,
                             jax.random.key(seed * 7_919 + iteration))
     metrics = jax.device_get(metrics)
     t3 = time.perf_counter()
-    bad = [k for k, v in metrics.items() if not np.isfinite(v)]
-    if bad:
-      checkpoints.close()
-      raise FloatingPointError(
-          f"PPO iteration {iteration + 1}: {', '.join(bad)} not finite; stopping without "
-          f"saving this state. The newest good checkpoint in {checkpoints.directory} is kept.")
     labels = labeler_scores(vocabulary, [prompts[r] for r in rows], np.asarray(responses))
-    metrics = dict(metrics, labeler_score=float(labels.mean()), generate_s=t1 - t0,
-                   score_s=t2 - t1, train_s=t3 - t2, iteration_s=t3 - t0,
-                   episodes_per_s=batch_size / (t3 - t0))
-    done = iteration + 1
-    if done % log_every == 0 or done == iterations:
-      log.write(done, metrics)
-    if checkpoints.is_due(done) or done == iterations:
-      checkpoints.save(done, state)
-  checkpoints.close()
-  log.close()
+    return state, dict(metrics, labeler_score=float(labels.mean()), generate_s=t1 - t0,
+                       score_s=t2 - t1, train_s=t3 - t2, iteration_s=t3 - t0,
+                       episodes_per_s=batch_size / (t3 - t0))
+
+  stage = stage_runner.Stage(
+      abstract_state=abstract,
+      init=lambda: state_lib.initial_ppo_state(ref_params, reward_params, policy_optimizer,
+                                               value_optimizer, kl_controller.init_coef,
+                                               shardings),
+      step=iterate, batches=iterations_from,
+      restore=state_lib.restore_ppo_state, name="PPO", unit="iteration")
+  state, metrics = stage_runner.run(stage, iterations, model_dir=model_dir,
+                                    checkpoints=checkpoints, log_every=log_every)
   return state, ref_params, reward_params, metrics

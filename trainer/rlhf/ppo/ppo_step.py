@@ -1,6 +1,6 @@
 """The PPO train phase on one batch of scored rollouts: advantages, then inner epochs of
 shuffled minibatch updates of policy and value model (PPO-ptx adds the LM loss on a
-pretraining/SFT batch to each update), the EMA, and the KL-coefficient update.
+pretraining/SFT batch to each update), and the KL-coefficient update.
 
 Rollout (all rows one episode): prompts int [B, P], responses int [B, R], the sampler's
 log-probs [B, R] (kept: no extra policy forward for the old log-probs), reference log-probs
@@ -32,7 +32,6 @@ class PPOConfig:
   epochs: int = 1
   num_minibatches: int = 4
   whiten_rewards: bool = False
-  ema_decay: float = 0.992
   ptx_coef: float = 0.0
 
 
@@ -105,11 +104,9 @@ def ppo_update(state, rollout, ptx, rng, *, model, value_apply, policy_optimizer
     (policy_grads, value_grads), metrics = loss_fn(state.policy.params, state.value.params,
                                                    *mb_and_ptx)
     policy = _update(state.policy, policy_grads, policy_optimizer)
-    ema = jax.tree.map(lambda e, p: config.ema_decay * e + (1 - config.ema_decay) * p,
-                       state.ema_params, policy.params)
     metrics["grad_norm"] = optax.tree.norm(policy_grads)
     return state.replace(policy=policy, value=_update(state.value, value_grads,
-                                                      value_optimizer), ema_params=ema), metrics
+                                                      value_optimizer)), metrics
 
   def epoch(state, index):
     order = jax.random.permutation(jax.random.fold_in(rng, index), batch_size)

@@ -1,11 +1,9 @@
-"""The PPO state (policy, value model, their optimizer states, EMA, KL coefficient) and its
+"""The PPO state (policy, value model, their optimizer states, KL coefficient) and its
 shardings, derived per model by the core's `train_state` from the one rules table.
 
 The reference policy and the reward model are frozen parameter trees outside the state;
 they take the policy's and the value model's parameter shardings.
 """
-from typing import Any
-
 import flax
 import jax
 import jax.numpy as jnp
@@ -20,7 +18,6 @@ class PPOState:
   step: jax.Array
   policy: train_state.TrainState   # its own step counts optimizer updates
   value: train_state.TrainState
-  ema_params: Any                  # EMA of the policy parameters
   kl_coef: jax.Array
 
 
@@ -33,29 +30,29 @@ def ppo_state_shardings(policy_module, policy_optimizer, value_module, value_opt
       value_module, value_optimizer, example_batch, mesh, rules)
   scalar = jax.ShapeDtypeStruct((), jnp.float32, sharding=partitioning.replicated(mesh))
   step = jax.ShapeDtypeStruct((), jnp.int32, sharding=partitioning.replicated(mesh))
-  abstract = PPOState(step, policy_abstract, value_abstract, policy_abstract.params, scalar)
+  abstract = PPOState(step, policy_abstract, value_abstract, scalar)
   shardings = PPOState(partitioning.replicated(mesh), policy_shardings, value_shardings,
-                       policy_shardings.params, partitioning.replicated(mesh))
+                       partitioning.replicated(mesh))
   return abstract, shardings
 
 
 def initial_ppo_state(policy_params, value_params, policy_optimizer, value_optimizer,
                       kl_coef: float, shardings: PPOState):
-  """The state at step 0: policy and EMA from SFT, value from the RM, fresh optimizers."""
+  """The state at step 0: policy from SFT, value from the RM, fresh optimizers."""
   def init(policy_params, value_params):
     policy = train_state.TrainState(jnp.zeros((), jnp.int32), policy_params,
                                     policy_optimizer.init(policy_params))
     value = train_state.TrainState(jnp.zeros((), jnp.int32), value_params,
                                    value_optimizer.init(value_params))
-    return PPOState(jnp.zeros((), jnp.int32), policy, value, policy_params,
-                    jnp.asarray(kl_coef, jnp.float32))
+    return PPOState(jnp.zeros((), jnp.int32), policy, value, jnp.asarray(kl_coef, jnp.float32))
   return jax.jit(init, in_shardings=(shardings.policy.params, shardings.value.params),
                  out_shardings=shardings)(policy_params, value_params)
 
 
 def restore_ppo_state(checkpoints: checkpoints_lib.Checkpoints, abstract: PPOState):
   """The newest PPO checkpoint into `abstract`'s shardings, after checking that both
-  models' parameter names and shapes match (`Checkpoints.restore` knows one model)."""
+  models' parameter names and shapes match (`Checkpoints.restore` knows one model).
+  The stage runner's `restore` for PPO."""
   step = checkpoints.latest_step()
   saved = checkpoints.manager.item_metadata(step).tree
   where = f"{checkpoints.directory}/{step}"

@@ -1,7 +1,10 @@
-"""Parameters alone from a training checkpoint, into the shards of the current mesh.
+"""Parameters alone, for every stage: the shapes a module's parameters take on a mesh, a
+fresh initialisation straight into their shards, and a checkpoint's `params` restored into
+given shardings.
 
-Evaluation has no optimizer: only `params` is read from the saved TrainState (orbax
-partial restore), after the names and shapes were checked against the model config.
+Only `params` is read from a saved state (orbax partial restore), so a checkpoint of any
+state (an SFT TrainState, a reward model's, whatever optimizer they used) hands its weights
+to evaluation or the next RLHF stage; names and shapes are checked before any array is read.
 """
 import contextlib
 import os
@@ -15,13 +18,22 @@ from trainer import partitioning
 
 
 def abstract_params(module, example_batch, mesh, rules):
-  """Parameter shapes with their training shardings, from an example batch's shapes."""
+  """(parameter ShapeDtypeStructs carrying their shardings, NamedSharding tree), from an
+  example batch's shapes (the parameters do not depend on its lengths)."""
   boxed = jax.eval_shape(lambda rng: module.init({"params": rng}, example_batch)["params"],
                          jax.random.key(0))
   shardings = partitioning.logical_to_sharding(nn.get_partition_spec(boxed), mesh, rules)
   abstract = jax.tree.map(lambda leaf, s: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=s),
                           nn.unbox(boxed), shardings)
   return abstract, shardings
+
+
+def init_params(module, example_batch, shardings, mesh, rules, seed: int):
+  """Fresh parameters of `module`, initialised directly into their shards."""
+  def init(rng):
+    return nn.unbox(module.init({"params": rng}, example_batch)["params"])
+  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+    return jax.jit(init, out_shardings=shardings)(jax.random.key(seed))
 
 
 def checkpoint_directory(path: str) -> str:
@@ -31,9 +43,27 @@ def checkpoint_directory(path: str) -> str:
   return nested if os.path.isdir(nested) else path
 
 
+def _split_step_directory(path: str, step: int | None):
+  """A step directory (`.../checkpoints/1200`) names its parent and its step."""
+  path = os.path.abspath(os.path.expanduser(path))
+  name = os.path.basename(path)
+  if step is None and name.isdigit() and os.path.isdir(path) and not os.path.isdir(
+      os.path.join(path, "checkpoints")):
+    return os.path.dirname(path), int(name)
+  return path, step
+
+
+def is_checkpoint_directory(path: str) -> bool:
+  """Whether `path` is a run directory, its checkpoints directory or one step of ours."""
+  directory = checkpoint_directory(_split_step_directory(path, None)[0])
+  return os.path.isdir(directory) and any(
+      entry.isdigit() for entry in os.listdir(directory))
+
+
 @contextlib.contextmanager
 def _opened_step(path: str, step: int | None):
   """(manager, step, step directory) for the newest (or the given) step under `path`."""
+  path, step = _split_step_directory(path, step)
   directory = checkpoint_directory(path)
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"no checkpoint directory at {directory}")
@@ -56,7 +86,9 @@ def saved_params_metadata(path: str, step: int | None = None):
 
 
 def restore_params(path: str, abstract, step: int | None = None):
-  """(params, step) from the newest (or the given) step of the checkpoints under `path`."""
+  """(params, step) from the newest (or the given) step of the checkpoints under `path`
+  (a run directory, its checkpoints directory or a step directory), into the shardings
+  carried by `abstract`, after checking every parameter's name and shape."""
   with _opened_step(path, step) as (manager, step, where):
     checkpoints_lib.check_compatible(manager.item_metadata(step).tree["params"], abstract, where)
     target = {"params": abstract}
