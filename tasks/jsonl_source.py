@@ -8,6 +8,7 @@ import json
 import pathlib
 from typing import Iterator, Mapping
 
+from etils import epath
 import seqio
 import tensorflow as tf
 
@@ -17,9 +18,9 @@ JSON_FIELD = "json"
 def numbered_rows(path: str | pathlib.Path) -> Iterator[tuple[int, dict]]:
   """(line number, JSON object) per non-blank line; a line that is not a JSON object
   fails naming the file and line."""
-  path = pathlib.Path(path)
+  path = epath.Path(path)
   try:
-    text = path.read_text(encoding="utf-8")
+    text = path.read_bytes().decode("utf-8")
   except UnicodeDecodeError as e:
     raise ValueError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
   for line_number, line in enumerate(text.splitlines(), 1):
@@ -39,7 +40,7 @@ def read_jsonl(path: str | pathlib.Path) -> list[dict]:
 
 
 def jsonl_source(files_by_split: Mapping[str, str | pathlib.Path]) -> seqio.FunctionDataSource:
-  files = {split: pathlib.Path(p) for split, p in files_by_split.items()}
+  files = {split: epath.Path(p) for split, p in files_by_split.items()}
 
   def dataset_fn(split: str, shuffle_files: bool, seed: int | None = None) -> tf.data.Dataset:
     del shuffle_files, seed

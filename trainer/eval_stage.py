@@ -2,8 +2,6 @@
 
   python eval.py --gin_file=gin/runs/eval_heldout.gin --gin.MODEL_DIR="'/tmp/sft_tiny'"
 """
-import os
-
 import flax.linen as nn
 import gin
 import jax
@@ -48,7 +46,6 @@ def evaluate(model_dir: str = gin.REQUIRED, *, model: nn.Module = gin.REQUIRED,
     params, step = param_restore.restore_params(checkpoint_path or model_dir, abstract,
                                                 checkpoint_step)
   results = evaluation.run(model, params, shardings, mesh, rules)
-  os.makedirs(model_dir, exist_ok=True)
   evaluation.write(results, model_dir, step)
   print(evaluation_lib.markdown_table(results), flush=True)
   return results

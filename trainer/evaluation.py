@@ -17,7 +17,7 @@ from clu import metric_writers
 
 from tasks import metrics as task_metrics
 from tasks import stats as task_stats
-from trainer import inference, prompting
+from trainer import inference, prompting, run_dir
 
 ALL_HELDOUT = "heldout"  # every `instruct_suite_heldout_<cluster>` mixture
 _HELDOUT_PREFIX = "instruct_suite_heldout_"
@@ -183,13 +183,12 @@ class Evaluation:
     if jax.process_index() != 0:
       return
     out_dir = os.path.join(model_dir, "eval", self.name)
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
-      json.dump({"step": step, "split": self.split, "strategy": self.strategy.name, **results},
-                f, indent=2, sort_keys=True)
-    with open(os.path.join(out_dir, "results.md"), "w", encoding="utf-8") as f:
-      f.write(f"Evaluation {self.name!r} at step {step} ({self.split}, "
-              f"{self.strategy.name})\n\n" + markdown_table(results))
+    run_dir.write_text(os.path.join(out_dir, "results.json"), json.dumps(
+        {"step": step, "split": self.split, "strategy": self.strategy.name, **results},
+        indent=2, sort_keys=True))
+    run_dir.write_text(os.path.join(out_dir, "results.md"),
+                       f"Evaluation {self.name!r} at step {step} ({self.split}, "
+                       f"{self.strategy.name})\n\n" + markdown_table(results))
     writer = metric_writers.SummaryWriter(out_dir)
     scalars = {f"overall/{k}": v for k, v in results["overall"].items()}
     for group in ("clusters", "tasks"):

@@ -6,12 +6,13 @@ partial restore), after the names and shapes were checked against the model conf
 import contextlib
 import os
 
+from etils import epath
 import flax.linen as nn
 import jax
 import orbax.checkpoint as ocp
 
 from trainer import checkpoints as checkpoints_lib
-from trainer import partitioning
+from trainer import partitioning, run_dir
 
 
 def abstract_params(module, example_batch, mesh, rules):
@@ -26,9 +27,9 @@ def abstract_params(module, example_batch, mesh, rules):
 
 def checkpoint_directory(path: str) -> str:
   """MODEL_DIR, MODEL_DIR/checkpoints or a step directory's parent, as given."""
-  path = os.path.abspath(os.path.expanduser(path))
-  nested = os.path.join(path, "checkpoints")
-  return nested if os.path.isdir(nested) else path
+  path = run_dir.resolve(path)
+  nested = epath.Path(path) / "checkpoints"
+  return os.fspath(nested) if nested.is_dir() else path
 
 
 @contextlib.contextmanager

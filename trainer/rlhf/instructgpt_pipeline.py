@@ -12,12 +12,13 @@ import json
 import os
 import time
 
+from etils import epath
 import gin
 import jax
 
 from models.reward_model import ScalarHeadModel
 from tasks import mixtures, suite, rl_prompts as rl_prompts_lib, vocab as vocab_lib
-from trainer import loop, partitioning
+from trainer import loop, partitioning, run_dir
 from trainer.rlhf import batches, comparison_sampling, evaluation, reward_loop
 from trainer.rlhf.ppo import loop as ppo_loop, ppo_step, rollout
 
@@ -44,12 +45,11 @@ def _done_marker(directory):
 
 
 def _run_sft(sft_dir):
-  if os.path.exists(_done_marker(sft_dir)):
+  if epath.Path(_done_marker(sft_dir)).exists():
     print(f"SFT already done in {sft_dir}", flush=True)
     return
   loop.train(model_dir=sft_dir)
-  with open(_done_marker(sft_dir), "w") as f:
-    f.write("ok\n")
+  run_dir.write_text(_done_marker(sft_dir), "ok\n")
 
 
 def _evaluate_all(model_dir, model, policies, ref_params, reward_params, clusters,
@@ -87,7 +87,7 @@ def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
                          heldout_cluster: str = gin.REQUIRED, ptx_coef: float = gin.REQUIRED,
                          eval_prompts: int = 256, prompt_length: int = 96,
                          response_length: int = 16, eval_chunk: int = 64, seed: int = 0):
-  model_dir = loop.prepare_model_dir(model_dir)
+  model_dir = run_dir.prepare_model_dir(model_dir)
   clusters = mixtures.training_clusters(heldout_cluster)
   heldout_clusters = sorted(set(suite.CLUSTERS) - set(clusters))
   dirs = {name: os.path.join(model_dir, name)
@@ -103,7 +103,7 @@ def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
     return out
 
   timed("sft", _run_sft, dirs["sft"])
-  if not os.path.exists(os.path.join(dirs["comparisons"], comparison_sampling.HELDOUT_FILE)):
+  if not (epath.Path(dirs["comparisons"]) / comparison_sampling.HELDOUT_FILE).exists():
     timed("comparisons", comparison_sampling.sample_comparisons, dirs["comparisons"],
           dirs["sft"], model=model, clusters=clusters, seed=seed, **lengths)
   reward_results = timed("reward_model", reward_loop.train_reward_model, dirs["reward"],
@@ -124,10 +124,9 @@ def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
   results = {"policies": policy_results, "reward_model": reward_results,
              "heldout_clusters": heldout_clusters, "ptx_coef": ptx_coef,
              "stage_seconds": timings}
-  with open(os.path.join(model_dir, "pipeline_results.json"), "w") as f:
-    json.dump(results, f, indent=2)
+  run_dir.write_text(os.path.join(model_dir, "pipeline_results.json"),
+                     json.dumps(results, indent=2))
   table = results_table(results)
-  with open(os.path.join(model_dir, "pipeline_results.md"), "w") as f:
-    f.write(table + "\n")
+  run_dir.write_text(os.path.join(model_dir, "pipeline_results.md"), table + "\n")
   print(table, flush=True)
   return results
