@@ -18,7 +18,6 @@ REPO_DIR = pathlib.Path(__file__).resolve().parents[2]
 GIN_DIR = REPO_DIR / "gin" / "mixtures"
 
 
-
 @pytest.mark.parametrize("path", sorted(GIN_DIR.glob("*.gin")), ids=lambda p: p.name)
 def test_gin_mixture_files(path):
   gin.clear_config()
