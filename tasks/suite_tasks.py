@@ -1,7 +1,8 @@
 """Registers the embedded suite in seqio: one task per (task type, format).
 
 Names: `suite_<type>` (zero-shot with options), `suite_<type>_noopt`, `suite_<type>_fs`,
-`suite_<type>_fs_noopt`, `suite_<type>_noinstr`, for multi-step types `suite_<type>_cot`,
+`suite_<type>_fs_noopt`, `suite_<type>_noinstr`, for multi-step types `suite_<type>_cot`
+and `suite_<type>_fs_cot` (chain-of-thought zero- and few-shot),
 and for classification types `suite_<type>_rank` (one example per answer choice, scored).
 Registration builds no data; examples are generated when a dataset is first asked for.
 """
@@ -34,7 +35,7 @@ def formats_of(task: suite.TaskType) -> tuple[formats_lib.Format, ...]:
     out += [formats_lib.ZERO_SHOT_NO_OPTIONS, formats_lib.FEW_SHOT_NO_OPTIONS,
             formats_lib.RANK_CLASSIFICATION]
   if task.has_cot:
-    out.append(formats_lib.COT)
+    out += [formats_lib.COT, formats_lib.FEW_SHOT_COT]
   return tuple(out)
 
 

@@ -119,7 +119,7 @@ def test_strategies_pick_task_variants():
   assert prompting.task_for("suite_word_problem", prompting.PromptStrategy("few_shot")) == \
       "suite_word_problem_fs"
   assert prompting.task_for("suite_word_problem", prompting.PromptStrategy("few_shot_cot")) \
-      == "suite_word_problem_cot"
+      == "suite_word_problem_fs_cot"
   assert prompting.task_for("suite_word_category",
                             prompting.PromptStrategy("few_shot_cot")) is None
   zscot = prompting.task_for("suite_word_category", prompting.PromptStrategy("zero_shot_cot"))
