@@ -1,6 +1,7 @@
 """Evaluates a trained model (or an untrained baseline) as the gin config says.
 
-  python eval.py --gin_file=gin/runs/eval_heldout.gin --gin.MODEL_DIR="'/tmp/sft_tiny'"
+  python eval.py --gin_file=gin/runs/eval_heldout_nli.gin \
+      --gin.MODEL_DIR="'/tmp/sft_tiny_heldout_nli'"
 
 Writes MODEL_DIR/eval/<name>/results.json, results.md and TensorBoard scalars. Flags are
 train.py's: --gin_file, --gin_bindings, the --gin.NAME=VALUE shorthand and --multiprocess.
