@@ -21,6 +21,7 @@ import json
 import pathlib
 from typing import Any, Callable
 
+from etils import epath
 import seqio
 import tensorflow as tf
 
@@ -74,7 +75,7 @@ def _examples(raw, path, field) -> tuple[dict[str, str], ...]:
 
 
 def load_task(path: str | pathlib.Path) -> NiTask:
-  path = pathlib.Path(path)
+  path = epath.Path(path)
   try:
     data = json.loads(path.read_bytes().decode("utf-8"))
   except UnicodeDecodeError as e:
@@ -141,7 +142,7 @@ def register_directory(directory: str | pathlib.Path, prefix: str = "niv2",
                        cluster: str = "niv2") -> list[str]:
   """Registers one seqio task per `*.json` task file (files are parsed here, once)."""
   names = []
-  files = sorted(pathlib.Path(directory).glob("*.json"))
+  files = sorted(epath.Path(directory).glob("*.json"))
   if not files:
     raise FileNotFoundError(f"no NIv2 task files (*.json) in {directory}")
   for path in files:
