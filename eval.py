@@ -1,24 +1,21 @@
 """Evaluates a trained model (or an untrained baseline) as the gin config says.
 
-  python eval.py --gin_file=gin/runs/eval_heldout.gin --gin.MODEL_DIR="'/tmp/sft_tiny'"
+  python eval.py --gin_file=gin/runs/eval_heldout_nli.gin \
+      --gin.MODEL_DIR="'/tmp/sft_tiny_heldout_nli'"
 
 Writes MODEL_DIR/eval/<name>/results.json, results.md and TensorBoard scalars. Flags are
-train.py's: --gin_file, --gin_bindings and the --gin.NAME=VALUE shorthand.
+train.py's: --gin_file, --gin_bindings, the --gin.NAME=VALUE shorthand and --multiprocess.
 """
 import sys
 
-from absl import app, logging
+from absl import app
 
 import train  # flags, gin parsing and shorthand shared with training
 from trainer import eval_stage
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  if train.FLAGS["verbosity"].using_default_value:
-    logging.set_verbosity(logging.WARNING)
-  train.parse_gin(train.FLAGS.gin_file, train.FLAGS.gin_bindings)
+  train.start(argv)
   eval_stage.evaluate()
 
 

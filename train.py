@@ -61,7 +61,8 @@ def run_stage(stage=gin.REQUIRED):
   return stage()
 
 
-def main(argv):
+def start(argv):
+  """What train.py and eval.py do before their stage: flags, logging, processes, gin."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   # orbax and seqio log every step at INFO. `present` counts only the command line;
@@ -75,6 +76,10 @@ def main(argv):
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
                                FLAGS.process_id)
   parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+
+
+def main(argv):
+  start(argv)
   run_stage()
 
 

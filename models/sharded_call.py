@@ -5,6 +5,7 @@ import functools
 
 import flax.linen as nn
 import jax
+from jax.experimental import multihost_utils
 
 
 def sharded_call(fn, mesh, rules, param_shardings, out_ndims):
@@ -25,6 +26,12 @@ def sharded_call(fn, mesh, rules, param_shardings, out_ndims):
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
       jitted = jitted_for(tuple(sorted((k, v.ndim) for k, v in batch.items())),
                           len(replicated_args))
-      return jitted(params, batch, *replicated_args)
+      if jax.process_count() == 1:
+        return jitted(params, batch, *replicated_args)
+      # Every process holds the whole (identical) host batch: each places its rows on its
+      # own devices and gets every row back, as a single process would.
+      batch = jax.device_put(batch, {k: rows(v.ndim) for k, v in batch.items()})
+      return multihost_utils.process_allgather(jitted(params, batch, *replicated_args),
+                                               tiled=True)
 
   return run

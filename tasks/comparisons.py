@@ -36,6 +36,7 @@ import pathlib
 import re
 from typing import Any, Iterable, Sequence
 
+from etils import epath
 from rouge_score import rouge_scorer
 
 from tasks import jsonl_source
@@ -161,9 +162,7 @@ def read_jsonl(path: str | pathlib.Path) -> tuple[list[Comparison], SkipCounts]:
 
 
 def write_jsonl(path: str | pathlib.Path, comparisons: Iterable[Comparison]):
-  with open(path, "w", encoding="utf-8") as f:
-    for c in comparisons:
-      f.write(json.dumps(c.to_json()) + "\n")
+  epath.Path(path).write_text("".join(json.dumps(c.to_json()) + "\n" for c in comparisons))
 
 
 # ---------------------------------------------------------------------------------------

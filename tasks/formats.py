@@ -19,6 +19,8 @@ ZERO_SHOT_NO_OPTIONS = Format("_noopt", options=False)
 FEW_SHOT = Format("_fs", few_shot=True)
 FEW_SHOT_NO_OPTIONS = Format("_fs_noopt", few_shot=True, options=False)
 COT = Format("_cot", cot=True)
+# FLAN 2022's few-shot CoT: worked train exemplars (input, rationale, answer), then the query.
+FEW_SHOT_COT = Format("_fs_cot", few_shot=True, cot=True)
 NO_INSTRUCTIONS = Format("_noinstr", instructions=False, inverted_templates=False)
 # FLAN's template ablation: every example through the task's first non-inverted template.
 ONE_TEMPLATE = Format("_1tmpl", inverted_templates=False, max_templates=1)
@@ -27,7 +29,7 @@ RANK_CLASSIFICATION = Format("_rank", inverted_templates=False)
 
 # FLAN 2022 weights these four equally.
 FLAN2022_FORMATS = (ZERO_SHOT, ZERO_SHOT_NO_OPTIONS, FEW_SHOT, FEW_SHOT_NO_OPTIONS)
-ALL_FORMATS = FLAN2022_FORMATS + (COT, NO_INSTRUCTIONS, ONE_TEMPLATE)
+ALL_FORMATS = FLAN2022_FORMATS + (COT, FEW_SHOT_COT, NO_INSTRUCTIONS, ONE_TEMPLATE)
 
 # Few-shot prompts: up to this many exemplars, added only while the prompt fits the budget.
 MAX_SHOTS = 3

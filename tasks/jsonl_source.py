@@ -8,6 +8,7 @@ import json
 import pathlib
 from typing import Iterator, Mapping
 
+from etils import epath
 import seqio
 import tensorflow as tf
 
@@ -23,7 +24,7 @@ def numbered_rows(path: str | pathlib.Path) -> Iterator[tuple[int, dict]]:
   Lines end at "\n" only: JSON strings may hold U+2028, U+0085 and the other characters
   `str.splitlines` also breaks at.
   """
-  path = pathlib.Path(path)
+  path = epath.Path(path)
   text = json_text.decode_utf8(path.read_bytes(), str(path))
   for line_number, line in enumerate(text.split("\n"), 1):
     if not line.strip():
@@ -39,7 +40,7 @@ def read_jsonl(path: str | pathlib.Path) -> list[dict]:
 
 
 def jsonl_source(files_by_split: Mapping[str, str | pathlib.Path]) -> seqio.FunctionDataSource:
-  files = {split: pathlib.Path(p) for split, p in files_by_split.items()}
+  files = {split: epath.Path(p) for split, p in files_by_split.items()}
 
   def dataset_fn(split: str, shuffle_files: bool, seed: int | None = None) -> tf.data.Dataset:
     del shuffle_files, seed

@@ -20,6 +20,7 @@ import dataclasses
 import pathlib
 from typing import Any, Callable
 
+from etils import epath
 import seqio
 import tensorflow as tf
 
@@ -90,7 +91,7 @@ def _examples(raw, path, field) -> tuple[dict[str, str], ...]:
 
 
 def load_task(path: str | pathlib.Path) -> NiTask:
-  path = pathlib.Path(path)
+  path = epath.Path(path)
   data = json_text.loads(json_text.decode_utf8(path.read_bytes(), str(path)), str(path))
   if not isinstance(data, dict):
     raise ValueError(f"{path}: expected a JSON object")
@@ -156,7 +157,7 @@ def register_directory(directory: str | pathlib.Path, prefix: str = "niv2",
                        cluster: str = "niv2") -> list[str]:
   """Registers one seqio task per `*.json` task file (files are parsed here, once)."""
   names = []
-  files = sorted(pathlib.Path(directory).glob("*.json"))
+  files = sorted(epath.Path(directory).glob("*.json"))
   if not files:
     raise FileNotFoundError(f"no NIv2 task files (*.json) in {directory}")
   for path in files:

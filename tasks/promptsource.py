@@ -12,6 +12,7 @@ import random
 import re
 from typing import Any, Callable, Iterable, Mapping
 
+from etils import epath
 import jinja2
 import jinja2.sandbox
 import seqio
@@ -88,7 +89,7 @@ def _check_jinja(source: str, where: str):
 
 
 def load_file(path: str | pathlib.Path) -> list[PromptTemplate]:
-  path = pathlib.Path(path)
+  path = epath.Path(path)
   try:
     document = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
   except UnicodeDecodeError as e:
@@ -131,7 +132,9 @@ def load_file(path: str | pathlib.Path) -> list[PromptTemplate]:
 def load_directory(root: str | pathlib.Path) -> dict[tuple[str, str | None], list[PromptTemplate]]:
   """Every `templates.yaml` under `root`, grouped by (dataset, subset)."""
   grouped: dict[tuple[str, str | None], list[PromptTemplate]] = {}
-  files = sorted(pathlib.Path(root).rglob("templates.yaml"))
+  # epath has no recursive glob (one request per directory level on GCS); walk instead.
+  files = sorted(directory / "templates.yaml" for directory, _, names in epath.Path(root).walk()
+                 if "templates.yaml" in names)
   if not files:
     raise FileNotFoundError(f"no templates.yaml under {root}")
   for path in files:

@@ -2,7 +2,9 @@
 
 Names: `suite_<type>` (zero-shot with options), `suite_<type>_noopt`, `suite_<type>_fs`,
 `suite_<type>_fs_noopt`, `suite_<type>_noinstr`, `suite_<type>_1tmpl` (one template), for
-multi-step types `suite_<type>_cot`, and for classification types `suite_<type>_rank` (one example per answer choice, scored).
+multi-step types `suite_<type>_cot` and `suite_<type>_fs_cot` (chain-of-thought zero- and
+few-shot), and for classification types `suite_<type>_rank` (one example per answer choice,
+scored).
 Registration builds no data; examples are generated when a dataset is first asked for.
 """
 import functools
@@ -35,7 +37,7 @@ def formats_of(task: suite.TaskType) -> tuple[formats_lib.Format, ...]:
     out += [formats_lib.ZERO_SHOT_NO_OPTIONS, formats_lib.FEW_SHOT_NO_OPTIONS,
             formats_lib.RANK_CLASSIFICATION]
   if task.has_cot:
-    out.append(formats_lib.COT)
+    out += [formats_lib.COT, formats_lib.FEW_SHOT_COT]
   return tuple(out)
 
 

@@ -3,10 +3,10 @@
 Restoring goes through the target's abstract state, whose leaves carry the target mesh's
 shardings, so a checkpoint saved on one mesh restores straight into the shards of another.
 """
-import os
-
 import jax
 import orbax.checkpoint as ocp
+
+from trainer import run_dir
 
 
 class IncompatibleCheckpointError(ValueError):
@@ -43,7 +43,7 @@ class Checkpoints:
   """The checkpoints of one run, in `directory`."""
 
   def __init__(self, directory: str, save_every: int, keep: int | None = 3):
-    self.directory = os.path.abspath(directory)
+    self.directory = run_dir.resolve(directory)
     self.save_every = save_every
     self.manager = ocp.CheckpointManager(
         self.directory,

@@ -2,8 +2,6 @@
 
   python eval.py --gin_file=gin/runs/eval_heldout.gin --gin.MODEL_DIR="'/tmp/sft_tiny'"
 """
-import os
-
 import gin
 
 from models.model_kinds import ModelKind
@@ -40,7 +38,6 @@ def evaluate(model_dir: str = gin.REQUIRED, *, model: ModelKind = gin.REQUIRED,
     params, step = restore.restore_params(checkpoint_path or model_dir, abstract,
                                           checkpoint_step)
   results = evaluation.run(model, params, shardings, mesh, rules)
-  os.makedirs(model_dir, exist_ok=True)
   evaluation.write(results, model_dir, step)
   print(evaluation_lib.markdown_table(results), flush=True)
   return results

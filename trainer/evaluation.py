@@ -13,12 +13,13 @@ import gin
 import jax
 import numpy as np
 import seqio
+import tensorflow_datasets as tfds
 from clu import metric_writers
 
 from models.model_kinds import ModelKind
 from tasks import metrics as task_metrics
 from tasks import stats as task_stats
-from trainer import inference, prompting
+from trainer import inference, prompting, run_dir
 
 ALL_HELDOUT = "heldout"  # every `instruct_suite_heldout_<cluster>` mixture
 _HELDOUT_PREFIX = "instruct_suite_heldout_"
@@ -61,6 +62,32 @@ def aggregate(per_task: dict[str, dict[str, float]]) -> dict:
   by_cluster = _mean_by(clusters)
   return {"tasks": per_task, "clusters": by_cluster,
           "overall": _mean_by({"all": list(by_cluster.values())}).get("all", {})}
+
+
+def _json_value(value):
+  return value.item() if isinstance(value, np.generic) else str(value)
+
+
+def prediction_rows(task_name: str, task_dataset, predicted_tokens) -> list[dict]:
+  """One row per example: its input and target text, the decoded prediction, and the
+  task's metrics on that example alone (over the postprocessed forms the metrics see)."""
+  task = seqio.get_mixture_or_task(task_name)
+  vocabulary = task.output_features["targets"].vocabulary
+  rows = []
+  for example, tokens in zip(tfds.as_numpy(task_dataset), predicted_tokens):
+    def text(feature):
+      raw = example.get(f"{feature}_pretokenized")
+      return raw.decode("utf-8") if raw is not None else vocabulary.decode(
+          example[feature].tolist())
+    prediction = vocabulary.decode(list(tokens))
+    target = task.postprocess_fn(text("targets"), example=example, is_target=True)
+    answer = task.postprocess_fn(prediction, example=example, is_target=False)
+    score = {}
+    for metric_fn in task.predict_metric_fns:
+      score.update(metric_fn([target], [answer]))
+    rows.append({"task": task_name, "input": text("inputs"), "target": target,
+                 "prediction": prediction, "score": score})
+  return rows
 
 
 def markdown_table(results: dict) -> str:
@@ -117,6 +144,7 @@ class Evaluation:
                        f"format that strategy {strategy.name!r} needs")
     self._evaluators: dict[tuple[str, type], seqio.Evaluator] = {}
     self._model: inference.InferenceModel | None = None
+    self.predictions: list[dict] = []  # the last run's per-example rows (prediction_rows)
 
   def _evaluator(self, task_name: str, model: ModelKind) -> seqio.Evaluator:
     converter = model.eval_feature_converter()
@@ -158,11 +186,14 @@ class Evaluation:
   def run(self, model: ModelKind, params, param_shardings, mesh, rules) -> dict:
     """Evaluates every task; returns {"tasks", "clusters", "overall", "truncated"}."""
     inference_model = self._inference_model(model, params, param_shardings, mesh, rules)
-    per_task = {}
+    per_task, self.predictions = {}, []
     for task_name in self.task_names:
       evaluator = self._evaluator(task_name, model)
-      metrics_future, _ = evaluator.evaluate(
+      metrics_future, outputs = evaluator.evaluate(
           compute_metrics=True, predict_fn=self._predict_fn(inference_model, task_name))
+      self.predictions += prediction_rows(
+          task_name, evaluator.cached_task_datasets[task_name],
+          outputs[task_name].get(seqio.metrics.ModelOutputType.PREDICTION, ()))
       values = {k: float(getattr(v, "value", v))
                 for k, v in metrics_future.result()[task_name].items()}
       if self.rank_classification:
@@ -181,17 +212,19 @@ class Evaluation:
     return results
 
   def write(self, results: dict, model_dir: str, step: int):
-    """MODEL_DIR/eval/<name>/results.json, results.md and TensorBoard scalars."""
+    """MODEL_DIR/eval/<name>/results.json, results.md, predictions.jsonl (the last run's
+    examples) and TensorBoard scalars."""
     if jax.process_index() != 0:
       return
     out_dir = os.path.join(model_dir, "eval", self.name)
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
-      json.dump({"step": step, "split": self.split, "strategy": self.strategy.name, **results},
-                f, indent=2, sort_keys=True)
-    with open(os.path.join(out_dir, "results.md"), "w", encoding="utf-8") as f:
-      f.write(f"Evaluation {self.name!r} at step {step} ({self.split}, "
-              f"{self.strategy.name})\n\n" + markdown_table(results))
+    run_dir.write_text(os.path.join(out_dir, "results.json"), json.dumps(
+        {"step": step, "split": self.split, "strategy": self.strategy.name, **results},
+        indent=2, sort_keys=True))
+    run_dir.write_text(os.path.join(out_dir, "results.md"),
+                       f"Evaluation {self.name!r} at step {step} ({self.split}, "
+                       f"{self.strategy.name})\n\n" + markdown_table(results))
+    run_dir.write_text(os.path.join(out_dir, "predictions.jsonl"), "".join(
+        json.dumps(row, default=_json_value) + "\n" for row in self.predictions))
     writer = metric_writers.SummaryWriter(out_dir)
     scalars = {f"overall/{k}": v for k, v in results["overall"].items()}
     for group in ("clusters", "tasks"):

@@ -15,7 +15,7 @@ import gin
 import jax
 
 from models.model_kinds import ModelKind
-from trainer import eval_stage, loop, partitioning, prompting, restore
+from trainer import eval_stage, loop, partitioning, prompting, restore, run_dir
 from trainer.evaluation import Evaluation
 
 ARMS = ("instructions", "dataset_names", "untrained")
@@ -56,7 +56,7 @@ def flan_miniature(model_dir: str = gin.REQUIRED, *, held_out_cluster: str = gin
                      f"evaluation covers clusters {sorted(evaluated_clusters)}; set "
                      f"Evaluation.mixture_or_task_name to 'instruct_suite_heldout_"
                      f"{held_out_cluster}'")
-  model_dir = loop.prepare_model_dir(model_dir)
+  model_dir = run_dir.prepare_model_dir(model_dir)
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
   by_arm = {}
@@ -74,15 +74,14 @@ def flan_miniature(model_dir: str = gin.REQUIRED, *, held_out_cluster: str = gin
       shardings = jax.tree.map(lambda x: x.sharding, params)
     print(f"flan_miniature: evaluating arm {arm!r} on held-out {held_out_cluster}", flush=True)
     results = evaluation.run(model, params, shardings, mesh, rules)
-    os.makedirs(arm_dir, exist_ok=True)
     evaluation.write(results, arm_dir, step)
     by_arm[arm] = results
   table = comparison_table(held_out_cluster, by_arm)
-  with open(os.path.join(model_dir, "flan_miniature.md"), "w", encoding="utf-8") as f:
-    f.write(f"Held-out cluster: {held_out_cluster}; {train_steps} training steps per arm; "
-            f"zero-shot on {evaluation.split} with instructions.\n\n{table}")
-  with open(os.path.join(model_dir, "flan_miniature.json"), "w", encoding="utf-8") as f:
-    json.dump({"held_out_cluster": held_out_cluster, "train_steps": train_steps,
-               "arms": by_arm}, f, indent=2, sort_keys=True)
+  run_dir.write_text(os.path.join(model_dir, "flan_miniature.md"),
+                     f"Held-out cluster: {held_out_cluster}; {train_steps} training steps per "
+                     f"arm; zero-shot on {evaluation.split} with instructions.\n\n{table}")
+  run_dir.write_text(os.path.join(model_dir, "flan_miniature.json"), json.dumps(
+      {"held_out_cluster": held_out_cluster, "train_steps": train_steps, "arms": by_arm},
+      indent=2, sort_keys=True))
   print(table, flush=True)
   return by_arm

@@ -8,28 +8,7 @@ import jax
 from models.model_kinds import ModelKind
 from trainer import (checkpoints as checkpoints_lib, compile_step, data, flops,
                      initial_checkpoint, partitioning, restore, stage_runner, train_state)
-
-
-def prepare_model_dir(model_dir: str) -> str:
-  """Creates MODEL_DIR if needed and proves it writable before any work starts."""
-  if not model_dir:
-    raise ValueError("MODEL_DIR is not set: pass --gin.MODEL_DIR=\"'/path/to/run'\"")
-  model_dir = os.path.abspath(os.path.expanduser(model_dir))
-  try:
-    os.makedirs(model_dir, exist_ok=True)
-    probe = os.path.join(model_dir, f".write_probe_{os.getpid()}")
-    with open(probe, "w") as f:
-      f.write("ok")
-    os.remove(probe)
-  except OSError as e:
-    raise PermissionError(f"MODEL_DIR {model_dir} cannot be written: {e}") from e
-  return model_dir
-
-
-def write_config(model_dir: str, name: str, text: str):
-  if jax.process_index() == 0:
-    with open(os.path.join(model_dir, name), "w", encoding="utf-8") as f:
-      f.write(text)
+from trainer.run_dir import prepare_model_dir, write_config
 
 
 @gin.configurable

@@ -3,6 +3,7 @@ import json
 import os
 import sys
 
+from etils import epath
 import jax
 from clu import metric_writers
 
@@ -32,7 +33,7 @@ class MetricsLog:
     self.enabled = jax.process_index() == 0
     if self.enabled:
       self.tensorboard = metric_writers.SummaryWriter(os.path.join(model_dir, subdir))
-      self.jsonl = open(os.path.join(model_dir, "metrics.jsonl"), "a", encoding="utf-8")
+      self.jsonl = (epath.Path(model_dir) / "metrics.jsonl").open("a")
 
   def write(self, step: int, scalars: dict):
     if not self.enabled:

@@ -2,8 +2,8 @@
 
 - zero_shot: the task as registered (instructions, options, no exemplars);
 - few_shot: its `_fs` variant (k exemplars, rendered by tasks/ while they fit);
-- few_shot_cot: its `_cot` variant (chain-of-thought exemplars, answer after
-  `tasks.templates.ANSWER_PHRASE`);
+- few_shot_cot: its `_fs_cot` variant (k worked train exemplars, each input, rationale and
+  `tasks.templates.ANSWER_PHRASE` answer, then the query; the answer is extracted);
 - zero_shot_cot: the zero-shot prompt with a step-by-step cue appended; the answer is
   extracted from the generation;
 - self_consistency: zero_shot_cot prompts, `num_samples` sampled generations per example,
@@ -21,7 +21,7 @@ from tasks import metrics as task_metrics
 STRATEGIES = ("zero_shot", "few_shot", "few_shot_cot", "zero_shot_cot", "self_consistency")
 STEP_BY_STEP_CUE = "Let's think step by step."
 # Suffixes the tasks package gives a task type's formats; stripped to find the base name.
-_FORMAT_SUFFIXES = ("_fs_noopt", "_noopt", "_fs", "_cot", "_noinstr")
+_FORMAT_SUFFIXES = ("_fs_noopt", "_fs_cot", "_noopt", "_fs", "_cot", "_noinstr")
 _ZERO_SHOT_COT_SUFFIX = "_zscot"
 
 
@@ -86,6 +86,6 @@ def task_for(task_name: str, strategy: PromptStrategy) -> str | None:
     return task_name
   if strategy.name in ("zero_shot_cot", "self_consistency"):
     return zero_shot_cot_task(task_name, strategy.cue)
-  suffix = "_fs" if strategy.name == "few_shot" else "_cot"
+  suffix = "_fs" if strategy.name == "few_shot" else "_fs_cot"
   variant = base_task_name(task_name) + suffix
   return variant if variant in seqio.TaskRegistry.names() else None

@@ -9,12 +9,13 @@ to evaluation or the next RLHF stage; names and shapes are checked before any ar
 import contextlib
 import os
 
+from etils import epath
 import flax.linen as nn
 import jax
 import orbax.checkpoint as ocp
 
 from trainer import checkpoints as checkpoints_lib
-from trainer import partitioning
+from trainer import partitioning, run_dir
 
 
 def abstract_params(module, example_batch, mesh, rules):
@@ -38,26 +39,26 @@ def init_params(module, example_batch, shardings, mesh, rules, seed: int):
 
 def checkpoint_directory(path: str) -> str:
   """MODEL_DIR, MODEL_DIR/checkpoints or a step directory's parent, as given."""
-  path = os.path.abspath(os.path.expanduser(path))
-  nested = os.path.join(path, "checkpoints")
-  return nested if os.path.isdir(nested) else path
+  path = run_dir.resolve(path)
+  nested = epath.Path(path) / "checkpoints"
+  return os.fspath(nested) if nested.is_dir() else path
 
 
 def _split_step_directory(path: str, step: int | None):
   """A step directory (`.../checkpoints/1200`) names its parent and its step."""
-  path = os.path.abspath(os.path.expanduser(path))
-  name = os.path.basename(path)
-  if step is None and name.isdigit() and os.path.isdir(path) and not os.path.isdir(
-      os.path.join(path, "checkpoints")):
-    return os.path.dirname(path), int(name)
+  path = run_dir.resolve(path)
+  as_path = epath.Path(path)
+  if (step is None and as_path.name.isdigit() and as_path.is_dir()
+      and not (as_path / "checkpoints").is_dir()):
+    return os.fspath(as_path.parent), int(as_path.name)
   return path, step
 
 
 def is_checkpoint_directory(path: str) -> bool:
   """Whether `path` is a run directory, its checkpoints directory or one step of ours."""
   directory = checkpoint_directory(_split_step_directory(path, None)[0])
-  return os.path.isdir(directory) and any(
-      entry.isdigit() for entry in os.listdir(directory))
+  directory = epath.Path(directory)
+  return directory.is_dir() and any(entry.name.isdigit() for entry in directory.iterdir())
 
 
 @contextlib.contextmanager
@@ -65,7 +66,7 @@ def _opened_step(path: str, step: int | None):
   """(manager, step, step directory) for the newest (or the given) step under `path`."""
   path, step = _split_step_directory(path, step)
   directory = checkpoint_directory(path)
-  if not os.path.isdir(directory):
+  if not epath.Path(directory).is_dir():
     raise FileNotFoundError(f"no checkpoint directory at {directory}")
   # StandardCheckpointHandler saved it; the PyTree handler under it restores a subtree.
   manager = ocp.CheckpointManager(directory, item_handlers=ocp.PyTreeCheckpointHandler())

@@ -66,6 +66,31 @@ def test_extract_cot_answer(generation, answer):
   assert templates.extract_cot_answer(generation) == answer
 
 
+def test_few_shot_cot_prepends_worked_train_exemplars():
+  task = suite.task_type("word_problem")
+  train_targets = [templates.cot_target(e["rationale"], e["answer"])
+                   for e in task.examples("train")]
+  shot_counts = []
+  for index in range(10):
+    ex = render.render_example(task, "test", index, 0, formats.FEW_SHOT_COT, vocab.count_tokens)
+    zero_shot = render.render_example(task, "test", index, 0, formats.COT)
+    shots = [t for t in train_targets if t in ex["inputs"]]
+    # k exemplars, each its input, rationale and answer phrase; then the query without its own.
+    assert 1 <= len(shots) <= formats.MAX_SHOTS
+    assert ex["inputs"].count(templates.ANSWER_PHRASE) == len(shots)
+    assert ex["inputs"].endswith(formats.EXEMPLAR_SEPARATOR + zero_shot["inputs"])
+    assert ex["targets"] == zero_shot["targets"] and ex["targets"] not in ex["inputs"]
+    shot_counts.append(len(shots))
+  assert max(shot_counts) > 1
+  golden = render.render_example(task, "test", 0, 0, formats.FEW_SHOT_COT, vocab.count_tokens)
+  assert golden["inputs"] == (
+      "Tara has 21 apples, buys 5 bags with 4 apples in each, and then gives away 18. How many "
+      "apples does Tara have now?\nWork it out step by step.\n5 bags of 4 hold 5 * 4 = 20 "
+      "apples. 21 + 20 = 41. Giving away 18 leaves 41 - 18 = 23. So the answer is 23.\n\n"
+      "Elena has 19 shells, buys 4 bags with 11 shells in each, and then gives away 3. How many "
+      "shells does Elena have now?\nWork it out step by step.")
+
+
 def test_few_shot_golden():
   ex = render.render_example(suite.task_type("addition"), "test", 1, 0, formats.FEW_SHOT,
                              vocab.count_tokens)

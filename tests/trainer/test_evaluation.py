@@ -99,6 +99,14 @@ def test_checkpoint_to_written_results(trained_dir):
   assert f"| task {TASK} |" in table and "| cluster topic |" in table
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(out_dir))
   assert results["tasks"] == written["tasks"]
+  with open(os.path.join(out_dir, "predictions.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  assert len(rows) == 8 and {r["task"] for r in rows} == {TASK}
+  assert all(set(r) == {"task", "input", "target", "prediction", "score"} for r in rows)
+  assert all(r["input"] and r["target"] and isinstance(r["prediction"], str) for r in rows)
+  # The per-example scores average to the task's figure.
+  assert np.mean([r["score"]["exact_match"] for r in rows]) == pytest.approx(
+      task_metrics["exact_match"])
 
 
 def test_checkpoint_of_another_config_names_the_parameters(trained_dir):
@@ -153,7 +161,7 @@ def test_strategies_pick_task_variants():
   assert prompting.task_for("suite_word_problem", prompting.PromptStrategy("few_shot")) == \
       "suite_word_problem_fs"
   assert prompting.task_for("suite_word_problem", prompting.PromptStrategy("few_shot_cot")) \
-      == "suite_word_problem_cot"
+      == "suite_word_problem_fs_cot"
   assert prompting.task_for("suite_word_category",
                             prompting.PromptStrategy("few_shot_cot")) is None
   zscot = prompting.task_for("suite_word_category", prompting.PromptStrategy("zero_shot_cot"))
@@ -165,3 +173,14 @@ def test_strategies_pick_task_variants():
   assert heldout and {prompting.cluster_of(t) for t in heldout} == {"nli"}
   with pytest.raises(ValueError, match="neither a registered task nor a mixture"):
     evaluation.eval_task_names("no_such_task")
+
+
+def test_prediction_rows_score_each_example_alone():
+  task = seqio.get_mixture_or_task(TASK)
+  dataset = task.get_dataset({"inputs": 64, "targets": 8}, split="validation",
+                             shuffle=False).take(2)
+  first = next(dataset.as_numpy_iterator())
+  rows = evaluation.prediction_rows(TASK, dataset, [first["targets"].tolist(), [5, 6, 7]])
+  assert rows[0]["input"] == first["inputs_pretokenized"].decode()
+  assert rows[0]["prediction"] == rows[0]["target"] == first["targets_pretokenized"].decode()
+  assert [r["score"] for r in rows] == [{"exact_match": 100.0}, {"exact_match": 0.0}]

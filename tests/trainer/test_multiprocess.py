@@ -16,21 +16,19 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def test_two_processes_train_one_run(tmp_path):
+MODEL_FLAGS = ["--gin.ModelConfig.emb_dim=32", "--gin.ModelConfig.mlp_dim=64",
+               "--gin.ModelConfig.num_encoder_layers=1", "--gin.ModelConfig.num_decoder_layers=1",
+               "--gin.TASK_FEATURE_LENGTHS={'inputs': 32, 'targets': 8}",
+               "--gin.make_mesh.data=2", "--gin.make_mesh.fsdp=2"]
+
+
+def run_two_processes(script: str, flags: list[str]) -> list[str]:
+  """Both processes' output; fails showing the output of any process that failed."""
   port = free_port()
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2 "
              "--xla_backend_optimization_level=0", JAX_PLATFORMS="cpu")
-  # make_mesh spreads the data axis over both processes' devices; FSDP puts a parameter's
-  # shards on both hosts, so every step needs cross-process collectives.
-  command = [sys.executable, "train.py", "--gin_file=gin/runs/sft_tiny.gin",
-             f"--gin.MODEL_DIR='{tmp_path}'", "--gin.TRAIN_STEPS=2", "--gin.BATCH_SIZE=8",
-             "--gin.make_mesh.data=2", "--gin.make_mesh.fsdp=2",
-             "--gin.TASK_FEATURE_LENGTHS={'inputs': 32, 'targets': 8}",
-             "--gin.MIXTURE_OR_TASK_NAME='suite_addition'", "--gin.ModelConfig.emb_dim=32",
-             "--gin.ModelConfig.mlp_dim=64", "--gin.ModelConfig.num_encoder_layers=1",
-             "--gin.ModelConfig.num_decoder_layers=1",
-             "--gin.train.checkpoint_every=2", "--gin.train.log_every=1",
-             "--multiprocess", f"--coordinator_address=localhost:{port}", "--num_processes=2"]
+  command = [sys.executable, script, *flags, *MODEL_FLAGS, "--multiprocess",
+             f"--coordinator_address=localhost:{port}", "--num_processes=2"]
   processes = [subprocess.Popen(command + [f"--process_id={i}"], cwd=REPO_DIR, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for i in range(2)]
@@ -40,10 +38,42 @@ def test_two_processes_train_one_run(tmp_path):
     for p in processes:
       p.kill()
   for i, (p, output) in enumerate(zip(processes, outputs)):
-    assert p.returncode == 0, f"process {i} failed:\n{output[-3000:]}"
+    assert p.returncode == 0, f"{script} process {i} failed:\n{output[-3000:]}"
+  return outputs
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+  """(MODEL_DIR, outputs) of a two-process training run of two steps."""
+  model_dir = tmp_path_factory.mktemp("run")
+  # make_mesh spreads the data axis over both processes' devices; FSDP puts a parameter's
+  # shards on both hosts, so every step needs cross-process collectives.
+  outputs = run_two_processes("train.py", [
+      "--gin_file=gin/runs/sft_tiny.gin", f"--gin.MODEL_DIR='{model_dir}'",
+      "--gin.TRAIN_STEPS=2", "--gin.BATCH_SIZE=8", "--gin.MIXTURE_OR_TASK_NAME='suite_addition'",
+      "--gin.train.checkpoint_every=2", "--gin.train.log_every=1"])
+  return model_dir, outputs
+
+
+def test_two_processes_train_one_run(trained_run):
+  tmp_path, outputs = trained_run
   with open(tmp_path / "metrics.jsonl") as f:
     records = [json.loads(line) for line in f]
   assert [r["step"] for r in records] == [1, 2]  # written once, by process 0
   assert all(r["loss"] > 0 for r in records)
   assert os.listdir(tmp_path / "checkpoints") == ["2"]
   assert "step 2/2" in outputs[0] and "step 2/2" not in outputs[1]
+
+
+@pytest.mark.slow
+def test_two_processes_evaluate_one_run(trained_run):
+  model_dir, _ = trained_run
+  run_two_processes("eval.py", [
+      "--gin_file=gin/models/t5_1_1_tiny.gin", "--gin_file=gin/mixtures/instruct_suite.gin",
+      "--gin_file=gin/runs/eval.gin", f"--gin.MODEL_DIR='{model_dir}'",
+      "--gin.Evaluation.mixture_or_task_name='suite_addition'",
+      "--gin.Evaluation.num_examples=8", "--gin.Evaluation.batch_size=8"])
+  with open(model_dir / "eval" / "eval" / "results.json") as f:
+    written = json.load(f)
+  assert written["step"] == 2
+  assert set(written["tasks"]) == {"suite_addition"}

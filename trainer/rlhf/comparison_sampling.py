@@ -13,6 +13,7 @@ Sampling (temperature 1) and labeling are deterministic given `seed`.
 """
 import os
 
+from etils import epath
 import gin
 import jax
 import numpy as np
@@ -64,7 +65,7 @@ def sample_comparisons(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
   if not 2 <= responses_per_prompt <= comparisons_lib.MAX_RESPONSES:
     raise ValueError(f"responses_per_prompt={responses_per_prompt}: need 2..."
                      f"{comparisons_lib.MAX_RESPONSES}")
-  os.makedirs(model_dir, exist_ok=True)
+  epath.Path(model_dir).mkdir(parents=True, exist_ok=True)
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
   vocabulary = batches.stage_vocabulary(vocabulary, model.config, "sample_comparisons")

@@ -12,11 +12,12 @@ import json
 import os
 import time
 
+from etils import epath
 import gin
 import jax
 
 from tasks import mixtures, suite, rl_prompts as rl_prompts_lib
-from trainer import loop, partitioning
+from trainer import loop, partitioning, run_dir
 from trainer.rlhf import batches, comparison_sampling, evaluation, reward_loop
 from trainer.rlhf.ppo import loop as ppo_loop, ppo_step, rollout
 
@@ -43,12 +44,11 @@ def _done_marker(directory):
 
 
 def _run_sft(sft_dir):
-  if os.path.exists(_done_marker(sft_dir)):
+  if epath.Path(_done_marker(sft_dir)).exists():
     print(f"SFT already done in {sft_dir}", flush=True)
     return
   loop.train(model_dir=sft_dir)
-  with open(_done_marker(sft_dir), "w") as f:
-    f.write("ok\n")
+  run_dir.write_text(_done_marker(sft_dir), "ok\n")
 
 
 def _evaluate_all(model_dir, model, policies, ref_params, reward_params, clusters,
@@ -89,7 +89,7 @@ def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
                          vocabulary=None):
   """vocabulary: the one every RLHF stage encodes and decodes with (default: the embedded
   SentencePiece model; SFT takes its own from its tasks)."""
-  model_dir = loop.prepare_model_dir(model_dir)
+  model_dir = run_dir.prepare_model_dir(model_dir)
   vocabulary = batches.stage_vocabulary(vocabulary, model.config, "instructgpt_pipeline")
   clusters = mixtures.training_clusters(heldout_cluster)
   heldout_clusters = sorted(set(suite.CLUSTERS) - set(clusters))
@@ -107,7 +107,7 @@ def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
     return out
 
   timed("sft", _run_sft, dirs["sft"])
-  if not os.path.exists(os.path.join(dirs["comparisons"], comparison_sampling.HELDOUT_FILE)):
+  if not (epath.Path(dirs["comparisons"]) / comparison_sampling.HELDOUT_FILE).exists():
     timed("comparisons", comparison_sampling.sample_comparisons, dirs["comparisons"],
           dirs["sft"], model=model, clusters=clusters, seed=seed, **shared)
   reward_results = timed("reward_model", reward_loop.train_reward_model, dirs["reward"],
@@ -128,10 +128,9 @@ def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
   results = {"policies": policy_results, "reward_model": reward_results,
              "heldout_clusters": heldout_clusters, "ptx_coef": ptx_coef,
              "stage_seconds": timings}
-  with open(os.path.join(model_dir, "pipeline_results.json"), "w") as f:
-    json.dump(results, f, indent=2)
+  run_dir.write_text(os.path.join(model_dir, "pipeline_results.json"),
+                     json.dumps(results, indent=2))
   table = results_table(results)
-  with open(os.path.join(model_dir, "pipeline_results.md"), "w") as f:
-    f.write(table + "\n")
+  run_dir.write_text(os.path.join(model_dir, "pipeline_results.md"), table + "\n")
   print(table, flush=True)
   return results
