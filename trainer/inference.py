@@ -13,9 +13,9 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from models import beam_search, decoding, sampling as sampling_lib, scoring
+from models import sampling as sampling_lib
 from tasks import metrics as task_metrics
-from trainer import partitioning
+from trainer import compiled_inference, partitioning
 
 
 def eval_feature_converter(is_encoder_decoder: bool) -> seqio.FeatureConverter:
@@ -84,7 +84,7 @@ class InferenceModel:
                        f"{ways} ways the mesh splits batch rows")
     self.is_encoder_decoder = self.module.config.is_encoder_decoder
     self._generators = {}
-    self._score = scoring.compile_score(self.module, self.mesh, self.rules,
+    self._score = compiled_inference.compile_score(self.module, self.mesh, self.rules,
                                         self.param_shardings)
 
   def _generator(self, sampling: sampling_lib.SamplingConfig) -> Callable:
@@ -97,10 +97,10 @@ class InferenceModel:
                    compute_dtype=self.compute_dtype)
     shared = (self.module, self.mesh, self.rules, self.param_shardings)
     if sampling.greedy and self.beam_size > 1:
-      search = beam_search.compile_beam_search(*shared, beam_size=self.beam_size, **options)
+      search = compiled_inference.compile_beam_search(*shared, beam_size=self.beam_size, **options)
       generator = lambda params, batch, rng: search(params, batch)
     else:
-      generator = decoding.compile_generate(*shared, sampling=sampling, **options)
+      generator = compiled_inference.compile_generate(*shared, sampling=sampling, **options)
     self._generators[sampling] = generator
     return generator
 

@@ -7,9 +7,9 @@ import jax
 import numpy as np
 import optax
 
-from models import beam_search, decoding, scoring
+from models import decoding, scoring
 from tests.model_configs import TINY_LLAMA, TINY_T5, module_for, random_batch
-from trainer import partitioning, train_state
+from trainer import compiled_inference, partitioning, train_state
 
 RULES = partitioning.logical_axis_rules()
 MAX_NEW = 7
@@ -47,7 +47,7 @@ def generated(kind: str, eos_id: int = -1, bidirectional_prompt: bool = False,
               compute_dtype=None) -> decoding.DecodeOutput:
   """Greedy decoding of `prompts_for` (MAX_NEW tokens, by default never stopping early)."""
   mesh, params, shardings = sharded_params(kind)
-  run = decoding.compile_generate(MODULES[kind], mesh, RULES, shardings,
+  run = compiled_inference.compile_generate(MODULES[kind], mesh, RULES, shardings,
                                   max_new_tokens=MAX_NEW, eos_id=eos_id,
                                   bidirectional_prompt=bidirectional_prompt,
                                   compute_dtype=compute_dtype)
@@ -56,13 +56,13 @@ def generated(kind: str, eos_id: int = -1, bidirectional_prompt: bool = False,
 
 def beam_searched(kind: str, prompts, **options) -> decoding.DecodeOutput:
   mesh, params, shardings = sharded_params(kind)
-  return jax.device_get(beam_search.compile_beam_search(
+  return jax.device_get(compiled_inference.compile_beam_search(
       MODULES[kind], mesh, RULES, shardings, **options)(params, prompts))
 
 
 def scores(kind: str, batch) -> scoring.TargetScores:
   mesh, params, shardings = sharded_params(kind)
-  return jax.device_get(scoring.compile_score(MODULES[kind], mesh, RULES, shardings)(
+  return jax.device_get(compiled_inference.compile_score(MODULES[kind], mesh, RULES, shardings)(
       params, batch))
 
 

@@ -10,8 +10,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from models import decoding, sampling
-from trainer import partitioning
+from models import sampling
+from trainer import compiled_inference, partitioning
 from trainer.rlhf import batches
 
 
@@ -28,7 +28,7 @@ def generation_batch(prompts_bp, is_encoder_decoder: bool):
 def make_sampler(policy_module, mesh, rules, policy_param_shardings, *, max_new_tokens: int,
                  temperature: float = 1.0, eos_id: int = 1):
   """(params, prompts [B, P], rng) -> (responses [B, R], sampler log-probs [B, R])."""
-  run = decoding.compile_generate(
+  run = compiled_inference.compile_generate(
       policy_module, mesh, rules, policy_param_shardings, max_new_tokens=max_new_tokens,
       sampling=sampling.SamplingConfig(temperature=temperature), eos_id=eos_id)
   is_encoder_decoder = policy_module.config.is_encoder_decoder

@@ -11,12 +11,12 @@ gguf = pytest.importorskip("gguf")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from models import gguf_import, gguf_tokenizer, hf_config  # pylint: disable=wrong-import-position
-from models.checkpoint_source import CheckpointError  # pylint: disable=wrong-import-position
+from interop import gguf_import, gguf_tokenizer, hf_config  # pylint: disable=wrong-import-position
+from interop.checkpoint_source import CheckpointError  # pylint: disable=wrong-import-position
+from tests.interop import hf_helpers  # pylint: disable=wrong-import-position
+from tests.interop.test_hf_parity import (LLAMA_HF, assert_close_where_valid,  # pylint: disable=wrong-import-position
+                                          hf_logits, our_logits)
 from tests.model_configs import random_batch  # pylint: disable=wrong-import-position
-from tests.models import hf_helpers  # pylint: disable=wrong-import-position
-from tests.models.test_hf_parity import (LLAMA_HF, assert_close_where_valid,  # pylint: disable=wrong-import-position
-                                         hf_logits, our_logits)
 
 TOKENS = ["<|endoftext|>", "<|im_end|>"] + [chr(c) for c in range(ord("a"), ord("z") + 1)] + ["ab"]
 
@@ -121,7 +121,7 @@ needs_smollm2 = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def smollm2_model():
-  from models import smollm2  # pylint: disable=import-outside-toplevel
+  from interop import smollm2  # pylint: disable=import-outside-toplevel
   from trainer import partitioning  # pylint: disable=import-outside-toplevel
   # 9 query heads and 3 kv heads do not split over a model axis: fsdp only.
   mesh = partitioning.make_mesh(1, 2, 1, devices=jax.devices()[:2])
@@ -160,7 +160,7 @@ def test_smollm2_logprobs_match_transformers(smollm2_model):
   (transformers' own GGUF loader, dequantizing and un-permuting by itself, agreed to 6e-5
   when measured once; it needs 30+ s more, so the test feeds it our dequantized tensors.)
   """
-  from models import chat_template, smollm2  # pylint: disable=import-outside-toplevel
+  from interop import chat_template, smollm2  # pylint: disable=import-outside-toplevel
   from transformers import LlamaConfig, LlamaForCausalLM  # pylint: disable=import-outside-toplevel
   config, params, vocab, template, mesh, _ = smollm2_model
   ids = chat_template.prompt_ids(vocab, template, "What is the capital of France?")
@@ -183,7 +183,7 @@ def test_smollm2_logprobs_match_transformers(smollm2_model):
 
 @needs_smollm2
 def test_smollm2_answers_through_cached_decoding(smollm2_model):
-  from models import chat  # pylint: disable=import-outside-toplevel
+  import chat  # pylint: disable=import-outside-toplevel
   config, params, vocab, template, mesh, rules = smollm2_model
   answers = chat.generate_answers(config, params, vocab, template,
                                   ["What is the capital of France?",
@@ -193,7 +193,7 @@ def test_smollm2_answers_through_cached_decoding(smollm2_model):
 
 @needs_smollm2
 def test_chat_loads_a_run_fine_tuned_from_smollm2(smollm2_model, tmp_path):
-  from models import chat  # pylint: disable=import-outside-toplevel
+  import chat  # pylint: disable=import-outside-toplevel
   from models.stack import stack_layers  # pylint: disable=import-outside-toplevel
   from trainer import checkpoints as checkpoints_lib  # pylint: disable=import-outside-toplevel
   from trainer.train_state import TrainState  # pylint: disable=import-outside-toplevel

@@ -1,7 +1,7 @@
 """Ask SmolLM2-135M-Instruct a question, offline, through our compiled cached decoding.
 
-  python -m models.chat --prompt "What is the capital of France?"
-  python -m models.chat --model_dir /tmp/sft_smollm2 --prompt "..."   # a fine-tuned run
+  python -m chat --prompt "What is the capital of France?"
+  python -m chat --model_dir /tmp/sft_smollm2 --prompt "..."   # a fine-tuned run
 
 The GGUF weights are dequantized to fp32 and loaded onto a mesh over every local device;
 the prompt goes through the model's own chat template; generation is greedy by default
@@ -15,7 +15,9 @@ import time
 import jax
 import numpy as np
 
-from models import chat_template, decoding, gguf_import, hf_config, hf_import, sampling, smollm2
+from interop import chat_template, gguf_import, hf_config, hf_import, smollm2
+from models import sampling
+from trainer import compiled_inference, param_restore, partitioning
 
 
 def generate_answers(config, params, vocab, template, prompts: list[str], mesh, rules, *,
@@ -27,7 +29,7 @@ def generate_answers(config, params, vocab, template, prompts: list[str], mesh, 
   for row, x in enumerate(ids):
     tokens[row, :len(x)] = x
   lengths = np.array([len(x) for x in ids], np.int32)
-  generate = decoding.compile_generate(
+  generate = compiled_inference.compile_generate(
       hf_import.module_for(config), mesh, rules, jax.tree.map(lambda x: x.sharding, params),
       max_new_tokens=max_new_tokens, sampling=sampling.SamplingConfig(temperature=temperature),
       eos_id=vocab.eos_id)
@@ -40,7 +42,6 @@ def generate_answers(config, params, vocab, template, prompts: list[str], mesh, 
 def load_finetuned(model_dir: str, mesh, rules, step: int | None = None):
   """(config, params, vocabulary) of a run fine-tuned from SmolLM2-135M-Instruct
   (gin/runs/sft_smollm2.gin): its architecture and tokenizer, the run's parameters."""
-  from trainer import param_restore  # pylint: disable=import-outside-toplevel
   saved = param_restore.saved_params_metadata(model_dir, step)
   config = dataclasses.replace(
       hf_config.model_config(gguf_import.hf_config_dict(smollm2.gguf_path())),
@@ -57,7 +58,6 @@ def answer(prompts: list[str], model_dir: str | None = None, step: int | None = 
            **options):
   """(answers, timings): loads SmolLM2-135M-Instruct, or the run fine-tuned from it in
   `model_dir`, on one device and replies."""
-  from trainer import partitioning  # pylint: disable=import-outside-toplevel
   mesh = partitioning.make_mesh(data=1, devices=jax.devices()[:1])
   rules = partitioning.logical_axis_rules()
   start = time.perf_counter()

@@ -9,9 +9,10 @@ import os
 import pathlib
 import tempfile
 
-from models.checkpoint_source import CheckpointError
+from interop.checkpoint_source import CheckpointError
+from interop.gguf_import import metadata, open_gguf
 from models.config import ModelConfig
-from models.gguf_import import metadata, open_gguf
+from tasks.vocab import TokenizersVocabulary
 
 CONTROL_TOKEN = 3  # llama.cpp's token types: 1 normal, 3 control, 4 user-defined
 USER_DEFINED_TOKEN = 4
@@ -78,7 +79,6 @@ def gguf_vocabulary(path: str | pathlib.Path):
   therefore be a control token that no text encodes to (`<|endoftext|>` in SmolLM2), and it
   is the vocabulary's pad id. A file where it is not is refused.
   """
-  from tasks.vocab import TokenizersVocabulary  # pylint: disable=import-outside-toplevel
   path = str(path)
   reader = open_gguf(path)
   types = metadata(reader, "tokenizer.ggml.token_type") or []
