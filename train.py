@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 import gin  # pylint: disable=g-import-not-at-top
 
-REPO_DIR = os.path.dirname(os.path.abspath(__file__))
+import instructax  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, applied in order.")
@@ -50,7 +50,7 @@ def check_macro_bindings(bindings: list[str]):
 
 
 def parse_gin(gin_files: list[str], gin_bindings: list[str]):
-  gin.add_config_file_search_path(REPO_DIR)
+  gin.add_config_file_search_path(instructax.gin_search_dir())
   gin.parse_config_files_and_bindings(gin_files, gin_bindings)
   check_macro_bindings(gin_bindings)
 
