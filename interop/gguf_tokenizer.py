@@ -96,8 +96,10 @@ def gguf_vocabulary(path: str | pathlib.Path):
                               pad_token=tokens[0])
 
 
-def check_vocabulary_fits(vocabulary, config: ModelConfig, what: str):
-  """A tokenizer must have exactly one embedding row per token."""
-  if vocabulary.vocab_size != config.vocab_size:
+def check_vocabulary_fits(vocabulary, config: ModelConfig, what: str, row_multiple: int = 1):
+  """A tokenizer must have one embedding row per token, the rows rounded up to a multiple
+  of `row_multiple` (a GGUF file stores exactly its tokenizer's size)."""
+  rows = -(-vocabulary.vocab_size // row_multiple) * row_multiple
+  if rows != config.vocab_size:
     raise CheckpointError(f"{what}: the tokenizer has {vocabulary.vocab_size} tokens but the "
                           f"model's embedding has {config.vocab_size} rows")
