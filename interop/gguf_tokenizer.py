@@ -57,8 +57,9 @@ def build_tokenizer(path: str):
 def _cache_file(path: str) -> pathlib.Path:
   stat = os.stat(path)
   key = hashlib.sha256(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+  # Not "<tmp>/instructax": run from <tmp>, that folder would be imported as the package.
   cache = pathlib.Path(os.environ.get("INSTRUCTAX_CACHE",
-                                      pathlib.Path(tempfile.gettempdir()) / "instructax"))
+                                      pathlib.Path(tempfile.gettempdir()) / "instructax-cache"))
   return cache / "gguf_tokenizers" / f"{pathlib.Path(path).stem}-{key.hexdigest()[:16]}.json"
 
 
