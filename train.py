@@ -6,6 +6,7 @@ Flags: --gin_file (repeatable), --gin_bindings (repeatable) and the t5x shorthan
 --gin.NAME=VALUE, which is the same as --gin_bindings=NAME=VALUE.
 """
 import difflib
+import logging as std_logging
 import os
 import re
 import sys
@@ -16,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 import gin  # pylint: disable=g-import-not-at-top
 
-REPO_DIR = os.path.dirname(os.path.abspath(__file__))
+import instructax  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, applied in order.")
@@ -49,8 +50,17 @@ def check_macro_bindings(bindings: list[str]):
                      f"configurable" + (f"; did you mean {hint[0]}?" if hint else ""))
 
 
+class _QuietGinSearchMisses(std_logging.Filter):
+  """gin logs an error for every search location a config file is not in, even when the
+  next location has it; a file found nowhere still fails with gin's own exception."""
+
+  def filter(self, record):
+    return not (record.module == "resource_reader" and record.msg.startswith("Path not found"))
+
+
 def parse_gin(gin_files: list[str], gin_bindings: list[str]):
-  gin.add_config_file_search_path(REPO_DIR)
+  std_logging.getLogger().addFilter(_QuietGinSearchMisses())
+  gin.add_config_file_search_path(instructax.gin_search_dir())
   gin.parse_config_files_and_bindings(gin_files, gin_bindings)
   check_macro_bindings(gin_bindings)
 

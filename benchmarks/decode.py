@@ -120,16 +120,16 @@ def _ours_generate(case: configs.DecodeCase, compute_dtype=None, **config_overri
   (float32 parameters; `compute_dtype` as `decoding.generate` takes it)."""
   import jax
   from benchmarks import ours
-  from models import decoding
+  from trainer import compiled_inference
 
   shape, b = case.shape, case.batch
   init_batch = configs.TrainBatch(1, b.prompt_length, b.new_tokens if shape.is_encoder_decoder else 0)
   setup = ours.step_setup(configs.TrainCase(shape, init_batch), **config_overrides)
   params = ours.init_state(setup)[0].params
-  run = decoding.compile_generate(setup.model.module, setup.mesh, setup.rules,
-                                  setup.shardings.params, max_new_tokens=b.new_tokens,
-                                  eos_id=-1, compute_dtype=compute_dtype,
-                                  bidirectional_prompt=setup.model.bidirectional_prompt)
+  run = compiled_inference.compile_generate(setup.model, setup.mesh, setup.rules,
+                                            setup.shardings.params,
+                                            max_new_tokens=b.new_tokens, eos_id=-1,
+                                            compute_dtype=compute_dtype)
   prompts = np.random.default_rng(0).integers(3, shape.vocab_size,
                                               (b.batch_size, b.prompt_length), np.int32)
   if shape.is_encoder_decoder:

@@ -270,7 +270,7 @@ def decode(shape, repeats: int, **config_overrides) -> list[dict]:
   """Greedy decoding with models/decoding.py's compiled KV-cache loop at each batch size
   configs.DECODE_CASES lists for `shape`, timed as HF's `generate` is: new tokens/s over
   the whole call, prefill included, no early stop."""
-  from models import decoding
+  from trainer import compiled_inference
 
   cases = configs.decode_cases(shape.name)
   # Parameters come from the train-state initialiser; the batch shape only sizes the init.
@@ -284,10 +284,9 @@ def decode(shape, repeats: int, **config_overrides) -> list[dict]:
   for case in cases:
     b = case.batch
     # eos_id -1 is never sampled, so every call produces exactly `new_tokens` per row.
-    run = decoding.compile_generate(setup.model.module, setup.mesh, setup.rules,
-                                    setup.shardings.params, max_new_tokens=b.new_tokens,
-                                    eos_id=-1,
-                                    bidirectional_prompt=setup.model.bidirectional_prompt)
+    run = compiled_inference.compile_generate(setup.model, setup.mesh, setup.rules,
+                                              setup.shardings.params,
+                                              max_new_tokens=b.new_tokens, eos_id=-1)
     batch = decode_batch(case)
     key = jax.random.key(0)
     lengths = []

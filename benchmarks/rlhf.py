@@ -17,7 +17,12 @@ import argparse
 import dataclasses
 import functools
 import json
+import os
+import sys
 import time
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import flax.linen as nn
 import jax

@@ -6,8 +6,6 @@ as long as it ranks among the best. The answer per example is the hypothesis wit
 score / length**length_penalty (GNMT-style; 0 compares raw sums, which favours short
 outputs).
 """
-import functools
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -15,7 +13,6 @@ from jax import lax
 
 from models import decoding
 from models.masks import MASKED_LOGIT
-from models.sharded_call import sharded_call
 
 
 def _regroup(tree, rows_bk):
@@ -85,16 +82,3 @@ def beam_search(module: nn.Module, params, batch, *, beam_size: int, max_new_tok
   best = jnp.argmax(ranked, axis=1)
   take = lambda x: jnp.take_along_axis(x, best.reshape(b, *([1] * (x.ndim - 1))), axis=1)[:, 0]
   return decoding.DecodeOutput(take(state["tokens"]), take(state["log_probs"]), take(lengths))
-
-
-def compile_beam_search(module: nn.Module, mesh, rules, param_shardings, *, beam_size: int,
-                        max_new_tokens: int, eos_id: int = 1, length_penalty: float = 0.6,
-                        bidirectional_prompt: bool = False, compute_dtype=None):
-  """A jitted `(params, batch) -> DecodeOutput`, sharded like training."""
-  fn = functools.partial(beam_search, module, beam_size=beam_size,
-                         max_new_tokens=max_new_tokens, eos_id=eos_id,
-                         length_penalty=length_penalty,
-                         bidirectional_prompt=bidirectional_prompt,
-                         compute_dtype=compute_dtype)
-  return sharded_call(fn, mesh, rules, param_shardings, decoding.DecodeOutput(2, 2, 1))
-

@@ -11,7 +11,6 @@ After a row emits EOS it gets PAD (0) with log-prob 0; the loop stops when every
 finished or `max_new_tokens` were produced.
 """
 import dataclasses
-import functools
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -21,7 +20,6 @@ from jax import lax
 
 from models import sampling as sampling_lib
 from models import stack
-from models.sharded_call import sharded_call
 
 PAD_ID = 0
 BOS_ID = 0  # T5 and the seqio decoder feature converters start decoder inputs with 0
@@ -226,14 +224,3 @@ def lengths_of(tokens, eos_id: int):
   is_eos = tokens == eos_id
   return jnp.where(jnp.any(is_eos, axis=-1), jnp.argmax(is_eos, axis=-1) + 1,
                    tokens.shape[-1]).astype(jnp.int32)
-
-
-def compile_generate(module: nn.Module, mesh, rules, param_shardings, *, max_new_tokens: int,
-                     sampling: sampling_lib.SamplingConfig = sampling_lib.SamplingConfig(),
-                     eos_id: int = 1, bidirectional_prompt: bool = False,
-                     compute_dtype=None):
-  """A jitted `(params, batch, rng) -> DecodeOutput`, sharded like training."""
-  fn = functools.partial(generate, module, max_new_tokens=max_new_tokens, sampling=sampling,
-                         eos_id=eos_id, bidirectional_prompt=bidirectional_prompt,
-                         compute_dtype=compute_dtype)
-  return sharded_call(fn, mesh, rules, param_shardings, DecodeOutput(2, 2, 1))

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import seqio
 
+from models import beam_search as beam_search_lib
 from models import decoding, scoring
 from models import flops as flops_lib
 from models.causal_converter import CausalDecoderFeatureConverter
@@ -110,6 +111,12 @@ class ModelKind(abc.ABC):
     """models.decoding.generate under this kind's prompt attention; traceable."""
     return decoding.generate(self.module, params, inputs, rng,
                              bidirectional_prompt=self.bidirectional_prompt, **options)
+
+  def beam_search(self, params, inputs, **options) -> decoding.DecodeOutput:
+    """models.beam_search under this kind's prompt attention; traceable."""
+    return beam_search_lib.beam_search(self.module, params, inputs,
+                                       bidirectional_prompt=self.bidirectional_prompt,
+                                       **options)
 
   def score(self, params, batch) -> scoring.TargetScores:
     """Summed target log-probs of an eval-feature-converter batch; traceable."""

@@ -1,13 +1,10 @@
 """Log-likelihood of given targets under the model: the quantity T0's rank classification
 compares across answer choices (it takes the SUM over target tokens)."""
-import functools
 from typing import NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-
-from models.sharded_call import sharded_call
 
 
 class TargetScores(NamedTuple):
@@ -33,9 +30,3 @@ def target_log_likelihoods(module: nn.Module, params, batch) -> TargetScores:
   total = token_log_probs.sum(axis=-1)
   count = weights.sum(axis=-1).astype(jnp.float32)
   return TargetScores(total, total / jnp.maximum(count, 1.0), count)
-
-
-def compile_score(module: nn.Module, mesh, rules, param_shardings):
-  """A jitted `(params, batch) -> TargetScores`, sharded like training."""
-  return sharded_call(functools.partial(target_log_likelihoods, module), mesh, rules,
-                      param_shardings, TargetScores(1, 1, 1))

@@ -13,10 +13,10 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from models import beam_search, decoding, sampling as sampling_lib, scoring
+from models import sampling as sampling_lib
 from models.model_kinds import ModelKind
 from tasks import metrics as task_metrics
-from trainer import partitioning
+from trainer import compiled_inference, partitioning
 
 
 def _padded_batches(dataset: tf.data.Dataset, batch_size: int) -> Iterator[tuple[np.ndarray, dict]]:
@@ -67,21 +67,21 @@ class InferenceModel:
       raise ValueError(f"evaluation batch_size={self.batch_size} must be a multiple of the "
                        f"{ways} ways the mesh splits batch rows")
     self._generators = {}
-    self._score = scoring.compile_score(self.model.module, self.mesh, self.rules,
+    self._score = compiled_inference.compile_score(self.model, self.mesh, self.rules,
                                         self.param_shardings)
 
   def _generator(self, sampling: sampling_lib.SamplingConfig) -> Callable:
     if sampling in self._generators:
       return self._generators[sampling]
     options = dict(max_new_tokens=self.max_new_tokens, eos_id=self.eos_id,
-                   bidirectional_prompt=self.model.bidirectional_prompt,
                    compute_dtype=self.compute_dtype)
-    shared = (self.model.module, self.mesh, self.rules, self.param_shardings)
+    shared = (self.model, self.mesh, self.rules, self.param_shardings)
     if sampling.greedy and self.beam_size > 1:
-      search = beam_search.compile_beam_search(*shared, beam_size=self.beam_size, **options)
+      search = compiled_inference.compile_beam_search(*shared, beam_size=self.beam_size,
+                                                      **options)
       generator = lambda params, batch, rng: search(params, batch)
     else:
-      generator = decoding.compile_generate(*shared, sampling=sampling, **options)
+      generator = compiled_inference.compile_generate(*shared, sampling=sampling, **options)
     self._generators[sampling] = generator
     return generator
 

@@ -11,8 +11,8 @@ devices or written to MODEL_DIR; `load` then builds the parameters into given sh
 """
 import os
 
-from models import gguf_import, hf_config, hf_import
-from models.checkpoint_source import CheckpointError, hf_checkpoint_source
+from interop import gguf_import, hf_config, hf_import
+from interop.checkpoint_source import CheckpointError, hf_checkpoint_source
 from models.config import ModelConfig
 from trainer import checkpoints as checkpoints_lib
 from trainer import restore

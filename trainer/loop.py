@@ -31,7 +31,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
   A fresh run starts from `initial_checkpoint_path` (a run of ours, a HuggingFace directory
   or a .gguf file; see trainer.initial_checkpoint), checked against the model config before
   MODEL_DIR is touched, or from `initial_params(abstract_params, param_shardings)` (e.g.
-  models.smollm2_params); a resumed run starts from its own checkpoint and ignores both.
+  interop.smollm2_params); a resumed run starts from its own checkpoint and ignores both.
   """
   if initial_checkpoint_path and initial_params is not None:
     raise ValueError("train: set initial_checkpoint_path or initial_params, not both")

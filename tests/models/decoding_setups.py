@@ -7,20 +7,22 @@ import jax
 import numpy as np
 import optax
 
-from models import beam_search, decoding, scoring
-from tests.model_configs import TINY_LLAMA, TINY_T5, module_for, random_batch
-from trainer import partitioning, train_state
+from models import decoding, scoring
+from tests.model_configs import TINY_LLAMA, TINY_T5, model_for, random_batch
+from trainer import compiled_inference, partitioning, train_state
 
 RULES = partitioning.logical_axis_rules()
 MAX_NEW = 7
 # The decoder-only model is scanned: decoding must unscan its layers and parameters.
-MODULES = {"t5": module_for(TINY_T5), "llama": module_for(TINY_LLAMA, scan_layers=True)}
+MODELS = {"t5": model_for(TINY_T5), "llama": model_for(TINY_LLAMA, scan_layers=True)}
+# The same network decoded as a prefix-LM (bidirectional over its prompt).
+PREFIX_LM = {"llama": model_for(TINY_LLAMA, scan_layers=True, prefix_lm=True)}
 
 
 @functools.lru_cache(maxsize=None)
 def sharded_params(kind: str):
-  """(mesh of 8 devices, params, param shardings) of MODULES[kind]."""
-  module = MODULES[kind]
+  """(mesh of 8 devices, params, param shardings) of MODELS[kind]."""
+  module = MODELS[kind].module
   mesh = partitioning.make_mesh()
   example = random_batch(module.config)
   _, shardings = train_state.state_shardings(module, optax.identity(), example, mesh, RULES)
@@ -47,28 +49,28 @@ def generated(kind: str, eos_id: int = -1, bidirectional_prompt: bool = False,
               compute_dtype=None) -> decoding.DecodeOutput:
   """Greedy decoding of `prompts_for` (MAX_NEW tokens, by default never stopping early)."""
   mesh, params, shardings = sharded_params(kind)
-  run = decoding.compile_generate(MODULES[kind], mesh, RULES, shardings,
-                                  max_new_tokens=MAX_NEW, eos_id=eos_id,
-                                  bidirectional_prompt=bidirectional_prompt,
-                                  compute_dtype=compute_dtype)
-  return jax.device_get(run(params, prompts_for(MODULES[kind].config), jax.random.key(0)))
+  model = PREFIX_LM[kind] if bidirectional_prompt else MODELS[kind]
+  run = compiled_inference.compile_generate(model, mesh, RULES, shardings,
+                                            max_new_tokens=MAX_NEW, eos_id=eos_id,
+                                            compute_dtype=compute_dtype)
+  return jax.device_get(run(params, prompts_for(model.config), jax.random.key(0)))
 
 
 def beam_searched(kind: str, prompts, **options) -> decoding.DecodeOutput:
   mesh, params, shardings = sharded_params(kind)
-  return jax.device_get(beam_search.compile_beam_search(
-      MODULES[kind], mesh, RULES, shardings, **options)(params, prompts))
+  return jax.device_get(compiled_inference.compile_beam_search(
+      MODELS[kind], mesh, RULES, shardings, **options)(params, prompts))
 
 
 def scores(kind: str, batch) -> scoring.TargetScores:
   mesh, params, shardings = sharded_params(kind)
-  return jax.device_get(scoring.compile_score(MODULES[kind], mesh, RULES, shardings)(
+  return jax.device_get(compiled_inference.compile_score(MODELS[kind], mesh, RULES, shardings)(
       params, batch))
 
 
 @functools.lru_cache(maxsize=None)
 def _forward(kind: str):
-  module = MODULES[kind]
+  module = MODELS[kind].module
   return jax.jit(lambda params, batch: module.apply({"params": params}, batch))
 
 
@@ -89,7 +91,7 @@ def prompt_then_generated(prompts, generated_tokens):
 
 def full_forward_logits(kind: str, prompts, generated_tokens, bidirectional_prompt=False):
   """Logits predicting each generated token, from one uncached pass per batch."""
-  module = MODULES[kind]
+  module = MODELS[kind].module
   params = jax.device_get(sharded_params(kind)[1])
   b, n = generated_tokens.shape
   if module.config.is_encoder_decoder:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from models import decoding, sampling
-from tests.models.decoding_setups import (MAX_NEW, MODULES, full_forward_logits, generated,
+from tests.models.decoding_setups import (MAX_NEW, MODELS, full_forward_logits, generated,
                                           prompts_for)
 
 
@@ -15,7 +15,7 @@ from tests.models.decoding_setups import (MAX_NEW, MODULES, full_forward_logits,
 def test_cached_greedy_equals_argmax_of_full_forward(kind, bidirectional_prompt):
   out = generated(kind, bidirectional_prompt=bidirectional_prompt)
   assert out.tokens.shape == (8, MAX_NEW)
-  prompts = prompts_for(MODULES[kind].config)
+  prompts = prompts_for(MODELS[kind].config)
   logits = full_forward_logits(kind, prompts, out.tokens, bidirectional_prompt)
   np.testing.assert_array_equal(out.tokens, logits.argmax(-1))
   want_log_probs = np.take_along_axis(jax.nn.log_softmax(logits), out.tokens[..., None],

@@ -4,14 +4,14 @@ import jax
 import numpy as np
 
 from models import decoding
-from tests.models.decoding_setups import (MAX_NEW, MODULES, beam_searched, full_forward_logits,
+from tests.models.decoding_setups import (MAX_NEW, MODELS, beam_searched, full_forward_logits,
                                           generated, prompts_for)
 
 
 def test_one_beam_is_greedy():
   kind = "llama"  # the exhaustive test below covers T5
   greedy = generated(kind)
-  beam = beam_searched(kind, prompts_for(MODULES[kind].config), beam_size=1,
+  beam = beam_searched(kind, prompts_for(MODELS[kind].config), beam_size=1,
                        max_new_tokens=MAX_NEW, eos_id=-1)
   np.testing.assert_array_equal(beam.tokens, greedy.tokens)
   np.testing.assert_allclose(beam.log_probs, greedy.log_probs, atol=1e-5)
@@ -19,8 +19,8 @@ def test_one_beam_is_greedy():
 
 def test_vocabulary_wide_beam_is_exhaustive():
   kind = "t5"
-  vocab = MODULES[kind].config.vocab_size
-  prompts = prompts_for(MODULES[kind].config)
+  vocab = MODELS[kind].config.vocab_size
+  prompts = prompts_for(MODELS[kind].config)
   beam = beam_searched(kind, prompts, beam_size=vocab, max_new_tokens=2, eos_id=-1,
                        length_penalty=0.0)
   # Every pair of (non-PAD) tokens scored: the exact best pair.

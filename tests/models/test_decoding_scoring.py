@@ -3,7 +3,7 @@ output equal the teacher-forced target log-likelihood that rank classification u
 import numpy as np
 import pytest
 
-from tests.models.decoding_setups import (MAX_NEW, MODULES, generated, prompt_then_generated,
+from tests.models.decoding_setups import (MAX_NEW, MODELS, generated, prompt_then_generated,
                                           prompts_for, scores)
 
 
@@ -32,7 +32,7 @@ def teacher_forced_batch(config, prompts, generated_tokens):
 
 @pytest.mark.parametrize("kind", ["t5", "llama"])
 def test_decode_log_probs_equal_target_log_likelihood(kind):
-  config = MODULES[kind].config
+  config = MODELS[kind].config
   # A prefix-LM decoder (the batch above); T5's encoder is bidirectional anyway.
   out = generated(kind, bidirectional_prompt=not config.is_encoder_decoder)
   # A generated id 0 reads as padding to the teacher-forced pass: compare the other rows.

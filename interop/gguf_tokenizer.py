@@ -9,9 +9,10 @@ import os
 import pathlib
 import tempfile
 
-from models.checkpoint_source import CheckpointError
+from interop.checkpoint_source import CheckpointError
+from interop.gguf_import import metadata, open_gguf
 from models.config import ModelConfig
-from models.gguf_import import metadata, open_gguf
+from tasks.vocab import TokenizersVocabulary
 
 CONTROL_TOKEN = 3  # llama.cpp's token types: 1 normal, 3 control, 4 user-defined
 USER_DEFINED_TOKEN = 4
@@ -56,8 +57,9 @@ def build_tokenizer(path: str):
 def _cache_file(path: str) -> pathlib.Path:
   stat = os.stat(path)
   key = hashlib.sha256(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+  # Not "<tmp>/instructax": run from <tmp>, that folder would be imported as the package.
   cache = pathlib.Path(os.environ.get("INSTRUCTAX_CACHE",
-                                      pathlib.Path(tempfile.gettempdir()) / "instructax"))
+                                      pathlib.Path(tempfile.gettempdir()) / "instructax-cache"))
   return cache / "gguf_tokenizers" / f"{pathlib.Path(path).stem}-{key.hexdigest()[:16]}.json"
 
 
@@ -78,7 +80,6 @@ def gguf_vocabulary(path: str | pathlib.Path):
   therefore be a control token that no text encodes to (`<|endoftext|>` in SmolLM2), and it
   is the vocabulary's pad id. A file where it is not is refused.
   """
-  from tasks.vocab import TokenizersVocabulary  # pylint: disable=import-outside-toplevel
   path = str(path)
   reader = open_gguf(path)
   types = metadata(reader, "tokenizer.ggml.token_type") or []
@@ -96,8 +97,10 @@ def gguf_vocabulary(path: str | pathlib.Path):
                               pad_token=tokens[0])
 
 
-def check_vocabulary_fits(vocabulary, config: ModelConfig, what: str):
-  """A tokenizer must have exactly one embedding row per token."""
-  if vocabulary.vocab_size != config.vocab_size:
+def check_vocabulary_fits(vocabulary, config: ModelConfig, what: str, row_multiple: int = 1):
+  """A tokenizer must have one embedding row per token, the rows rounded up to a multiple
+  of `row_multiple` (a GGUF file stores exactly its tokenizer's size)."""
+  rows = -(-vocabulary.vocab_size // row_multiple) * row_multiple
+  if rows != config.vocab_size:
     raise CheckpointError(f"{what}: the tokenizer has {vocabulary.vocab_size} tokens but the "
                           f"model's embedding has {config.vocab_size} rows")

@@ -10,11 +10,12 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from models import hf_export, hf_import, make_model  # pylint: disable=wrong-import-position
+from interop import hf_export, hf_import
+from models import make_model  # pylint: disable=wrong-import-position
+from tests.interop import hf_helpers  # pylint: disable=wrong-import-position
+from tests.interop.test_hf_parity import (assert_close_where_valid, hf_logits,  # pylint: disable=wrong-import-position
+                                          our_logits)
 from tests.model_configs import TINY_LLAMA, TINY_T5, random_batch  # pylint: disable=wrong-import-position
-from tests.models import hf_helpers  # pylint: disable=wrong-import-position
-from tests.models.test_hf_parity import (assert_close_where_valid, hf_logits,  # pylint: disable=wrong-import-position
-                                         our_logits)
 
 CONFIGS = {
     "llama_tied": TINY_LLAMA,

@@ -11,8 +11,8 @@ import pathlib
 
 import numpy as np
 
-from models import hf_config, hf_import, param_mapping
-from models.checkpoint_source import CheckpointError
+from interop import hf_config, hf_import, param_mapping
+from interop.checkpoint_source import CheckpointError
 from models.config import ModelConfig
 
 _REQUIRED = {  # HuggingFace field <- GGUF metadata key ("{arch}." prefixed)

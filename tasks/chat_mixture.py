@@ -7,11 +7,8 @@ Targets end with the vocabulary's EOS, which for ChatML models closes the assist
 """
 import functools
 
-import gin
 import seqio
 import tensorflow as tf
-
-from models.chat_template import ChatTemplate
 
 # Preprocessors that tokenize; the user turn is wrapped just before the first of them.
 _TOKENIZERS = ("tokenize_count_and_trim", "tokenize", "tokenize_and_append_eos")
@@ -33,8 +30,12 @@ def _with_chat_turn(task: seqio.Task, wrap) -> list:
 
 
 def register_chat_mixture(mixture_or_task_name: str, vocabulary: seqio.Vocabulary,
-                          template: ChatTemplate, suffix: str) -> str:
-  """Registers (once) and returns `<mixture_or_task_name>_<suffix>`."""
+                          template, suffix: str) -> str:
+  """Registers (once) and returns `<mixture_or_task_name>_<suffix>`.
+
+  template: anything with `turn_affixes() -> (prefix, suffix)` around one user turn (e.g.
+  interop.chat_template.ChatTemplate).
+  """
   name = f"{mixture_or_task_name}_{suffix}"
   if name in seqio.MixtureRegistry.names():
     return name
@@ -56,10 +57,3 @@ def register_chat_mixture(mixture_or_task_name: str, vocabulary: seqio.Vocabular
   seqio.MixtureRegistry.add(name, rates)
   return name
 
-
-@gin.configurable(module="models")
-def smollm2_chat_mixture(mixture_or_task_name: str = gin.REQUIRED) -> str:
-  """The mixture in SmolLM2-135M-Instruct's ChatML format and BPE vocabulary."""
-  from models import smollm2  # pylint: disable=import-outside-toplevel
-  return register_chat_mixture(mixture_or_task_name, smollm2.vocabulary(),
-                               smollm2.chat_template(), "smollm2_chat")

@@ -12,8 +12,8 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from models import hf_config, param_mapping
-from models.checkpoint_source import CheckpointError, TensorSource, hf_checkpoint_source
+from interop import hf_config, param_mapping
+from interop.checkpoint_source import CheckpointError, TensorSource, hf_checkpoint_source
 from models.config import ModelConfig
 from models.model_kinds import ModelKind, make_model
 

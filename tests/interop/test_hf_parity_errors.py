@@ -10,10 +10,11 @@ import pytest
 
 pytest.importorskip("safetensors")
 
-from models import ModelConfig, hf_config, hf_import, make_model  # pylint: disable=wrong-import-position
-from models.checkpoint_source import CheckpointError  # pylint: disable=wrong-import-position
-from tests.models import hf_helpers  # pylint: disable=wrong-import-position
-from tests.models.test_hf_parity import LLAMA_HF  # pylint: disable=wrong-import-position
+from interop import hf_config, hf_import  # pylint: disable=wrong-import-position
+from interop.checkpoint_source import CheckpointError  # pylint: disable=wrong-import-position
+from models import ModelConfig, make_model  # pylint: disable=wrong-import-position
+from tests.interop import hf_helpers  # pylint: disable=wrong-import-position
+from tests.interop.test_hf_parity import LLAMA_HF  # pylint: disable=wrong-import-position
 
 
 def write_checkpoint(directory, hf_dict, tensors):
@@ -26,7 +27,7 @@ def write_checkpoint(directory, hf_dict, tensors):
 
 def llama_tensors(hf_dict):
   config = hf_config.model_config(dict(hf_dict))
-  from models import param_mapping  # pylint: disable=import-outside-toplevel
+  from interop import param_mapping  # pylint: disable=import-outside-toplevel
   abstract, _ = hf_import.abstract_params(make_model(config),
                                           hf_helpers.mesh_2x2x2(), hf_helpers.RULES)
   flat = hf_import._flat(abstract)  # pylint: disable=protected-access

