@@ -1,0 +1,41 @@
+"""Extracts the Lee background corpus (300 news articles) shipped in the `gensim` wheel
+into tasks/data/corpora/lee_background.txt, one article per line.
+
+    pip download --no-deps gensim==4.4.0 -d /tmp/gensim
+    python -m tasks.pretrain.extract_lee --wheel /tmp/gensim/gensim-4.4.0-*.whl
+
+gensim is LGPL-2.1-only; the file is shipped unmodified apart from whitespace (runs of
+spaces and tabs in an article become one space), under that licence, with its text
+beside it (tasks/data/corpora/LICENSE.gensim, copied from the wheel).
+"""
+import argparse
+import pathlib
+import zipfile
+
+CORPUS_IN_WHEEL = "gensim/test/test_data/lee_background.cor"
+LICENCE_IN_WHEEL_SUFFIX = ".dist-info/licenses/COPYING"
+CORPORA_DIR = pathlib.Path(__file__).resolve().parent.parent / "data" / "corpora"
+OUT = CORPORA_DIR / "lee_background.txt"
+LICENCE_OUT = CORPORA_DIR / "LICENSE.gensim"
+
+
+def articles(text: str) -> list[str]:
+  return [" ".join(line.split()) for line in text.split("\n") if line.strip()]
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--wheel", type=pathlib.Path, required=True)
+  parser.add_argument("--out", type=pathlib.Path, default=OUT)
+  args = parser.parse_args()
+  with zipfile.ZipFile(args.wheel) as wheel:
+    text = wheel.read(CORPUS_IN_WHEEL).decode("utf-8")
+    licence = next(n for n in wheel.namelist() if n.endswith(LICENCE_IN_WHEEL_SUFFIX))
+    LICENCE_OUT.write_bytes(wheel.read(licence))
+  rows = articles(text)
+  args.out.write_text("".join(f"{r}\n" for r in rows), encoding="utf-8")
+  print(f"wrote {len(rows)} articles to {args.out} and the licence to {LICENCE_OUT}")
+
+
+if __name__ == "__main__":
+  main()
