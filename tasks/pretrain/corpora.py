@@ -3,7 +3,7 @@
 | name | documents |
 |---|---|
 | `suite` | the embedded suite's own prose, train split only: reading passages and reviews |
-| `lee_news` | gensim's Lee background corpus: 300 Australian news articles (LGPL-2.1) |
+| `lee_news` | gensim's Lee background corpus: 293 Australian news articles (LGPL-2.1) |
 | `wordnet` | 2,000 WordNet 3.0 glosses, "lemmas (pos): gloss" (WordNet licence) |
 
 Every `VALIDATION_EVERY`-th document (in file order) is the validation split, the rest
@@ -70,7 +70,7 @@ def read_lines(path) -> tuple[str, ...]:
 CORPORA: tuple[Corpus, ...] = (
     Corpus("suite", "the embedded suite's reading passages and reviews (train split)",
            suite_prose),
-    Corpus("lee_news", "gensim's Lee background corpus, 300 news articles",
+    Corpus("lee_news", "gensim's Lee background corpus, 293 news articles",
            functools.partial(read_lines, extract_lee.OUT)),
     Corpus("wordnet", "2,000 WordNet 3.0 glosses", functools.partial(read_lines,
                                                                       extract_wordnet.OUT)),

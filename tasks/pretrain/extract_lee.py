@@ -1,11 +1,12 @@
-"""Extracts the Lee background corpus (300 news articles) shipped in the `gensim` wheel
-into tasks/data/corpora/lee_background.txt, one article per line.
+"""Extracts the Lee background corpus (300 news articles, 7 of them twice) shipped in the
+`gensim` wheel into tasks/data/corpora/lee_background.txt, one article per line, each
+once (293).
 
     pip download --no-deps gensim==4.4.0 -d /tmp/gensim
     python -m tasks.pretrain.extract_lee --wheel /tmp/gensim/gensim-4.4.0-*.whl
 
 gensim is LGPL-2.1-only; the file is shipped unmodified apart from whitespace (runs of
-spaces and tabs in an article become one space), under that licence, with its text
+spaces and tabs in an article become one space) and the repeats, under that licence, with its text
 beside it (tasks/data/corpora/LICENSE.gensim, copied from the wheel).
 """
 import argparse
@@ -20,7 +21,9 @@ LICENCE_OUT = CORPORA_DIR / "LICENSE.gensim"
 
 
 def articles(text: str) -> list[str]:
-  return [" ".join(line.split()) for line in text.split("\n") if line.strip()]
+  """Each article once, in file order (a repeat would land in both splits)."""
+  return list(dict.fromkeys(" ".join(line.split()) for line in text.split("\n")
+                            if line.strip()))
 
 
 def main():
