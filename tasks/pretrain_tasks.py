@@ -3,8 +3,8 @@ instruction tasks (whose tasks, mixtures and vocabulary they leave as they are).
 
 Tasks `pretrain_<objective>_<corpus>` for objective in span_corruption (T5), prefix_lm
 (LM adaptation of T5) and lm (decoders; targets only), corpus in tasks.pretrain.corpora;
-mixtures `pretrain_<objective>` over the corpora, rate = characters of a corpus's train
-split (so mixing follows the amount of text, as pretraining on their union would).
+mixtures `pretrain_<objective>` over the corpora, rate = tokens of a corpus's train split
+(so mixing follows the amount of text, as pretraining on their union would).
 Span corruption uses `vocab.sentinel_vocabulary()`; the others the default vocabulary, so
 their checkpoints can go on to instruction tuning unchanged.
 """
@@ -77,17 +77,20 @@ def register_task(objective_: Objective, corpus: corpora.Corpus,
   return name
 
 
-def train_characters(corpus: corpora.Corpus, task: seqio.Task | None = None) -> float:
-  """The mixing rate of a corpus's task: characters of its train split."""
-  del task  # seqio passes the task; the rate depends on the corpus only
-  return float(sum(len(d) for d in corpus.documents("train")))
+@functools.cache
+def train_tokens(corpus: corpora.Corpus) -> int:
+  """Tokens of a corpus's train split (default vocabulary; the sentinel vocabulary
+  tokenizes text the same): the mixing rate of the corpus's tasks."""
+  encode = vocab.default_vocabulary().tokenizer.EncodeAsIds
+  return sum(len(encode(d)) for d in corpus.documents("train"))
 
 
 def register_all() -> tuple[list[str], list[str]]:
   """Returns the task names and the mixture names."""
   task_names, mixture_names = [], []
   for objective_ in OBJECTIVES:
-    rates = [(register_task(objective_, corpus), functools.partial(train_characters, corpus))
+    # seqio calls a rate with the task; the rate depends on the corpus only.
+    rates = [(register_task(objective_, corpus), lambda _, c=corpus: float(train_tokens(c)))
              for corpus in corpora.CORPORA]
     task_names += [name for name, _ in rates]
     mixture_names.append(mixture_name(objective_.name))
