@@ -7,7 +7,7 @@ once (293).
 
 gensim is LGPL-2.1-only; the file is shipped unmodified apart from whitespace (runs of
 spaces and tabs in an article become one space) and the repeats, under that licence, with its text
-beside it (tasks/data/corpora/LICENSE.gensim, copied from the wheel).
+beside it (tasks/data/corpora/LICENSE.gensim.txt, copied from the wheel).
 """
 import argparse
 import pathlib
@@ -17,7 +17,7 @@ CORPUS_IN_WHEEL = "gensim/test/test_data/lee_background.cor"
 LICENCE_IN_WHEEL_SUFFIX = ".dist-info/licenses/COPYING"
 CORPORA_DIR = pathlib.Path(__file__).resolve().parent.parent / "data" / "corpora"
 OUT = CORPORA_DIR / "lee_background.txt"
-LICENCE_OUT = CORPORA_DIR / "LICENSE.gensim"
+LICENCE_OUT = CORPORA_DIR / "LICENSE.gensim.txt"
 
 
 def articles(text: str) -> list[str]:

@@ -5,7 +5,7 @@ tasks/data/corpora/wordnet_glosses.txt, one synset per line: "lemma, lemma (pos)
     python -m tasks.pretrain.extract_wordnet [--dict /usr/share/wordnet] [--n 2000]
 
 Only this script needs the Debian package; the sample it writes ships with the repository
-under the WordNet 3.0 licence (tasks/data/corpora/LICENSE.wordnet, which every copy must
+under the WordNet 3.0 licence (tasks/data/corpora/LICENSE.wordnet.txt, which every copy must
 carry).
 """
 import argparse

@@ -1,6 +1,7 @@
 """Pretraining objectives over the plain-text corpora: span corruption's statistics and
 exact reconstruction, prefix-LM and causal-LM chunks, the corpora, the sentinel
 vocabulary, registration and the CLI."""
+import collections
 import functools
 
 import numpy as np
@@ -100,6 +101,16 @@ def test_noise_positions_are_uniform_away_from_the_ends():
   assert not masks[:, 0].any()  # a chunk starts with kept tokens (as T5's code does)
   assert masks[:, -1].all()     # and ends with a noise span
   assert np.abs(by_position[20:-20] - 0.15).max() < 0.05
+
+
+def test_span_lengths_are_a_uniformly_random_composition():
+  """5 tokens into 3 non-empty spans: each of the C(4, 2) = 6 compositions equally often."""
+  seeds = tf.random.experimental.stateless_split(tf.constant([3, 5]), 3000)
+  parts = tf.data.Dataset.from_tensor_slices(seeds).map(
+      lambda s: span_corruption.random_composition(5, 3, s)).batch(3000)
+  counts = collections.Counter(tuple(p) for p in next(iter(parts)).numpy())
+  assert len(counts) == 6 and all(sum(c) == 5 and min(c) >= 1 for c in counts)
+  assert all(abs(n - 500) < 90 for n in counts.values())  # ~4.5 standard deviations
 
 
 @pytest.mark.parametrize("length", [2, 3, 10, 57, 141, 500])
