@@ -121,6 +121,27 @@ def test_noise_counts_at_every_length(length):
   assert 1 <= noise < length
 
 
+def test_corrupted_pairs_give_back_any_chunk():
+  """Chunks of 2-399 random text ids: inputs and targets interleaved at their sentinels are
+  the chunk again."""
+  rng = np.random.default_rng(0)
+  chunks = [rng.integers(3, 2048, size=int(n)).astype(np.int32)
+            for n in rng.integers(2, 400, size=200)]
+
+  def corrupt(tokens, seed):
+    mask = span_corruption.noise_mask(tf.size(tokens), seed)
+    return (span_corruption.replace_spans(tokens, mask, SENTINELS[0]),
+            span_corruption.replace_spans(tokens, ~mask, SENTINELS[0]))
+
+  pairs = tf.data.Dataset.from_generator(
+      lambda: ((c, [i, 1]) for i, c in enumerate(chunks)),
+      output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([2], tf.int32))
+  ).map(corrupt)
+  eos = [SENTINEL_VOCAB.eos_id]
+  for chunk, (inputs, targets) in zip(chunks, pairs.as_numpy_iterator()):
+    assert uncorrupt(list(inputs) + eos, list(targets) + eos) == chunk.tolist()
+
+
 def test_chunk_length_is_the_longest_that_fits():
   length = span_corruption.chunk_length(127, 31, 100)
   for candidate, fits in ((length, True), (length + 1, False)):
