@@ -28,16 +28,14 @@ def articles(text: str) -> list[str]:
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--wheel", type=pathlib.Path, required=True)
-  parser.add_argument("--out", type=pathlib.Path, default=OUT)
-  args = parser.parse_args()
-  with zipfile.ZipFile(args.wheel) as wheel:
-    text = wheel.read(CORPUS_IN_WHEEL).decode("utf-8")
+  parser.add_argument("--wheel", type=pathlib.Path, required=True, help="a gensim wheel")
+  wheel_path = parser.parse_args().wheel
+  with zipfile.ZipFile(wheel_path) as wheel:
+    rows = articles(wheel.read(CORPUS_IN_WHEEL).decode("utf-8"))
     licence = next(n for n in wheel.namelist() if n.endswith(LICENCE_IN_WHEEL_SUFFIX))
     LICENCE_OUT.write_bytes(wheel.read(licence))
-  rows = articles(text)
-  args.out.write_text("".join(f"{r}\n" for r in rows), encoding="utf-8")
-  print(f"wrote {len(rows)} articles to {args.out} and the licence to {LICENCE_OUT}")
+  OUT.write_text("".join(f"{r}\n" for r in rows), encoding="utf-8")
+  print(f"wrote {len(rows)} articles to {OUT} and the licence to {LICENCE_OUT}")
 
 
 if __name__ == "__main__":
