@@ -11,15 +11,18 @@ train. Nothing is read until a dataset is asked for.
 """
 import dataclasses
 import functools
+import pathlib
 from typing import Callable
 
 import seqio
 import tensorflow as tf
 
 from tasks import suite
-from tasks.pretrain import extract_lee
-from tasks.pretrain import extract_wordnet
 
+# Written by `python -m tasks.pretrain.extract_lee` / `extract_wordnet`.
+CORPORA_DIR = pathlib.Path(__file__).resolve().parent.parent / "data" / "corpora"
+LEE_FILE = CORPORA_DIR / "lee_background.txt"
+WORDNET_FILE = CORPORA_DIR / "wordnet_glosses.txt"
 SPLITS = ("train", "validation")
 VALIDATION_EVERY = 20
 TEXT_FEATURE = "text"
@@ -71,9 +74,8 @@ CORPORA: tuple[Corpus, ...] = (
     Corpus("suite", "the embedded suite's reading passages and reviews (train split)",
            suite_prose),
     Corpus("lee_news", "gensim's Lee background corpus, 293 news articles",
-           functools.partial(read_lines, extract_lee.OUT)),
-    Corpus("wordnet", "2,000 WordNet 3.0 glosses", functools.partial(read_lines,
-                                                                      extract_wordnet.OUT)),
+           functools.partial(read_lines, LEE_FILE)),
+    Corpus("wordnet", "2,000 WordNet 3.0 glosses", functools.partial(read_lines, WORDNET_FILE)),
 )
 
 

@@ -13,11 +13,12 @@ import argparse
 import pathlib
 import zipfile
 
+from tasks.pretrain import corpora
+
 CORPUS_IN_WHEEL = "gensim/test/test_data/lee_background.cor"
 LICENCE_IN_WHEEL_SUFFIX = ".dist-info/licenses/COPYING"
-CORPORA_DIR = pathlib.Path(__file__).resolve().parent.parent / "data" / "corpora"
-OUT = CORPORA_DIR / "lee_background.txt"
-LICENCE_OUT = CORPORA_DIR / "LICENSE.gensim.txt"
+OUT = corpora.LEE_FILE
+LICENCE_OUT = corpora.CORPORA_DIR / "LICENSE.gensim.txt"
 
 
 def articles(text: str) -> list[str]:

@@ -12,11 +12,11 @@ import argparse
 import pathlib
 import random
 
-from tasks.pretrain import extract_lee
+from tasks.pretrain import corpora
 
 POS_FILES = {"noun": "data.noun", "verb": "data.verb", "adjective": "data.adj",
              "adverb": "data.adv"}
-OUT = extract_lee.CORPORA_DIR / "wordnet_glosses.txt"
+OUT = corpora.WORDNET_FILE
 SAMPLE_SEED = 20240517
 SAMPLE_SIZE = 2000
 
