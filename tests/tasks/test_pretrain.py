@@ -185,8 +185,8 @@ def test_span_corruption_examples_fit_and_measure_their_targets(lee_span_corrupt
 
 
 def test_span_corruption_is_deterministic_given_the_seed():
-  first, again, other = (examples("pretrain_span_corruption_wordnet", seed=s, shuffle=True,
-                                  n=20) for s in (3, 3, 4))
+  first, again, other = (examples("pretrain_span_corruption_wordnet", seed=s, n=20)
+                         for s in (3, 3, 4))
   same = lambda a, b: all((x["inputs"] == y["inputs"]).all() and len(x["targets"]) ==
                           len(y["targets"]) and (x["targets"] == y["targets"]).all()
                           for x, y in zip(a, b))
@@ -289,7 +289,7 @@ def test_tasks_and_mixtures_register():
     assert names == sorted(f"pretrain_{objective}_{c.name}" for c in corpora.CORPORA)
     lee = seqio.get_mixture_or_task(f"pretrain_{objective}_lee_news")
     assert mixture.get_rate(lee) == len(corpus_tokens("lee_news", vocab.default_vocabulary()))
-  mixed = examples("pretrain_span_corruption", n=50, shuffle=True)
+  mixed = examples("pretrain_span_corruption", n=50)
   assert len(mixed) == 50
 
 
