@@ -1,0 +1,138 @@
+"""The GRPO stage end to end on tiny policies of both model kinds with the byte vocabulary:
+it raises a verifiable toy reward, resumes exactly (2 + 2 iterations equal 4), and its
+update on 8 devices equals the 1-device one."""
+import dataclasses
+import json
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from tasks import vocab as vocab_lib
+from tests.model_configs import TINY_LLAMA, TINY_T5, model_for
+from tests.trainer.rlhf.test_ppo_resume import save_params
+from trainer import partitioning, train_state
+from trainer.rlhf import batches
+from trainer.rlhf.grpo import loop, step
+
+VOCABULARY = vocab_lib.byte_vocabulary()
+LLAMA = dataclasses.replace(TINY_LLAMA, vocab_size=260, num_decoder_layers=1)
+T5 = dataclasses.replace(TINY_T5, vocab_size=260, num_encoder_layers=1, num_decoder_layers=1)
+PROMPT_LEN, RESPONSE_LEN, PROMPTS = 24, 6, 4
+
+
+def lowercase_share(prompt, response, finished):
+  """A verifiable toy reward: the share of the response's columns holding a-z."""
+  del prompt, finished
+  return sum("a" <= c <= "z" for c in response) / RESPONSE_LEN
+
+
+def run(tmp_path, config, iterations, name, grpo_config, learning_rate=3e-3):
+  return loop.train_grpo(
+      str(tmp_path / name), str(tmp_path / "sft"), model=model_for(config),
+      clusters=["arithmetic"], iterations=iterations, optimizer=optax.adam(learning_rate),
+      config=grpo_config, reward_weights={"lowercase": 1.0, "verifiable": 0.5},
+      reward_functions={"lowercase": lowercase_share}, prompts_per_iteration=PROMPTS,
+      num_prompts=16, prompt_length=PROMPT_LEN, response_length=RESPONSE_LEN,
+      vocabulary=VOCABULARY, mesh=partitioning.make_mesh(devices=jax.devices()[:1]),
+      checkpoint_every=2)
+
+
+def save_sft(tmp_path, config):
+  mesh = partitioning.make_mesh(devices=jax.devices()[:1])
+  model = model_for(config)
+  example, _ = model.sequence_batch(jnp.ones((2, PROMPT_LEN), jnp.int32),
+                                    jnp.ones((2, RESPONSE_LEN), jnp.int32), 1)
+  save_params(tmp_path / "sft", model.module, example, mesh,
+              partitioning.logical_axis_rules(), 0)
+
+
+def logged(tmp_path, name):
+  lines = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+  return [json.loads(line) for line in lines]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", [T5, LLAMA], ids=["t5", "llama"])
+def test_grpo_raises_a_verifiable_toy_reward(tmp_path, config):
+  save_sft(tmp_path, config)
+  iterations = 16
+  state, _, metrics = run(tmp_path, config, iterations, "grpo",
+                          step.GRPOConfig(group_size=4, epochs=2, beta=0.01),
+                          learning_rate=1e-2)
+  assert int(state.step) == iterations * 2
+  rewards = [m["reward_lowercase"] for m in logged(tmp_path, "grpo")]
+  assert np.mean(rewards[-4:]) > np.mean(rewards[:4]) + 0.15, rewards
+  for name in ("reward_mean", "reward_std", "advantage_std", "kl", "clip_fraction", "entropy",
+               "response_length", "generate_s", "score_s", "train_s", "labeler_score",
+               "exact_match", "logprob_gap_mean"):
+    assert np.isfinite(metrics[name]), name
+  assert metrics["logprob_gap_max"] < 1e-4
+
+
+@pytest.mark.slow
+def test_rloo_with_tis_resumes_exactly(tmp_path):
+  save_sft(tmp_path, LLAMA)
+  config = step.GRPOConfig(estimator="rloo", group_size=2, epochs=2, num_minibatches=2,
+                           tis_cap=2.0)
+  straight, _, _ = run(tmp_path, LLAMA, 4, "straight", config)
+  run(tmp_path, LLAMA, 2, "resumed", config)
+  resumed, _, _ = run(tmp_path, LLAMA, 4, "resumed", config)
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed),
+               jax.device_get(straight))
+  assert [m["step"] for m in logged(tmp_path, "resumed")] == [1, 2, 3, 4]
+  for a, b in zip(logged(tmp_path, "straight"), logged(tmp_path, "resumed")):
+    assert a["reward_mean"] == b["reward_mean"] and a["kl"] == b["kl"]
+  last = logged(tmp_path, "straight")[-1]
+  assert last["tis_weight_mean"] == pytest.approx(1.0, abs=1e-4)   # same dtype: ratio 1
+
+
+def test_bad_settings_stop_before_the_stage_starts(tmp_path):
+  with pytest.raises(ValueError, match="4 prompts x group_size 2 = 8 rows do not split "
+                                       "into num_minibatches=3"):
+    run(tmp_path, LLAMA, 1, "bad", step.GRPOConfig(group_size=2, num_minibatches=3))
+  assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", [T5, LLAMA], ids=["t5", "llama"])
+def test_grpo_update_on_8_devices_equals_1_device(config):
+  rows, prompt_len = 8, 6
+  rng = np.random.default_rng(1)
+  prompts = rng.integers(2, config.vocab_size, (rows, prompt_len)).astype(np.int32)
+  prompts[:, -1] = 1
+  responses = rng.integers(2, config.vocab_size, (rows, RESPONSE_LEN)).astype(np.int32)
+  responses[::3, 2] = 1
+  responses[::3, 3:] = 0
+  mask = np.asarray(batches.response_mask(jnp.asarray(responses)))
+  rollout = {"prompts": prompts, "responses": responses,
+             "logprobs": (-rng.uniform(1, 5, responses.shape) * mask).astype(np.float32),
+             "ref_logprobs": (-rng.uniform(1, 5, responses.shape) * mask).astype(np.float32),
+             "rewards": rng.normal(size=rows).astype(np.float32)}
+  model = model_for(config)
+  optimizer = optax.adam(1e-3)
+  grpo_config = step.GRPOConfig(group_size=4, epochs=2, num_minibatches=2)
+  example, _ = model.sequence_batch(jnp.asarray(prompts), jnp.asarray(responses), 1)
+  results = []
+  for mesh in (partitioning.make_mesh(devices=jax.devices()[:1]),
+               partitioning.make_mesh(data=2, fsdp=2, model=2)):
+    rules = partitioning.logical_axis_rules()
+    state = train_state.create_train_state(model.module, optimizer, example,
+                                           train_state.state_shardings(
+                                               model.module, optimizer, example, mesh,
+                                               rules)[1], mesh, rules, seed=0)
+    update = jax.jit(lambda s, r, k: step.grpo_update(s, r, k, model=model,
+                                                      optimizer=optimizer,
+                                                      config=grpo_config, eos_id=1))
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+      results.append(jax.device_get(update(state, rollout, jax.random.key(3))))
+  (state_1, metrics_1), (state_8, metrics_8) = results
+  # Adam divides by the gradient's root mean square, so a parameter whose gradient is
+  # almost 0 moves by reduction-order noise; 1e-4 is a tenth of one update (lr 1e-3).
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-4),
+               state_1, state_8)
+  for name in ("loss", "kl", "clip_fraction", "entropy", "advantage_std"):
+    np.testing.assert_allclose(metrics_1[name], metrics_8[name], rtol=1e-4, atol=1e-6)
