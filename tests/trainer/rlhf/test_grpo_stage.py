@@ -3,6 +3,7 @@ it raises a verifiable toy reward, resumes exactly (2 + 2 iterations equal 4), a
 update on 8 devices equals the 1-device one."""
 import dataclasses
 import json
+import os
 
 import flax.linen as nn
 import jax
@@ -136,3 +137,20 @@ def test_grpo_update_on_8_devices_equals_1_device(config):
                state_1, state_8)
   for name in ("loss", "kl", "clip_fraction", "entropy", "advantage_std"):
     np.testing.assert_allclose(metrics_1[name], metrics_8[name], rtol=1e-4, atol=1e-6)
+
+
+def test_the_run_file_configures_the_stage(monkeypatch):
+  import gin  # pylint: disable=import-outside-toplevel
+  import train as train_script  # pylint: disable=import-outside-toplevel
+  monkeypatch.chdir(os.path.dirname(train_script.__file__))
+  gin.clear_config()
+  try:
+    train_script.parse_gin(["gin/models/llama_tiny.gin", "gin/runs/grpo.gin"],
+                           ["MODEL_DIR = '/tmp/unused'", "SFT_DIR = '/tmp/unused'",
+                            "GRPOConfig.estimator = 'rloo'"])
+    config = gin.get_configurable(step.GRPOConfig)()
+    assert config.estimator == "rloo" and config.group_size == 4
+    assert gin.query_parameter("train_grpo.reward_weights") == {"verifiable": 1.0}
+    assert gin.query_parameter("run_stage.stage").selector == "train_grpo"
+  finally:
+    gin.clear_config()
