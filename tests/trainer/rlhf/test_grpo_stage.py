@@ -31,24 +31,29 @@ def lowercase_share(prompt, response, finished):
   return sum("a" <= c <= "z" for c in response) / RESPONSE_LEN
 
 
-def run(tmp_path, config, iterations, name, grpo_config, learning_rate=3e-3):
+def run(tmp_path, config, iterations, name, grpo_config, learning_rate=3e-3,
+        reward_weights=None, reward_dir=None):
   return loop.train_grpo(
-      str(tmp_path / name), str(tmp_path / "sft"), model=model_for(config),
-      clusters=["arithmetic"], iterations=iterations, optimizer=optax.adam(learning_rate),
-      config=grpo_config, reward_weights={"lowercase": 1.0, "verifiable": 0.5},
+      str(tmp_path / name), str(tmp_path / "sft"), reward_dir and str(reward_dir),
+      model=model_for(config), clusters=["arithmetic"], iterations=iterations,
+      optimizer=optax.adam(learning_rate), config=grpo_config,
+      reward_weights=reward_weights or {"lowercase": 1.0, "verifiable": 0.5},
       reward_functions={"lowercase": lowercase_share}, prompts_per_iteration=PROMPTS,
       num_prompts=16, prompt_length=PROMPT_LEN, response_length=RESPONSE_LEN,
       vocabulary=VOCABULARY, mesh=partitioning.make_mesh(devices=jax.devices()[:1]),
       checkpoint_every=2)
 
 
-def save_sft(tmp_path, config):
+def save_sft_and_reward_models(tmp_path, config):
   mesh = partitioning.make_mesh(devices=jax.devices()[:1])
+  rules = partitioning.logical_axis_rules()
   model = model_for(config)
   example, _ = model.sequence_batch(jnp.ones((2, PROMPT_LEN), jnp.int32),
                                     jnp.ones((2, RESPONSE_LEN), jnp.int32), 1)
-  save_params(tmp_path / "sft", model.module, example, mesh,
-              partitioning.logical_axis_rules(), 0)
+  save_params(tmp_path / "sft", model.module, example, mesh, rules, 0)
+  save_params(tmp_path / "reward", model.scalar_head(), example, mesh, rules, 1)
+  save_params(tmp_path / "nan_reward", model.scalar_head(), example, mesh, rules, 1,
+              edit=lambda p: dict(p, head_bias=p["head_bias"] * jnp.nan))
 
 
 def logged(tmp_path, name):
@@ -59,7 +64,7 @@ def logged(tmp_path, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("config", [T5, LLAMA], ids=["t5", "llama"])
 def test_grpo_raises_a_verifiable_toy_reward(tmp_path, config):
-  save_sft(tmp_path, config)
+  save_sft_and_reward_models(tmp_path, config)
   iterations = 16
   state, _, metrics = run(tmp_path, config, iterations, "grpo",
                           step.GRPOConfig(group_size=4, epochs=2, beta=0.01),
@@ -75,13 +80,15 @@ def test_grpo_raises_a_verifiable_toy_reward(tmp_path, config):
 
 
 @pytest.mark.slow
-def test_rloo_with_tis_resumes_exactly(tmp_path):
-  save_sft(tmp_path, LLAMA)
+def test_rloo_with_tis_and_a_reward_model_resumes_exactly_and_stops_on_a_nan_reward(tmp_path):
+  save_sft_and_reward_models(tmp_path, LLAMA)
   config = step.GRPOConfig(estimator="rloo", group_size=2, epochs=2, num_minibatches=2,
                            tis_cap=2.0)
-  straight, _, _ = run(tmp_path, LLAMA, 4, "straight", config)
-  run(tmp_path, LLAMA, 2, "resumed", config)
-  resumed, _, _ = run(tmp_path, LLAMA, 4, "resumed", config)
+  weights = {"lowercase": 1.0, "labeler": 0.1, "reward_model": 0.1}
+  kwargs = dict(reward_weights=weights, reward_dir=tmp_path / "reward")
+  straight, _, _ = run(tmp_path, LLAMA, 4, "straight", config, **kwargs)
+  run(tmp_path, LLAMA, 2, "resumed", config, **kwargs)
+  resumed, _, _ = run(tmp_path, LLAMA, 4, "resumed", config, **kwargs)
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed),
                jax.device_get(straight))
   assert [m["step"] for m in logged(tmp_path, "resumed")] == [1, 2, 3, 4]
@@ -89,6 +96,15 @@ def test_rloo_with_tis_resumes_exactly(tmp_path):
     assert a["reward_mean"] == b["reward_mean"] and a["kl"] == b["kl"]
   last = logged(tmp_path, "straight")[-1]
   assert last["tis_weight_mean"] == pytest.approx(1.0, abs=1e-4)   # same dtype: ratio 1
+  assert np.isfinite(last["reward_reward_model"]) and last["reward_labeler"] >= 0
+
+  # A reward model that scores NaN stops iteration 5 naming a row, before any update.
+  with pytest.raises(ValueError, match=r"RLOO iteration 5: reward 'reward_model' is nan for "
+                                       r"row 0 \(prompt "):
+    run(tmp_path, LLAMA, 6, "resumed", config, reward_weights=weights,
+        reward_dir=tmp_path / "nan_reward")
+  assert sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()
+                if p.name.isdigit()) == ["2", "4"]
 
 
 def test_bad_settings_stop_before_the_stage_starts(tmp_path):

@@ -10,6 +10,7 @@ Rewards are [B] with each prompt's G samples contiguous (rows g*G .. g*G + G - 1
 import jax.numpy as jnp
 
 ESTIMATORS = ("grpo", "dr_grpo", "rloo")
+NAMES = {"grpo": "GRPO", "dr_grpo": "Dr. GRPO", "rloo": "RLOO"}
 
 
 def check_group_size(estimator: str, group_size: int):

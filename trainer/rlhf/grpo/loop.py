@@ -20,6 +20,7 @@ from tasks import rl_prompts as rl_prompts_lib
 from trainer import (checkpoints as checkpoints_lib, initial_checkpoint, partitioning,
                      restore, run_dir, stage_runner, train_state)
 from trainer.rlhf import batches, policy_samples
+from trainer.rlhf.grpo import advantages as advantages_lib
 from trainer.rlhf.grpo import rewards as rewards_lib
 from trainer.rlhf.grpo import step as step_lib
 from trainer.rlhf.ppo import rollout
@@ -77,6 +78,7 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
   prompt_ids = batches.encode_texts(vocabulary, [p.inputs for p in prompts], prompt_length)
   group = config.group_size
   rows = prompts_per_iteration * group
+  stage_name = advantages_lib.NAMES[config.estimator]
 
   example, _ = model.sequence_batch(jnp.ones((rows, prompt_length), jnp.int32),
                                     jnp.ones((rows, response_length), jnp.int32), eos_id)
@@ -112,7 +114,7 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
 
   def rewards_of(iteration, rows_prompts, responses_np, scored):
     texts, finished = policy_samples.response_texts(vocabulary, responses_np)
-    where = f"GRPO iteration {iteration + 1}"
+    where = f"{stage_name} iteration {iteration + 1}"
     components = rewards_lib.host_rewards(logged_functions, rows_prompts, texts, finished,
                                           where)
     if reward_module is not None:
@@ -151,7 +153,7 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
   stage = stage_runner.Stage(
       abstract_state=abstract,
       init=lambda: initial_policy_state(ref_params, optimizer, shardings),
-      step=iterate, batches=iterations_from, name="GRPO", unit="iteration")
+      step=iterate, batches=iterations_from, name=stage_name, unit="iteration")
   state, metrics = stage_runner.run(stage, iterations, model_dir=model_dir,
                                     checkpoints=checkpoints, log_every=log_every)
   return state, ref_params, metrics
