@@ -32,7 +32,7 @@ def lowercase_share(prompt, response, finished):
 
 
 def run(tmp_path, config, iterations, name, grpo_config, learning_rate=3e-3,
-        reward_weights=None, reward_dir=None):
+        reward_weights=None, reward_dir=None, sampler_dtype=None):
   return loop.train_grpo(
       str(tmp_path / name), str(tmp_path / "sft"), reward_dir and str(reward_dir),
       model=model_for(config), clusters=["arithmetic"], iterations=iterations,
@@ -40,8 +40,8 @@ def run(tmp_path, config, iterations, name, grpo_config, learning_rate=3e-3,
       reward_weights=reward_weights or {"lowercase": 1.0, "verifiable": 0.5},
       reward_functions={"lowercase": lowercase_share}, prompts_per_iteration=PROMPTS,
       num_prompts=16, prompt_length=PROMPT_LEN, response_length=RESPONSE_LEN,
-      vocabulary=VOCABULARY, mesh=partitioning.make_mesh(devices=jax.devices()[:1]),
-      checkpoint_every=2)
+      sampler_dtype=sampler_dtype, vocabulary=VOCABULARY,
+      mesh=partitioning.make_mesh(devices=jax.devices()[:1]), checkpoint_every=2)
 
 
 def save_sft_and_reward_models(tmp_path, config):
@@ -62,13 +62,15 @@ def logged(tmp_path, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", [T5, LLAMA], ids=["t5", "llama"])
-def test_grpo_raises_a_verifiable_toy_reward(tmp_path, config):
+@pytest.mark.parametrize("config,sampler_dtype", [(T5, "bfloat16"), (LLAMA, None)],
+                         ids=["t5_bf16_sampler_tis", "llama"])
+def test_grpo_raises_a_verifiable_toy_reward(tmp_path, config, sampler_dtype):
   save_sft_and_reward_models(tmp_path, config)
   iterations = 16
+  tis_cap = 2.0 if sampler_dtype else None
   state, _, metrics = run(tmp_path, config, iterations, "grpo",
-                          step.GRPOConfig(group_size=4, epochs=2, beta=0.01),
-                          learning_rate=1e-2)
+                          step.GRPOConfig(group_size=4, epochs=2, beta=0.01, tis_cap=tis_cap),
+                          learning_rate=1e-2, sampler_dtype=sampler_dtype)
   assert int(state.step) == iterations * 2
   rewards = [m["reward_lowercase"] for m in logged(tmp_path, "grpo")]
   assert np.mean(rewards[-4:]) > np.mean(rewards[:4]) + 0.15, rewards
@@ -76,7 +78,12 @@ def test_grpo_raises_a_verifiable_toy_reward(tmp_path, config):
                "response_length", "generate_s", "score_s", "train_s", "labeler_score",
                "exact_match", "logprob_gap_mean"):
     assert np.isfinite(metrics[name]), name
-  assert metrics["logprob_gap_max"] < 1e-4
+  if sampler_dtype:
+    # bf16 decoding moves the sampler's log-probs off the trainer's; TIS weighs them back.
+    assert metrics["logprob_gap_max"] > 1e-3
+    assert 0 < metrics["tis_weight_mean"] <= 2.0 and metrics["tis_weight_mean"] != 1.0
+  else:
+    assert metrics["logprob_gap_max"] < 1e-4
 
 
 @pytest.mark.slow

@@ -52,14 +52,17 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                reward_weights: dict | None = None, reward_functions: dict | None = None,
                prompts_per_iteration: int = 8, num_prompts: int = 2048,
                prompt_length: int = 96, response_length: int = 16, temperature: float = 1.0,
-               seed: int = 0, vocabulary=None, mesh=None, rules=None, log_every: int = 1,
-               checkpoint_every: int = 10, initial_checkpoint_path: str | None = None):
+               sampler_dtype: str | None = None, seed: int = 0, vocabulary=None, mesh=None,
+               rules=None, log_every: int = 1, checkpoint_every: int = 10,
+               initial_checkpoint_path: str | None = None):
   """Runs GRPO (or Dr. GRPO / RLOO, `config.estimator`) to `iterations`; returns (final
   policy TrainState, reference params, last metrics).
 
   reward_weights: reward name -> weight (default {'verifiable': 1.0}); names are the
     built-in 'verifiable', 'labeler', 'reward_model' (needs reward_dir) and the keys of
     reward_functions (name -> fn(prompt, response text, finished) -> float).
+  sampler_dtype: None (the trainer's), or e.g. 'bfloat16' to decode in that dtype; then
+    GRPOConfig.tis_cap corrects for the sampler/trainer mismatch.
   initial_checkpoint_path: the reference policy, which a fresh run's policy starts from;
     default: sft_dir's newest checkpoint.
   """
@@ -98,7 +101,7 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
 
   sample = rollout.make_sampler(model, mesh, rules, shardings.params,
                                 max_new_tokens=response_length, temperature=temperature,
-                                eos_id=eos_id)
+                                eos_id=eos_id, compute_dtype=sampler_dtype)
   score = rollout.make_reference_scorer(model, mesh, rules, shardings.params, reward_module,
                                         reward_shardings, eos_id=eos_id)
   update = jax.jit(

@@ -15,12 +15,13 @@ from trainer.rlhf import batches
 
 
 def make_sampler(model, mesh, rules, policy_param_shardings, *, max_new_tokens: int,
-                 temperature: float = 1.0, eos_id: int = 1):
+                 temperature: float = 1.0, eos_id: int = 1, compute_dtype=None):
   """(params, prompts [B, P], rng) -> (responses [B, R], sampler log-probs [B, R]) for
-  the policy's model kind."""
+  the policy's model kind; compute_dtype (e.g. "bfloat16"): decode in that dtype."""
   run = compiled_inference.compile_generate(
       model, mesh, rules, policy_param_shardings, max_new_tokens=max_new_tokens,
-      sampling=sampling.SamplingConfig(temperature=temperature), eos_id=eos_id)
+      sampling=sampling.SamplingConfig(temperature=temperature), eos_id=eos_id,
+      compute_dtype=compute_dtype)
 
   def sample(params, prompts_bp, rng):
     out = run(params, model.prompt_inputs(prompts_bp), rng)
