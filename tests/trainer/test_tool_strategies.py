@@ -67,7 +67,7 @@ def test_rag_end_to_end(tiny_t5, tmp_path):
   for task in ("tool_entity_facts", "tool_multi_hop"):
     mine = [t for t in traces if t["task"] == task]
     assert all(len(t["retrieved"]) == 3 for t in mine)
-    assert all(t["prompt"].count("\n[") == 2 and "[1] " in t["prompt"] for t in mine)
+    assert all("\n[3] " in t["prompt"] and "\n[4] " not in t["prompt"] for t in mine)
     recall = retrieval_metrics.recall_at_k([[r["id"] for r in t["retrieved"]] for t in mine],
                                            [t["gold_doc_ids"] for t in mine], 3)
     assert results["tasks"][task]["recall@3"] == pytest.approx(recall)
@@ -76,7 +76,6 @@ def test_rag_end_to_end(tiny_t5, tmp_path):
   assert results["tasks"]["tool_entity_facts"]["recall@3"] >= 50
 
 
-@pytest.mark.slow
 def test_pal_end_to_end_records_each_program_outcome(tiny_t5, tmp_path):
   results, traces = _evaluate(tiny_t5, tmp_path, prompting.PromptStrategy("pal"))
   values = results["tasks"]["tool_large_arithmetic"]
