@@ -13,6 +13,7 @@ from models.model_kinds import ModelKind
 from trainer.sharded_call import sharded_call
 
 StopSequences = tuple[tuple[int, ...], ...]
+GREEDY = sampling_lib.SamplingConfig()
 
 
 def compile_generate(model: ModelKind, mesh, rules, param_shardings, *, max_new_tokens: int,
@@ -28,7 +29,7 @@ def compile_generate(model: ModelKind, mesh, rules, param_shardings, *, max_new_
 
 def compile_generate_with_state(model: ModelKind, mesh, rules, param_shardings, *,
                                 max_new_tokens: int, cache_length: int | None = None,
-                                sampling: sampling_lib.SamplingConfig = sampling_lib.SamplingConfig(),
+                                sampling: sampling_lib.SamplingConfig = GREEDY,
                                 eos_id: int = 1, stop_sequences: StopSequences = (),
                                 compute_dtype=None):
   """A jitted `(params, decode inputs, rng) -> (DecodeOutput, DecodeState)`: the state
@@ -41,7 +42,7 @@ def compile_generate_with_state(model: ModelKind, mesh, rules, param_shardings, 
 
 def compile_continue_generation(model: ModelKind, mesh, rules, param_shardings, *,
                                 max_new_tokens: int,
-                                sampling: sampling_lib.SamplingConfig = sampling_lib.SamplingConfig(),
+                                sampling: sampling_lib.SamplingConfig = GREEDY,
                                 eos_id: int = 1, stop_sequences: StopSequences = (),
                                 compute_dtype=None):
   """`(params, state, keep_lengths [b], new_tokens [b, T], new_lengths [b], rng) ->
