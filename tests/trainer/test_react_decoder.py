@@ -4,13 +4,13 @@ import dataclasses
 
 import jax
 import numpy as np
-import optax
 import pytest
 
 from tasks import vocab
 from tests.model_configs import TINY_LLAMA, model_for
+from tests.trainer import one_device
 from tools import react
-from trainer import compiled_inference, inference, partitioning, react_decoder, train_state
+from trainer import compiled_inference, inference, react_decoder
 
 STEP_TOKENS = 6
 
@@ -19,14 +19,8 @@ STEP_TOKENS = 6
 def test_a_continued_step_equals_decoding_the_episode_from_scratch():
   vocabulary = vocab.default_vocabulary()
   model = model_for(dataclasses.replace(TINY_LLAMA, vocab_size=2048))  # the suite's vocabulary
-  mesh = partitioning.make_mesh(devices=jax.devices()[:1])
-  rules = partitioning.logical_axis_rules()
-  example = model.init_batch()
-  _, shardings = train_state.state_shardings(model.module, optax.identity(), example, mesh,
-                                             rules)
-  params = train_state.create_train_state(model.module, optax.identity(), example, shardings,
-                                          mesh, rules, seed=6).params
-  evaluated = inference.InferenceModel(model, params, shardings.params, mesh, rules,
+  params, param_shardings, mesh, rules = one_device.initialised(model, seed=6)
+  evaluated = inference.InferenceModel(model, params, param_shardings, mesh, rules,
                                        batch_size=1, inputs_length=32, max_new_tokens=4)
   decoder = react_decoder.ReactDecoder(evaluated, vocabulary, react.ReactConfig(
       max_steps=2, max_step_tokens=STEP_TOKENS, max_total_tokens=128))
@@ -40,7 +34,7 @@ def test_a_continued_step_equals_decoding_the_episode_from_scratch():
 
   sequence = [0] + prompt + [evaluated.eos_id] + kept + appended  # BOS, the prompt, its EOS
   scratch = jax.device_get(compiled_inference.compile_generate(
-      model, mesh, rules, shardings.params, max_new_tokens=STEP_TOKENS,
+      model, mesh, rules, param_shardings, max_new_tokens=STEP_TOKENS,
       stop_sequences=react_decoder.stop_sequences(vocabulary, react.STOP_STRINGS))(
           params, {"decoder_prompt_tokens": np.array([sequence], np.int32),
                    "decoder_prompt_lengths": np.array([len(sequence)], np.int32)},

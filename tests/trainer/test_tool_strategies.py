@@ -4,19 +4,17 @@ the retrieved ids), and their pieces."""
 import dataclasses
 import json
 
-import jax
-import optax
 import pytest
 
 import tasks  # registers the tool suite; pylint: disable=unused-import
 from tasks import vocab
 from tests.model_configs import TINY_T5, model_for
 from tests.tools.sandbox_marks import needs_bwrap
+from tests.trainer import one_device
 from tools import react
 from tools.retrieval import metrics as retrieval_metrics
 from tools.sandbox import Sandbox
-from trainer import evaluation, partitioning, prompting, react_decoder, tool_strategies
-from trainer import train_state
+from trainer import evaluation, prompting, react_decoder, tool_strategies
 
 LENGTHS = {"inputs": 256, "targets": 8}
 EXAMPLES = 4
@@ -25,14 +23,7 @@ EXAMPLES = 4
 @pytest.fixture(scope="module")
 def tiny_t5():
   model = model_for(dataclasses.replace(TINY_T5, vocab_size=2048))  # the suite's vocabulary
-  mesh = partitioning.make_mesh(devices=jax.devices()[:1])
-  rules = partitioning.logical_axis_rules()
-  example = model.init_batch()
-  _, shardings = train_state.state_shardings(model.module, optax.identity(), example, mesh,
-                                             rules)
-  state = train_state.create_train_state(model.module, optax.identity(), example, shardings,
-                                         mesh, rules, seed=2)
-  return model, state.params, shardings.params, mesh, rules
+  return (model, *one_device.initialised(model, seed=2))
 
 
 def _evaluate(tiny_t5, tmp_path, strategy, task="tool_suite"):
