@@ -34,7 +34,7 @@ BOS_ID = 0  # T5 and the seqio decoder feature converters start decoder inputs w
 class DecodeOutput(NamedTuple):
   tokens: jax.Array     # int32 [b, max_new_tokens], PAD after EOS
   log_probs: jax.Array  # float32 [b, max_new_tokens], the model's log p(token) (temperature 1)
-  lengths: jax.Array    # int32 [b], generated tokens up to and including EOS
+  lengths: jax.Array    # int32 [b], generated tokens through EOS or a stop sequence
 
 
 def left_align(tokens, lengths):
