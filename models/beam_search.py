@@ -20,7 +20,8 @@ def _regroup(tree, rows_bk):
   return jax.tree.map(lambda x: jnp.take(x, rows_bk, axis=0), tree)
 
 
-def beam_search(module: nn.Module, params, batch, *, beam_size: int, max_new_tokens: int,
+def beam_search(module: nn.Module, params, batch, *, cache_kind: type[decoding.KVCache],
+                beam_size: int, max_new_tokens: int,
                 eos_id: int = 1, length_penalty: float = 0.6,
                 bidirectional_prompt: bool = False,
                 compute_dtype=None) -> decoding.DecodeOutput:
@@ -29,7 +30,7 @@ def beam_search(module: nn.Module, params, batch, *, beam_size: int, max_new_tok
     raise ValueError(f"beam_size={beam_size} must be >= 1")
   k = beam_size
   module, params = decoding.decoding_model(module, params, compute_dtype)
-  kind = decoding.kind_for(module)
+  kind = cache_kind(module)
   repeated = jax.tree.map(lambda x: jnp.repeat(x, k, axis=0), batch)
   logits, cache, first_slot, valid, cross_mask = kind.prefill(
       params, repeated, kind.min_cache_length(repeated, max_new_tokens), bidirectional_prompt)

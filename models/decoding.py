@@ -66,12 +66,12 @@ def _step_masks(slots_q, valid, prompt_end=None):
   return positions, key_positions, visible[:, None, :, :]
 
 
-class _Kind:
-  """How one model kind fills the cache and feeds tokens (see the module docstring)."""
+class KVCache:
+  """How one model kind fills the cache and feeds tokens (see the module docstring). The
+  model kind (models.model_kinds) names its subclass; the decode loops take it."""
 
   def __init__(self, module: nn.Module):
     self.module = module
-    self.is_encoder_decoder = module.config.is_encoder_decoder
 
   def _decode(self, params, cache, *args, **kwargs):
     variables = {"params": params} if cache is None else {"params": params, "cache": cache}
@@ -86,25 +86,13 @@ class _Kind:
 
   def min_cache_length(self, batch, max_new_tokens: int) -> int:
     """Slots for the prompt and `max_new_tokens` generated tokens (the last one is never
-    fed): the decoder-only prompt width, or the encoder-decoder's BOS, plus that."""
-    if self.is_encoder_decoder:
-      return max_new_tokens
-    return batch["decoder_prompt_tokens"].shape[1] + max_new_tokens
+    fed)."""
+    raise NotImplementedError
 
   def feed(self, params, cache, tokens, slot, valid, cross_mask):
     """Logits [b, t, vocab] after writing `tokens` [b, t] at cache slots slot..slot+t-1
-    (`valid` already marks which of them belong to each row's sequence)."""
-    slots = slot + jnp.arange(tokens.shape[1])[None, :]
-    masks = _step_masks(slots, valid)
-    extra = ()
-    if self.is_encoder_decoder:
-      extra = (jnp.broadcast_to(cross_mask, cross_mask.shape[:2] + (tokens.shape[1],)
-                                + cross_mask.shape[3:]),)
-      logits, variables = self._decode(params, cache, None, tokens, *masks, *extra,
-                                       cache_slot=slot)
-    else:
-      logits, variables = self._decode(params, cache, tokens, *masks, cache_slot=slot)
-    return logits, variables["cache"]
+    (`valid` already marks which of them belong to each row's sequence), and the cache."""
+    raise NotImplementedError
 
   def step(self, params, cache, tokens, slot, valid, cross_mask):
     """One token per row [b] at `slot`: the next-token logits [b, vocab] and the cache."""
@@ -112,7 +100,18 @@ class _Kind:
     return logits[:, -1], cache
 
 
-class _EncoderDecoderKind(_Kind):
+class EncoderDecoderCache(KVCache):
+
+  def min_cache_length(self, batch, max_new_tokens):
+    return max_new_tokens  # the decoder's BOS, then the generated tokens
+
+  def feed(self, params, cache, tokens, slot, valid, cross_mask):
+    masks = _step_masks(slot + jnp.arange(tokens.shape[1])[None, :], valid)
+    cross = jnp.broadcast_to(cross_mask, cross_mask.shape[:2] + (tokens.shape[1],)
+                             + cross_mask.shape[3:])
+    logits, variables = self._decode(params, cache, None, tokens, *masks, cross,
+                                     cache_slot=slot)
+    return logits, variables["cache"]
 
   def prefill(self, params, batch, cache_length, bidirectional_prompt):
     """(last logits [b, vocab], cache, first free slot, valid [b, cache_length], cross mask)."""
@@ -136,7 +135,16 @@ class _EncoderDecoderKind(_Kind):
     return logits[:, -1], variables["cache"], 1, valid, cross_mask
 
 
-class _DecoderOnlyKind(_Kind):
+class DecoderOnlyCache(KVCache):
+
+  def min_cache_length(self, batch, max_new_tokens):
+    return batch["decoder_prompt_tokens"].shape[1] + max_new_tokens
+
+  def feed(self, params, cache, tokens, slot, valid, cross_mask):
+    del cross_mask
+    masks = _step_masks(slot + jnp.arange(tokens.shape[1])[None, :], valid)
+    logits, variables = self._decode(params, cache, tokens, *masks, cache_slot=slot)
+    return logits, variables["cache"]
 
   def prefill(self, params, batch, cache_length, bidirectional_prompt):
     """(last logits [b, vocab], cache, first free slot, valid [b, cache_length], None)."""
@@ -177,10 +185,6 @@ def decoding_model(module: nn.Module, params, compute_dtype=None):
         lambda p: p.astype(compute_dtype)
         if p.ndim >= 2 and jnp.issubdtype(p.dtype, jnp.floating) else p, params)
   return module.clone(config=dataclasses.replace(module.config, **changes)), params
-
-
-def kind_for(module):
-  return (_EncoderDecoderKind if module.config.is_encoder_decoder else _DecoderOnlyKind)(module)
 
 
 class DecodeState(NamedTuple):
@@ -275,7 +279,8 @@ def _run_loop(kind, params, logits, cache, first_slot, valid, cross_mask, rng, *
   return DecodeOutput(tokens, log_probs, jnp.where(ends >= 0, ends, steps)), state
 
 
-def generate_with_state(module: nn.Module, params, batch, rng, *, max_new_tokens: int,
+def generate_with_state(module: nn.Module, params, batch, rng, *, cache_kind: type[KVCache],
+                        max_new_tokens: int,
                         sampling: sampling_lib.SamplingConfig = sampling_lib.SamplingConfig(),
                         eos_id: int = 1, stop_sequences: tuple[tuple[int, ...], ...] = (),
                         cache_length: int | None = None, bidirectional_prompt: bool = False,
@@ -290,7 +295,7 @@ def generate_with_state(module: nn.Module, params, batch, rng, *, max_new_tokens
     raise ValueError(f"max_new_tokens={max_new_tokens} must be >= 1")
   _check_stop_sequences(stop_sequences)
   module, params = decoding_model(module, params, compute_dtype)
-  kind = kind_for(module)
+  kind = cache_kind(module)
   needed = kind.min_cache_length(batch, max_new_tokens)
   if cache_length is not None and cache_length < needed:
     raise ValueError(f"cache_length={cache_length} leaves no room for the prompt and "
@@ -302,7 +307,8 @@ def generate_with_state(module: nn.Module, params, batch, rng, *, max_new_tokens
                    stop_sequences=stop_sequences)
 
 
-def generate(module: nn.Module, params, batch, rng, *, max_new_tokens: int,
+def generate(module: nn.Module, params, batch, rng, *, cache_kind: type[KVCache],
+             max_new_tokens: int,
              sampling: sampling_lib.SamplingConfig = sampling_lib.SamplingConfig(),
              eos_id: int = 1, stop_sequences: tuple[tuple[int, ...], ...] = (),
              bidirectional_prompt: bool = False, compute_dtype=None) -> DecodeOutput:
@@ -315,16 +321,19 @@ def generate(module: nn.Module, params, batch, rng, *, max_new_tokens: int,
     (its length then counts the whole stop sequence), as it ends on EOS.
   bidirectional_prompt: a prefix-LM (trained with `decoder_causal_attention`) attends both
     ways inside the prompt.
+  cache_kind: how the module's kind fills the cache (its ModelKind's `kv_cache`).
   compute_dtype: see `decoding_model` (None: the module's own).
   """
-  return generate_with_state(module, params, batch, rng, max_new_tokens=max_new_tokens,
+  return generate_with_state(module, params, batch, rng, cache_kind=cache_kind,
+                             max_new_tokens=max_new_tokens,
                              sampling=sampling, eos_id=eos_id, stop_sequences=stop_sequences,
                              bidirectional_prompt=bidirectional_prompt,
                              compute_dtype=compute_dtype)[0]
 
 
 def continue_generation(module: nn.Module, params, state: DecodeState, keep_lengths,
-                        new_tokens, new_lengths, rng, *, max_new_tokens: int,
+                        new_tokens, new_lengths, rng, *, cache_kind: type[KVCache],
+                        max_new_tokens: int,
                         sampling: sampling_lib.SamplingConfig = sampling_lib.SamplingConfig(),
                         eos_id: int = 1, stop_sequences: tuple[tuple[int, ...], ...] = (),
                         compute_dtype=None) -> tuple[DecodeOutput, DecodeState]:
@@ -340,7 +349,7 @@ def continue_generation(module: nn.Module, params, state: DecodeState, keep_leng
   """
   _check_stop_sequences(stop_sequences)
   module, params = decoding_model(module, params, compute_dtype)
-  kind = kind_for(module)
+  kind = cache_kind(module)
   cache_length = state.valid.shape[1]
   index = jnp.arange(cache_length)[None, :] - state.generated_slot[:, None]
   dropped = (index >= keep_lengths[:, None]) & (index < state.generated[:, None] - 1)

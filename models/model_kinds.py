@@ -97,6 +97,7 @@ class ModelKind(abc.ABC):
   # ---- decoding and scoring (pure: trainer/ jits them over the mesh)
 
   bidirectional_prompt = False
+  kv_cache: type[decoding.KVCache]  # how its decode loop fills and feeds the cache
 
   @abc.abstractmethod
   def decode_inputs(self, batch: dict, inputs_length: int) -> dict:
@@ -109,19 +110,26 @@ class ModelKind(abc.ABC):
 
   def generate(self, params, inputs, rng, **options) -> decoding.DecodeOutput:
     """models.decoding.generate under this kind's prompt attention; traceable."""
-    return decoding.generate(self.module, params, inputs, rng,
+    return decoding.generate(self.module, params, inputs, rng, cache_kind=self.kv_cache,
                              bidirectional_prompt=self.bidirectional_prompt, **options)
 
   def generate_with_state(self, params, inputs, rng, **options
                           ) -> tuple[decoding.DecodeOutput, decoding.DecodeState]:
     """models.decoding.generate_with_state under this kind's prompt attention; traceable."""
     return decoding.generate_with_state(self.module, params, inputs, rng,
+                                        cache_kind=self.kv_cache,
                                         bidirectional_prompt=self.bidirectional_prompt,
                                         **options)
 
+  def continue_generation(self, params, state, keep_lengths, new_tokens, new_lengths, rng,
+                          **options) -> tuple[decoding.DecodeOutput, decoding.DecodeState]:
+    """models.decoding.continue_generation for this kind's cache; traceable."""
+    return decoding.continue_generation(self.module, params, state, keep_lengths, new_tokens,
+                                        new_lengths, rng, cache_kind=self.kv_cache, **options)
+
   def beam_search(self, params, inputs, **options) -> decoding.DecodeOutput:
     """models.beam_search under this kind's prompt attention; traceable."""
-    return beam_search_lib.beam_search(self.module, params, inputs,
+    return beam_search_lib.beam_search(self.module, params, inputs, cache_kind=self.kv_cache,
                                        bidirectional_prompt=self.bidirectional_prompt,
                                        **options)
 
@@ -164,6 +172,8 @@ class EncoderDecoderModel(ModelKind):
       raise ValueError("models.EncoderDecoderModel needs ModelConfig.num_encoder_layers > 0;"
                        " a decoder-only config goes with models.DecoderOnlyModel")
     super().__init__(config, pack)
+
+  kv_cache = decoding.EncoderDecoderCache
 
   def _network(self, config):
     return EncoderDecoder(config)
@@ -217,6 +227,8 @@ class DecoderOnlyModel(ModelKind):
   @property
   def bidirectional_prompt(self):
     return self.prefix_lm
+
+  kv_cache = decoding.DecoderOnlyCache
 
   def _network(self, config):
     return DecoderOnly(config)

@@ -52,8 +52,8 @@ def compile_continue_generation(model: ModelKind, mesh, rules, param_shardings, 
   block takes, or a row would continue from no token (checked here: inside the jitted loop
   they cannot be)."""
   def fn(params, batch, rng):
-    return decoding.continue_generation(
-        model.module, params, batch["state"], batch["keep_lengths"], batch["new_tokens"],
+    return model.continue_generation(
+        params, batch["state"], batch["keep_lengths"], batch["new_tokens"],
         batch["new_lengths"], rng, max_new_tokens=max_new_tokens, sampling=sampling,
         eos_id=eos_id, stop_sequences=stop_sequences, compute_dtype=compute_dtype)
   run = sharded_call(fn, mesh, rules, param_shardings)

@@ -115,5 +115,5 @@ def test_a_continuation_without_room_in_the_cache_is_refused():
     resume(params, state, np.array([1] + [2] * 7), np.zeros((8, 0), np.int32),
            np.zeros(8), jax.random.key(1))
   with pytest.raises(ValueError, match="empty"):
-    decoding.generate(model.module, params, prompts_for(model.config), jax.random.key(0),
-                      max_new_tokens=2, stop_sequences=((),))
+    model.generate(params, prompts_for(model.config), jax.random.key(0), max_new_tokens=2,
+                   stop_sequences=((),))
