@@ -40,10 +40,36 @@ class Decoder(nn.Module):
     x = dropout(x)
     if return_hidden:
       return x
-    if cfg.tie_embeddings:
-      logits = self.embedder.attend(x)
-    else:
-      logits = DenseGeneral((cfg.vocab_size,), ("embed", "vocab"), dtype=cfg.dtype,
-                            param_dtype=cfg.param_dtype, output_dtype=jnp.float32,
-                            name="logits_dense")(x)
-    return nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
+    logits = self.embedder.attend(x) if cfg.tie_embeddings else _logits_dense(cfg)(x)
+    return nn.with_logical_constraint(logits, LOGITS_AXES)
+
+
+LOGITS_AXES = ("batch", "length", "vocab")
+
+
+def _logits_dense(cfg: ModelConfig) -> DenseGeneral:
+  return DenseGeneral((cfg.vocab_size,), ("embed", "vocab"), dtype=cfg.dtype,
+                      param_dtype=cfg.param_dtype, output_dtype=jnp.float32,
+                      name="logits_dense")
+
+
+def hidden_instead_of_logits(next_fun, args, kwargs, context):
+  """An `nn.intercept_methods` interceptor: every Decoder called under it returns its
+  final hidden states instead of logits (scalar heads, the chunked loss)."""
+  if isinstance(context.module, Decoder) and context.method_name == "__call__":
+    kwargs = dict(kwargs, return_hidden=True)
+  return next_fun(*args, **kwargs)
+
+
+def project_to_vocab(cfg: ModelConfig, lm_params, hidden):
+  """The Decoder's own output projection, applied from outside the network: final hidden
+  states [b, t, embed] -> fp32 logits [b, t, vocab], read from a whole language model's
+  parameters (the tied token embedding, or `decoder/logits_dense`)."""
+  if cfg.tie_embeddings:
+    embedder = Embed(cfg.vocab_size, cfg.emb_dim, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+    logits = embedder.apply({"params": lm_params["token_embedder"]}, hidden,
+                            method=Embed.attend)
+  else:
+    logits = _logits_dense(cfg).apply({"params": lm_params["decoder"]["logits_dense"]},
+                                      hidden)
+  return nn.with_logical_constraint(logits, LOGITS_AXES)

@@ -11,6 +11,7 @@ chosen once in gin (`DecoderOnlyModel.prefix_lm`): it is then trained, decoded a
 under the same attention mask.
 """
 import abc
+import functools
 
 import flax.linen as nn
 import gin
@@ -23,22 +24,38 @@ from models import decoding, scoring
 from models import flops as flops_lib
 from models.causal_converter import CausalDecoderFeatureConverter
 from models.config import ModelConfig
+from models.decoder import hidden_instead_of_logits, project_to_vocab
 from models.decoder_only import DecoderOnly
 from models.encoder_decoder import EncoderDecoder
-from models.losses import cross_entropy_sums
+from models.losses import chunked_cross_entropy_sums, cross_entropy_sums
 from models.reward_model import ScalarHeadModel
 
 
 class ModelKind(abc.ABC):
-  """A network with the conventions of its kind. `module` is the Flax language model."""
+  """A network with the conventions of its kind. `module` is the Flax language model.
 
-  def __init__(self, config: ModelConfig, pack: bool = True):
+  loss_chunk_size: None computes the loss from the whole [b, t, vocab] logits; a number of
+    positions computes it that many positions at a time from the final hidden states, so
+    training never holds more than [b, loss_chunk_size, vocab] logits (same values; the
+    backward pass recomputes each chunk's logits). It must divide the loss's length.
+  """
+
+  def __init__(self, config: ModelConfig, pack: bool = True,
+               loss_chunk_size: int | None = None):
+    if loss_chunk_size is not None and (not isinstance(loss_chunk_size, int)
+                                        or loss_chunk_size < 1):
+      raise ValueError(f"{type(self).__name__}.loss_chunk_size={loss_chunk_size!r}: expected "
+                       "a positive number of positions, or None for the whole-logits loss")
     self.config = config
     self.pack = pack
+    self.loss_chunk_size = loss_chunk_size
     self.module = self._network(config)
 
   def __repr__(self):
-    return f"{type(self).__name__}({self.config})"
+    return f"{type(self).__name__}({self.config}{self._options_repr()})"
+
+  def _options_repr(self) -> str:
+    return "" if self.loss_chunk_size is None else f", loss_chunk_size={self.loss_chunk_size}"
 
   @abc.abstractmethod
   def _network(self, config: ModelConfig) -> nn.Module:
@@ -68,14 +85,18 @@ class ModelKind(abc.ABC):
   def loss_sums(self, params, batch, *, dropout_rng=None, z_loss: float = 0.0,
                 label_smoothing: float = 0.0) -> dict:
     """Weighted cross-entropy sums over the batch's target tokens (see models.losses)."""
-    if dropout_rng is None:
-      logits = self.module.apply({"params": params}, batch)
-    else:
-      logits = self.module.apply({"params": params}, batch, enable_dropout=True,
-                                 rngs={"dropout": dropout_rng})
-    return cross_entropy_sums(logits, batch["decoder_target_tokens"],
-                              batch["decoder_loss_weights"], z_loss=z_loss,
-                              label_smoothing=label_smoothing)
+    options = ({} if dropout_rng is None
+               else {"enable_dropout": True, "rngs": {"dropout": dropout_rng}})
+    apply = functools.partial(self.module.apply, {"params": params}, batch, **options)
+    targets, weights = batch["decoder_target_tokens"], batch["decoder_loss_weights"]
+    if self.loss_chunk_size is None:
+      return cross_entropy_sums(apply(), targets, weights, z_loss=z_loss,
+                                label_smoothing=label_smoothing)
+    with nn.intercept_methods(hidden_instead_of_logits):
+      hidden = apply()
+    return chunked_cross_entropy_sums(
+        hidden, functools.partial(project_to_vocab, self.config, params), targets, weights,
+        chunk_size=self.loss_chunk_size, z_loss=z_loss, label_smoothing=label_smoothing)
 
   @abc.abstractmethod
   def forward_flops(self, batch_size: int, inputs_length: int, targets_length: int) -> float:
@@ -145,11 +166,12 @@ def _shift_right(targets):
 class EncoderDecoderModel(ModelKind):
   """T5: inputs in the encoder, targets in the decoder (seqio's EncDecFeatureConverter)."""
 
-  def __init__(self, config: ModelConfig = gin.REQUIRED, pack: bool = True):
+  def __init__(self, config: ModelConfig = gin.REQUIRED, pack: bool = True,
+               loss_chunk_size: int | None = None):
     if not config.is_encoder_decoder:
       raise ValueError("models.EncoderDecoderModel needs ModelConfig.num_encoder_layers > 0;"
                        " a decoder-only config goes with models.DecoderOnlyModel")
-    super().__init__(config, pack)
+    super().__init__(config, pack, loss_chunk_size)
 
   def _network(self, config):
     return EncoderDecoder(config)
@@ -190,15 +212,15 @@ class DecoderOnlyModel(ModelKind):
   """
 
   def __init__(self, config: ModelConfig = gin.REQUIRED, pack: bool = True,
-               prefix_lm: bool = False):
+               prefix_lm: bool = False, loss_chunk_size: int | None = None):
     if config.is_encoder_decoder:
       raise ValueError(f"models.DecoderOnlyModel needs ModelConfig.num_encoder_layers == 0 "
                        f"(got {config.num_encoder_layers}); use models.EncoderDecoderModel")
     self.prefix_lm = prefix_lm
-    super().__init__(config, pack)
+    super().__init__(config, pack, loss_chunk_size)
 
-  def __repr__(self):
-    return f"DecoderOnlyModel({self.config}, prefix_lm={self.prefix_lm})"
+  def _options_repr(self):
+    return f", prefix_lm={self.prefix_lm}" + super()._options_repr()
 
   @property
   def bidirectional_prompt(self):
