@@ -1,12 +1,13 @@
 """Memory of the loss: the compiled SFT step with the whole-logits cross-entropy beside the
-chunked one (`loss_chunk_size` on the model kind), on the SmolLM2-135M trunk at its own
-vocabulary (49,152) and at Llama 3's (128,256), batch 4 x 256, one device.
+chunked ones (`loss_chunk_size`: positions, `loss_vocab_chunk_size`: vocabulary, or both,
+on the model kind), on the SmolLM2-135M trunk at its own vocabulary (49,152) and at
+Llama 3's (128,256), batch 4 x 256, one device.
 
 Memory is XLA's analysis of the compiled step (compile only, nothing runs): temporaries,
 and the step's peak = arguments + outputs - aliased (donated state) + temporaries, as
 benchmarks/aot_size.py reads it. XLA:CPU plans its own buffers, so read the bytes as an
-estimate of what an accelerator compiler would allocate. With `--steps`, both steps are
-also timed at the SmolLM2 shape, alternating one call of each.
+estimate of what an accelerator compiler would allocate. With `--steps`, every step is
+also timed at the SmolLM2 shape, one call of each in turn.
 
   python -m benchmarks.loss_memory                      # memory at both vocabularies
   python -m benchmarks.loss_memory --steps 3 --json benchmarks/results/loss_memory.json
@@ -43,14 +44,25 @@ def cases() -> list[configs.TrainCase]:
   return [configs.TrainCase(configs.SMOLLM2_135M, BATCH), configs.TrainCase(llama3_vocab, BATCH)]
 
 
-def setups(case: configs.TrainCase, chunk_size: int) -> dict[str, ours.StepSetup]:
-  """{"plain": ..., "chunked": ...}: one network and state layout, two losses."""
+def chunkings(chunk_size: int, vocab_chunks: int, vocab_size: int) -> dict[str, dict]:
+  """{name: model kind options}: the whole-logits loss first."""
+  positions = {"loss_chunk_size": chunk_size}
+  vocabulary = {"loss_vocab_chunk_size": vocab_size // vocab_chunks}
+  return {"plain": {}, "positions": positions, "vocabulary": vocabulary,
+          "both": {**positions, **vocabulary}}
+
+
+def setups(case: configs.TrainCase, chunk_size: int,
+           vocab_chunks: int) -> dict[str, ours.StepSetup]:
+  """{loss name: step setup}: one network and state layout, one loss each."""
   import models
 
   # The SmolLM2 gin file scans its layers; the family file leaves it to the size file.
   plain = ours.step_setup(case, scan_layers=True)
-  chunked = models.make_model(plain.model.config, loss_chunk_size=chunk_size)
-  return {"plain": plain, "chunked": dataclasses.replace(plain, model=chunked)}
+  return {name: dataclasses.replace(plain, model=models.make_model(plain.model.config,
+                                                                   **options))
+          for name, options in chunkings(chunk_size, vocab_chunks,
+                                         case.shape.vocab_size).items()}
 
 
 def memory(compiled) -> dict:
@@ -88,45 +100,54 @@ def step_seconds(compiled_steps: dict, setup: ours.StepSetup, steps: int) -> dic
   return figures
 
 
-def run(chunk_size: int, steps: int) -> dict:
+def run(chunk_size: int, vocab_chunks: int, steps: int) -> dict:
   results = []
   for case in cases():
-    setup_pair = setups(case, chunk_size)
+    losses = setups(case, chunk_size, vocab_chunks)
     compiled = {}
     row = {"case": case.name, "vocab_size": case.shape.vocab_size,
-           "batch": f"{BATCH.batch_size} x {BATCH.input_length}", "loss_chunk_size": chunk_size,
-           "fp32_logits_bytes": BATCH.tokens_per_step * case.shape.vocab_size * 4}
-    for name, setup in setup_pair.items():
+           "batch": f"{BATCH.batch_size} x {BATCH.input_length}",
+           "fp32_logits_bytes": BATCH.tokens_per_step * case.shape.vocab_size * 4,
+           "losses": {}}
+    for name, setup in losses.items():
       compiled[name], compile_seconds = ours.compile_train_step(setup)
-      row[name] = {**memory(compiled[name]), "compile_seconds": compile_seconds}
+      row["losses"][name] = {
+          "options": chunkings(chunk_size, vocab_chunks, case.shape.vocab_size)[name],
+          **memory(compiled[name]), "compile_seconds": compile_seconds}
     if steps and case.shape is configs.SMOLLM2_135M:
-      for name, figures in step_seconds(compiled, setup_pair["plain"], steps).items():
-        row[name].update(figures)
+      for name, figures in step_seconds(compiled, losses["plain"], steps).items():
+        row["losses"][name].update(figures)
     results.append(row)
-    print(table_row(row), flush=True)
+    for line in table_rows(row):
+      print(line, flush=True)
   return {"cpu": hardware.cpu_info(), "jax": jax.__version__, "cases": results}
 
 
-def table_row(row: dict) -> str:
-  plain, chunked = row["plain"], row["chunked"]
-  cells = [row["case"], f"{row['vocab_size']:,}", human_bytes(row["fp32_logits_bytes"])]
-  for key in ("temp_bytes", "peak_bytes"):
-    cells += [human_bytes(plain[key]), human_bytes(chunked[key]),
-              f"-{human_bytes(plain[key] - chunked[key])}"]
-  if "median_seconds" in plain:
-    cells += [f"{plain['median_seconds']:.2f} / {chunked['median_seconds']:.2f} s"]
-  return "| " + " | ".join(cells) + " |"
+def table_rows(row: dict) -> list[str]:
+  plain = row["losses"]["plain"]
+  lines = []
+  for name, figures in row["losses"].items():
+    options = ", ".join(f"{k} = {v}" for k, v in figures["options"].items()) or "-"
+    cells = [row["case"], f"{row['vocab_size']:,}", human_bytes(row["fp32_logits_bytes"]),
+             f"{name} ({options})", human_bytes(figures["temp_bytes"]),
+             human_bytes(figures["peak_bytes"]),
+             f"{(plain['peak_bytes'] - figures['peak_bytes']) / 2**20:,.0f} MiB"]
+    if "median_seconds" in figures:
+      cells.append(f"{figures['median_seconds']:.2f} s")
+    lines.append("| " + " | ".join(cells) + " |")
+  return lines
 
 
-TABLE_HEADER = ("| case | vocab | fp32 logits | temp plain | temp chunked | saved | "
-                "peak plain | peak chunked | saved | step plain / chunked |\n"
-                "|---|---|---|---|---|---|---|---|---|---|")
+TABLE_HEADER = ("| case | vocab | fp32 logits | loss | temporaries | peak | peak saved | "
+                "step (median) |\n|---|---|---|---|---|---|---|---|")
 
 
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--chunk_size", type=int, default=64,
                       help="positions per loss chunk (must divide 256)")
+  parser.add_argument("--vocab_chunks", type=int, default=8,
+                      help="vocabulary slices (must divide 49,152 and 128,256)")
   parser.add_argument("--steps", type=int, default=0,
                       help="also time this many steps of each loss at the SmolLM2 shape")
   parser.add_argument("--json", help="also write the figures to this JSON file")
@@ -135,7 +156,7 @@ def main(argv=None) -> None:
   flags = ", ".join(f for f, present in info["flags"].items() if present)
   print(f"Machine: {info['model_name']}, {info['logical_cpus']} threads; flags: {flags}")
   print(TABLE_HEADER, flush=True)
-  result = run(args.chunk_size, args.steps)
+  result = run(args.chunk_size, args.vocab_chunks, args.steps)
   if args.json:
     with open(args.json, "w") as f:
       json.dump(result, f, indent=2)
