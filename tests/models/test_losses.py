@@ -170,11 +170,22 @@ def test_loss_chunk_sizes_must_be_positive_ints(option, size):
     make_model(TINY_T5, **{option: size})
 
 
-def test_loss_chunk_size_is_chosen_in_gin():
+def test_loss_chunk_sizes_are_chosen_in_gin():
   gin.clear_config()
   try:
-    gin.parse_config("models.DecoderOnlyModel.loss_chunk_size = 64")
-    assert DecoderOnlyModel(TINY_LLAMA).loss_chunk_size == 64
+    gin.parse_config_files_and_bindings(
+        ["gin/models/llama_tiny.gin"], ["models.DecoderOnlyModel.loss_chunk_size = 64",
+                                        "models.DecoderOnlyModel.loss_vocab_chunk_size = 512"])
+    model = DecoderOnlyModel()
+    assert (model.loss_chunk_size, model.loss_vocab_chunk_size) == (64, 512)
+    gin.clear_config()
+    gin.parse_config_files_and_bindings(["gin/models/llama_tiny.gin"], [])
+    model = DecoderOnlyModel()
+    assert (model.loss_chunk_size, model.loss_vocab_chunk_size) == (None, None)
+    gin.clear_config()
+    gin.parse_config_files_and_bindings(
+        ["gin/models/llama_tiny.gin"], ["models.DecoderOnlyModel.loss_vocab_chunk_size = 1000"])
+    with pytest.raises(ValueError, match=r"chunk size 1000 does not divide the vocabulary"):
+      DecoderOnlyModel()
   finally:
     gin.clear_config()
-  assert DecoderOnlyModel(TINY_LLAMA).loss_chunk_size is None
