@@ -8,12 +8,13 @@ import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from models import DecoderOnlyModel, make_model
 from models.losses import cross_entropy_sums, vocab_chunked_cross_entropy_sums
 from tests.model_configs import TINY_LLAMA, TINY_T5, model_for, random_batch
-from trainer import optimizers
+from trainer import optimizers, partitioning, train_state
 from trainer.sft_step import sft_step
 from trainer.train_state import TrainState
 
@@ -189,3 +190,23 @@ def test_loss_chunk_sizes_are_chosen_in_gin():
       DecoderOnlyModel()
   finally:
     gin.clear_config()
+
+
+@pytest.mark.slow  # one compile over 8 devices
+def test_chunked_loss_over_a_sharded_mesh_matches_one_device():
+  # Data, fsdp and model axes all in use: the vocabulary slices and position chunks of
+  # sharded logits and weights must still add up to the plain loss and gradients.
+  config = CONFIGS["llama_untied"]
+  batch = random_batch(config)
+  mesh = partitioning.make_mesh(2, 2, 2, devices=jax.devices()[:8])
+  rules = partitioning.logical_axis_rules()
+  model = make_model(config, **CHUNKINGS["both"])
+  _, shardings = train_state.state_shardings(model.module, optax.identity(), batch, mesh, rules)
+  state = train_state.create_train_state(model.module, optax.identity(), batch, shardings,
+                                         mesh, rules, seed=0)
+  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+    (_, got_sums), got_grads = loss_and_grads(model, state.params, batch)
+  params = jax.device_get(state.params)
+  (_, want_sums), want_grads = loss_and_grads(model_for(config), params, batch)
+  assert_trees_close(got_sums, want_sums)
+  assert_trees_close(jax.device_get(got_grads), want_grads)
