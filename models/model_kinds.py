@@ -94,9 +94,9 @@ class ModelKind(abc.ABC):
   def loss_sums(self, params, batch, *, dropout_rng=None, z_loss: float = 0.0,
                 label_smoothing: float = 0.0) -> dict:
     """Weighted cross-entropy sums over the batch's target tokens (see models.losses)."""
-    options = ({} if dropout_rng is None
+    dropout = ({} if dropout_rng is None
                else {"enable_dropout": True, "rngs": {"dropout": dropout_rng}})
-    apply = functools.partial(self.module.apply, {"params": params}, batch, **options)
+    apply = functools.partial(self.module.apply, {"params": params}, batch, **dropout)
     targets, weights = batch["decoder_target_tokens"], batch["decoder_loss_weights"]
     options = {"z_loss": z_loss, "label_smoothing": label_smoothing}
     if self.loss_chunk_size is None and self.loss_vocab_chunk_size is None:
