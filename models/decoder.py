@@ -43,7 +43,65 @@ class Decoder(nn.Module):
     if cfg.tie_embeddings:
       logits = self.embedder.attend(x)
     else:
-      logits = DenseGeneral((cfg.vocab_size,), ("embed", "vocab"), dtype=cfg.dtype,
-                            param_dtype=cfg.param_dtype, output_dtype=jnp.float32,
-                            name="logits_dense")(x)
-    return nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
+      logits = _logits_dense(cfg, cfg.vocab_size, name="logits_dense")(x)
+    return nn.with_logical_constraint(logits, LOGITS_AXES)
+
+
+LOGITS_AXES = ("batch", "length", "vocab")
+
+
+def _logits_dense(cfg: ModelConfig, vocab_size: int, name=None) -> DenseGeneral:
+  return DenseGeneral((vocab_size,), ("embed", "vocab"), dtype=cfg.dtype,
+                      param_dtype=cfg.param_dtype, output_dtype=jnp.float32, name=name)
+
+
+def hidden_instead_of_logits(next_fun, args, kwargs, context):
+  """An `nn.intercept_methods` interceptor: every Decoder called under it returns its
+  final hidden states instead of logits (scalar heads, the chunked loss)."""
+  if isinstance(context.module, Decoder) and context.method_name == "__call__":
+    kwargs = dict(kwargs, return_hidden=True)
+  return next_fun(*args, **kwargs)
+
+
+def _output_layer(cfg: ModelConfig, vocab_size: int):
+  """(the Decoder's output layer over `vocab_size` entries, its method, where its weight
+  sits in a whole language model's parameters)."""
+  if cfg.tie_embeddings:
+    embedder = Embed(vocab_size, cfg.emb_dim, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+    return embedder, Embed.attend, ("token_embedder", "embedding")
+  return (_logits_dense(cfg, vocab_size), DenseGeneral.__call__,
+          ("decoder", "logits_dense", "kernel"))
+
+
+def _vocab_axis(cfg: ModelConfig) -> int:
+  """The vocabulary axis of the output layer's weight: embedding [vocab, embed], or
+  kernel [embed, vocab]."""
+  return 0 if cfg.tie_embeddings else 1
+
+
+def project_to_vocab(cfg: ModelConfig, lm_params, hidden):
+  """The Decoder's own output projection, applied from outside the network: final hidden
+  states [b, t, embed] -> fp32 logits [b, t, vocab], read from a whole language model's
+  parameters (the tied token embedding, or `decoder/logits_dense`)."""
+  return project_vocab_slice(cfg, hidden, vocab_weight_slices(cfg, lm_params, 1)[0])
+
+
+def vocab_weight_slices(cfg: ModelConfig, lm_params, num_slices: int):
+  """The output layer's weight cut into `num_slices` equal vocabulary slices, stacked on
+  axis 0 (entries [i * vocab / n, (i + 1) * vocab / n) in slice i)."""
+  _, _, path = _output_layer(cfg, cfg.vocab_size)
+  vocab_axis = _vocab_axis(cfg)
+  weight = lm_params
+  for key in path:
+    weight = weight[key]
+  shape = weight.shape
+  split = (shape[:vocab_axis] + (num_slices, shape[vocab_axis] // num_slices)
+           + shape[vocab_axis + 1:])
+  return jnp.moveaxis(weight.reshape(split), vocab_axis, 0)
+
+
+def project_vocab_slice(cfg: ModelConfig, hidden, weight_slice):
+  """fp32 logits [b, t, slice] of one slice of `vocab_weight_slices`."""
+  layer, method, path = _output_layer(cfg, weight_slice.shape[_vocab_axis(cfg)])
+  logits = layer.apply({"params": {path[-1]: weight_slice}}, hidden, method=method)
+  return nn.with_logical_constraint(logits, LOGITS_AXES)

@@ -11,6 +11,7 @@ chosen once in gin (`DecoderOnlyModel.prefix_lm`): it is then trained, decoded a
 under the same attention mask.
 """
 import abc
+import functools
 
 import flax.linen as nn
 import gin
@@ -24,22 +25,47 @@ from models import decoding, scoring
 from models import flops as flops_lib
 from models.causal_converter import CausalDecoderFeatureConverter
 from models.config import ModelConfig
+from models import decoder as decoder_lib
 from models.decoder_only import DecoderOnly
 from models.encoder_decoder import EncoderDecoder
-from models.losses import cross_entropy_sums
+from models import losses
 from models.reward_model import ScalarHeadModel
 
 
 class ModelKind(abc.ABC):
-  """A network with the conventions of its kind. `module` is the Flax language model."""
+  """A network with the conventions of its kind. `module` is the Flax language model.
 
-  def __init__(self, config: ModelConfig, pack: bool = True):
+  The loss reads the whole [b, t, vocab] fp32 logits unless a chunk size is set; then it
+  is computed from the final hidden states in chunks of logits, each recomputed in the
+  backward pass instead of stored (same values, one more output projection):
+  loss_chunk_size: positions per chunk (must divide the loss's sequence length);
+    at most [b, loss_chunk_size, vocab] logits at once.
+  loss_vocab_chunk_size: vocabulary entries per chunk (must divide the vocabulary);
+    at most [b, t, loss_vocab_chunk_size] logits at once. Both: [b, chunk, vocab chunk].
+  """
+
+  def __init__(self, config: ModelConfig, pack: bool = True,
+               loss_chunk_size: int | None = None, loss_vocab_chunk_size: int | None = None):
+    for name, size in (("loss_chunk_size", loss_chunk_size),
+                       ("loss_vocab_chunk_size", loss_vocab_chunk_size)):
+      if size is not None and (not isinstance(size, int) or size < 1):
+        raise ValueError(f"{type(self).__name__}.{name}={size!r}: expected a positive "
+                         "whole number, or None for no chunking")
+    if loss_vocab_chunk_size is not None:
+      losses.check_chunk_size(loss_vocab_chunk_size, config.vocab_size, "vocabulary")
     self.config = config
     self.pack = pack
+    self.loss_chunk_size = loss_chunk_size
+    self.loss_vocab_chunk_size = loss_vocab_chunk_size
     self.module = self._network(config)
 
   def __repr__(self):
-    return f"{type(self).__name__}({self.config})"
+    return f"{type(self).__name__}({self.config}{self._options_repr()})"
+
+  def _options_repr(self) -> str:
+    return "".join(f", {name}={getattr(self, name)}"
+                   for name in ("loss_chunk_size", "loss_vocab_chunk_size")
+                   if getattr(self, name) is not None)
 
   @abc.abstractmethod
   def _network(self, config: ModelConfig) -> nn.Module:
@@ -69,14 +95,33 @@ class ModelKind(abc.ABC):
   def loss_sums(self, params, batch, *, dropout_rng=None, z_loss: float = 0.0,
                 label_smoothing: float = 0.0) -> dict:
     """Weighted cross-entropy sums over the batch's target tokens (see models.losses)."""
-    if dropout_rng is None:
-      logits = self.module.apply({"params": params}, batch)
-    else:
-      logits = self.module.apply({"params": params}, batch, enable_dropout=True,
-                                 rngs={"dropout": dropout_rng})
-    return cross_entropy_sums(logits, batch["decoder_target_tokens"],
-                              batch["decoder_loss_weights"], z_loss=z_loss,
-                              label_smoothing=label_smoothing)
+    dropout = ({} if dropout_rng is None
+               else {"enable_dropout": True, "rngs": {"dropout": dropout_rng}})
+    apply = functools.partial(self.module.apply, {"params": params}, batch, **dropout)
+    targets, weights = batch["decoder_target_tokens"], batch["decoder_loss_weights"]
+    options = {"z_loss": z_loss, "label_smoothing": label_smoothing}
+    if self.loss_chunk_size is None and self.loss_vocab_chunk_size is None:
+      return losses.cross_entropy_sums(apply(), targets, weights, **options)
+    with nn.intercept_methods(decoder_lib.hidden_instead_of_logits):
+      hidden = apply()
+    sums_fn = self._hidden_loss_sums(params, options)
+    if self.loss_chunk_size is None:
+      return sums_fn(hidden, targets, weights)
+    return losses.position_chunked_sums(sums_fn, hidden, targets, weights,
+                                        chunk_size=self.loss_chunk_size)
+
+  def _hidden_loss_sums(self, params, options):
+    """(hidden [b, t, embed], targets, weights) -> the loss sums, over the whole
+    vocabulary or a slice of it at a time."""
+    cfg = self.config
+    if self.loss_vocab_chunk_size is None:
+      return lambda hidden, targets, weights: losses.cross_entropy_sums(
+          decoder_lib.project_to_vocab(cfg, params, hidden), targets, weights, **options)
+    slices = decoder_lib.vocab_weight_slices(cfg, params,
+                                             cfg.vocab_size // self.loss_vocab_chunk_size)
+    return lambda hidden, targets, weights: losses.vocab_chunked_cross_entropy_sums(
+        hidden, slices, functools.partial(decoder_lib.project_vocab_slice, cfg), targets,
+        weights, vocab_size=cfg.vocab_size, **options)
 
   @abc.abstractmethod
   def forward_flops(self, batch_size: int, inputs_length: int, targets_length: int) -> float:
@@ -167,11 +212,12 @@ def _shift_right(targets):
 class EncoderDecoderModel(ModelKind):
   """T5: inputs in the encoder, targets in the decoder (seqio's EncDecFeatureConverter)."""
 
-  def __init__(self, config: ModelConfig = gin.REQUIRED, pack: bool = True):
+  def __init__(self, config: ModelConfig = gin.REQUIRED, pack: bool = True,
+               loss_chunk_size: int | None = None, loss_vocab_chunk_size: int | None = None):
     if not config.is_encoder_decoder:
       raise ValueError("models.EncoderDecoderModel needs ModelConfig.num_encoder_layers > 0;"
                        " a decoder-only config goes with models.DecoderOnlyModel")
-    super().__init__(config, pack)
+    super().__init__(config, pack, loss_chunk_size, loss_vocab_chunk_size)
 
   kv_cache = decoding.EncoderDecoderCache
 
@@ -214,15 +260,16 @@ class DecoderOnlyModel(ModelKind):
   """
 
   def __init__(self, config: ModelConfig = gin.REQUIRED, pack: bool = True,
-               prefix_lm: bool = False):
+               prefix_lm: bool = False, loss_chunk_size: int | None = None,
+               loss_vocab_chunk_size: int | None = None):
     if config.is_encoder_decoder:
       raise ValueError(f"models.DecoderOnlyModel needs ModelConfig.num_encoder_layers == 0 "
                        f"(got {config.num_encoder_layers}); use models.EncoderDecoderModel")
     self.prefix_lm = prefix_lm
-    super().__init__(config, pack)
+    super().__init__(config, pack, loss_chunk_size, loss_vocab_chunk_size)
 
-  def __repr__(self):
-    return f"DecoderOnlyModel({self.config}, prefix_lm={self.prefix_lm})"
+  def _options_repr(self):
+    return f", prefix_lm={self.prefix_lm}" + super()._options_repr()
 
   @property
   def bidirectional_prompt(self):

@@ -10,13 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from models.config import ModelConfig
-from models.decoder import Decoder
-
-
-def _hidden_instead_of_logits(next_fun, args, kwargs, context):
-  if isinstance(context.module, Decoder) and context.method_name == "__call__":
-    kwargs = dict(kwargs, return_hidden=True)
-  return next_fun(*args, **kwargs)
+from models.decoder import hidden_instead_of_logits
 
 
 class ScalarHeadModel(nn.Module):
@@ -31,7 +25,7 @@ class ScalarHeadModel(nn.Module):
   @nn.compact
   def __call__(self, batch, enable_dropout=False):
     cfg = self.config
-    with nn.intercept_methods(_hidden_instead_of_logits):
+    with nn.intercept_methods(hidden_instead_of_logits):
       hidden = self.trunk(batch, enable_dropout=enable_dropout)
     # lm-human-preferences initialises the reward head with std 1/sqrt(width + 1).
     kernel = self.param(
