@@ -100,14 +100,11 @@ def _epoch_batches(arrays: dict, batch_size: int, seed: int, start: int):
     epoch, index = epoch + 1, 0
 
 
-def heldout_evaluation(params, reference_params, heldout_pairs, heldout_prompts, *, model,
-                       config, mesh, rules, param_shardings, response_length: int,
-                       eos_id: int, chunk: int, seed: int) -> dict:
-  """Held-out pair loss / reward accuracy / margin (reference log-probs on the fly) and
-  the KL to the reference, mean over prompts of sum_t log pi(y_t) - log pi_ref(y_t) for
-  responses sampled from the policy at temperature 1."""
+def make_pair_scorer(model, config: losses_lib.DPOConfig, eos_id: int):
+  """(policy params, reference params, pairs) -> per pair {"losses", "margins"}, the
+  reference log-probs computed on the fly; compiled once."""
   @jax.jit
-  def per_pair(params, reference_params, batch):
+  def score(params, reference_params, batch):
     chosen, rejected, chosen_tokens, rejected_tokens = step_lib.pair_logprobs(
         model, params, batch, eos_id)
     reference = step_lib.reference_logprobs(model, reference_params, batch, eos_id)
@@ -115,28 +112,34 @@ def heldout_evaluation(params, reference_params, heldout_pairs, heldout_prompts,
         chosen, rejected, chosen_tokens, rejected_tokens, reference["reference_chosen"],
         reference["reference_rejected"]), config)
     return {"losses": out.losses, "margins": out.chosen_rewards - out.rejected_rewards}
+  return score
 
-  @jax.jit
-  def reference_sums(reference_params, batch):
-    return step_lib.sequence_logprobs(model, reference_params, batch["prompts"],
-                                      batch["responses"], eos_id)[0]
 
+def pair_metrics(score, params, reference_params, pairs, chunk: int) -> dict:
+  """Mean loss, reward accuracy (margin > 0) and mean reward margin over `pairs`."""
+  scored = policy_samples.map_in_chunks(lambda b: score(params, reference_params, b), pairs,
+                                        chunk)
+  return {"loss": float(np.mean(scored["losses"])),
+          "reward_accuracy": float(np.mean(scored["margins"] > 0)),
+          "reward_margin": float(np.mean(scored["margins"]))}
+
+
+def kl_to_reference(params, reference_params, prompts, *, model, mesh, rules,
+                    param_shardings, response_length: int, eos_id: int, chunk: int,
+                    seed: int) -> dict:
+  """Mean over prompts of sum_t log pi(y_t) - log pi_ref(y_t) for responses sampled from
+  the policy at temperature 1 (as trainer/rlhf/evaluation.py measures it), and their length."""
   sample = rollout.make_sampler(model, mesh, rules, param_shardings,
                                 max_new_tokens=response_length, eos_id=eos_id)
+  reference_sums = jax.jit(lambda p, b: step_lib.sequence_logprobs(
+      model, p, b["prompts"], b["responses"], eos_id)[0])
+  responses, logprobs = policy_samples.sample_in_chunks(sample, params, prompts, chunk, seed)
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    scored = policy_samples.map_in_chunks(
-        lambda b: per_pair(params, reference_params, b), heldout_pairs, chunk)
-    responses, logprobs = policy_samples.sample_in_chunks(sample, params, heldout_prompts,
-                                                          chunk, seed)
     reference = policy_samples.map_in_chunks(
         lambda b: reference_sums(reference_params, b),
-        {"prompts": heldout_prompts, "responses": responses}, chunk)
+        {"prompts": prompts, "responses": responses}, chunk)
   mask = np.asarray(batches.response_mask(responses))
-  kl = np.sum(logprobs * mask, axis=1) - reference
-  return {"heldout_loss": float(np.mean(scored["losses"])),
-          "heldout_reward_accuracy": float(np.mean(scored["margins"] > 0)),
-          "heldout_reward_margin": float(np.mean(scored["margins"])),
-          "kl_to_reference": float(np.mean(kl)),
+  return {"kl_to_reference": float(np.mean(np.sum(logprobs * mask, axis=1) - reference)),
           "sampled_response_length": float(mask.sum(axis=1).mean())}
 
 
@@ -210,12 +213,18 @@ def train_dpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
   state, _ = stage_runner.run(stage, total, model_dir=model_dir, checkpoints=checkpoints,
                               log_every=log_every)
 
+  score = make_pair_scorer(model, config, eos_id)
+  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+    before = pair_metrics(score, reference_params, reference_params, heldout_pairs, batch_size)
+    after = pair_metrics(score, state.params, reference_params, heldout_pairs, batch_size)
   _, distinct = np.unique(heldout_pairs["prompts"], axis=0, return_index=True)
-  prompts = heldout_pairs["prompts"][np.sort(distinct)[:heldout_prompts]]
-  results = heldout_evaluation(
-      state.params, reference_params, heldout_pairs, prompts, model=model, config=config,
-      mesh=mesh, rules=rules, param_shardings=state_shardings.params,
-      response_length=response_length, eos_id=eos_id, chunk=batch_size, seed=seed)
+  results = kl_to_reference(
+      state.params, reference_params,
+      heldout_pairs["prompts"][np.sort(distinct)[:heldout_prompts]], model=model, mesh=mesh,
+      rules=rules, param_shardings=state_shardings.params, response_length=response_length,
+      eos_id=eos_id, chunk=batch_size, seed=seed)
+  results.update({f"heldout_{k}": v for k, v in after.items()})
+  results.update({f"heldout_{k}_at_start": v for k, v in before.items()})
   results.update(loss_type=config.loss_type, reference=config.reference, steps=total,
                  train_pairs=counts["pairs"], train_comparisons=counts["comparisons"],
                  heldout_pairs=heldout_counts["pairs"],
