@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 
+import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -125,3 +126,23 @@ def test_a_reference_of_another_config_fails_before_the_stage_starts(tmp_path):
                      match="does not match the model config"):
     train(tmp_path, LLAMA, DPOConfig(), 1)
   assert os.listdir(tmp_path / "dpo") == ["notes.txt"]
+
+
+def test_the_run_file_reaches_the_stage_with_its_bindings(tmp_path, monkeypatch):
+  """gin/runs/dpo.gin: train.py's stage is train_dpo with the bound loss; a missing SFT
+  run is named after the data are read, before MODEL_DIR is made."""
+  import train as train_script  # pylint: disable=import-outside-toplevel
+  monkeypatch.chdir(os.path.dirname(train_script.__file__))
+  toy_preference(tmp_path / "comparisons")
+  gin.clear_config()
+  try:
+    train_script.parse_gin(["gin/models/llama_tiny.gin", "gin/runs/dpo.gin"], [
+        f"MODEL_DIR='{tmp_path / 'dpo'}'", f"SFT_DIR='{tmp_path / 'sft'}'",
+        f"COMPARISONS_DIR='{tmp_path / 'comparisons'}'", "DPOConfig.loss_type='orpo'",
+        "train_dpo.batch_size=4"])
+    assert gin.query_parameter("DPOConfig.loss_type") == "orpo"
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "sft")):
+      train_script.run_stage()
+  finally:
+    gin.clear_config()
+  assert not (tmp_path / "dpo").exists()
