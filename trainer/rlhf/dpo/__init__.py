@@ -1,1 +1,1 @@
-"""Direct preference optimisation and its variants (IPO, cDPO, SimPO, ORPO): losses, the step, the stage."""
+"""DPO and its variants (IPO, cDPO, SimPO, ORPO): losses, pairs, the step, the stage."""

@@ -94,12 +94,16 @@ TIMINGS = ("step_time_s", "pairs_per_s")
 
 @pytest.mark.slow
 def test_interrupted_run_equals_uninterrupted_run(tmp_path):
-  """IPO with the reference online: 2 steps, then a rerun to 4, against 4 at once."""
+  """IPO, reference log-probs cached (the rerun reads them back): 2 steps, then a rerun
+  to 4, against 4 at once."""
   save_sft(tmp_path / "sft", LLAMA)
   toy_preference(tmp_path / "comparisons")
-  config = DPOConfig(loss_type="ipo", beta=0.5, reference="online")
+  config = DPOConfig(loss_type="ipo", beta=0.5)
   train(tmp_path, LLAMA, config, 2)
+  cache = tmp_path / "dpo" / loop.REFERENCE_CACHE
+  written = cache.stat().st_mtime_ns
   resumed, _, _ = train(tmp_path, LLAMA, config, 4)
+  assert cache.stat().st_mtime_ns == written
   os.rename(tmp_path / "dpo", tmp_path / "resumed")
   whole, _, _ = train(tmp_path, LLAMA, config, 4)
   jax.tree.map(np.testing.assert_array_equal, resumed, whole)
