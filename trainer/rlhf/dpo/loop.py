@@ -205,11 +205,18 @@ def train_dpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
   def log_metrics(fetched, step_time):
     return dict(fetched, step_time_s=step_time, pairs_per_s=batch_size / step_time)
 
+  def on_start(_, start_step):
+    print(f"{config.loss_type}: {counts['pairs']} pairs from {counts['comparisons']} "
+          f"comparisons, {total} steps of {batch_size} from step {start_step}", flush=True)
+    # A resumed run keeps the first run's config beside its own.
+    run_dir.write_config(model_dir, f"config.resumed_at_{start_step}.gin" if start_step
+                         else "config.gin", gin.operative_config_str())
+
   stage = stage_runner.Stage(
       abstract_state=abstract_state, init=init,
       step=lambda state, batch: step_fn(state, reference_params, batch),
       batches=lambda start: _epoch_batches(train_pairs, batch_size, seed, start),
-      log_metrics=log_metrics, name=config.loss_type.upper(), unit="step")
+      log_metrics=log_metrics, on_start=on_start, name=config.loss_type.upper())
   state, _ = stage_runner.run(stage, total, model_dir=model_dir, checkpoints=checkpoints,
                               log_every=log_every)
 
