@@ -3,8 +3,9 @@
   python eval.py --gin_file=gin/runs/eval_heldout_nli.gin \
       --gin.MODEL_DIR="'/tmp/sft_tiny_heldout_nli'"
 
-Writes MODEL_DIR/eval/<name>/results.json, results.md and TensorBoard scalars. Flags are
-train.py's: --gin_file, --gin_bindings, the --gin.NAME=VALUE shorthand and --multiprocess.
+Writes MODEL_DIR/eval/<name>/results.json, results.md, predictions.jsonl, TensorBoard
+scalars and, for the tool strategies (rag, pal, react: gin/runs/eval_tools.gin),
+traces.jsonl. Flags are train.py's: --gin_file, --gin_bindings, the --gin.NAME=VALUE shorthand and --multiprocess.
 """
 import sys
 

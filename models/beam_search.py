@@ -31,9 +31,10 @@ def beam_search(module: nn.Module, params, batch, *, beam_size: int, max_new_tok
   module, params = decoding.decoding_model(module, params, compute_dtype)
   kind = decoding.kind_for(module)
   repeated = jax.tree.map(lambda x: jnp.repeat(x, k, axis=0), batch)
-  logits, cache, first_slot, pad, cross_mask = kind.prefill(params, repeated, max_new_tokens,
-                                                            bidirectional_prompt)
-  cache_length = decoding.cache_length_of(cache)
+  logits, cache, first_slot, valid, cross_mask = kind.prefill(
+      params, repeated, kind.min_cache_length(repeated, max_new_tokens), bidirectional_prompt)
+  # Every hypothesis feeds a token at every step (a finished one PAD, which it never reads).
+  valid |= jnp.arange(valid.shape[1])[None, :] >= first_slot
   b = logits.shape[0] // k
   vocab = logits.shape[-1]
   # Only the first copy of each prompt is live at the start, so the k beams differ.
@@ -72,7 +73,7 @@ def beam_search(module: nn.Module, params, batch, *, beam_size: int, max_new_tok
   def body(state):
     state = extend(state)
     logits, cache = kind.step(params, state["cache"], state.pop("last"),
-                              first_slot + state["step"] - 1, pad, cache_length, cross_mask)
+                              first_slot + state["step"] - 1, valid, cross_mask)
     return dict(state, logits=logits, cache=cache)
 
   # The first extension reads the prefill's logits, each later one the previous step's.

@@ -5,10 +5,16 @@ Both model kinds share the loop; they differ only in how the cache is filled fir
   which also stores every layer's cross-attention keys/values in the cache;
 - decoder-only: the prompts, left-aligned to the end of a [b, P] buffer, run in one
   prefill call (bidirectionally inside the prompt for a prefix-LM).
-Every later step feeds one token per row at the next cache slot. Rows keep their own
-positions (slot minus left padding), so a row's numbers do not depend on its neighbours.
-After a row emits EOS it gets PAD (0) with log-prob 0; the loop stops when every row has
-finished or `max_new_tokens` were produced.
+Every later step feeds one token per row at the next cache slot. Each row marks the slots
+that hold its sequence (`valid`): left padding, the PAD fed after it ended and tokens it
+dropped are holes, and its positions count only its own tokens, so a row's numbers depend
+neither on its neighbours nor on the holes. After a row emits EOS (or ends with a stop
+sequence) it gets PAD (0) with log-prob 0; the loop stops when every row has finished or
+`max_new_tokens` were produced.
+
+Continuing (`generate_with_state`, then `continue_generation`): the loop returns its cache
+and the row's slots; appended tokens (a tool's output) are fed in one call at the next
+free slots and generation goes on, so the sequence so far is never recomputed.
 """
 import dataclasses
 from typing import NamedTuple
@@ -28,7 +34,7 @@ BOS_ID = 0  # T5 and the seqio decoder feature converters start decoder inputs w
 class DecodeOutput(NamedTuple):
   tokens: jax.Array     # int32 [b, max_new_tokens], PAD after EOS
   log_probs: jax.Array  # float32 [b, max_new_tokens], the model's log p(token) (temperature 1)
-  lengths: jax.Array    # int32 [b], generated tokens up to and including EOS
+  lengths: jax.Array    # int32 [b], generated tokens through EOS or a stop sequence
 
 
 def left_align(tokens, lengths):
@@ -39,25 +45,29 @@ def left_align(tokens, lengths):
   return jnp.where(source >= 0, aligned, PAD_ID)
 
 
-def _step_masks(slots_q, pad, cache_length, prompt_end=None):
+def _step_masks(slots_q, valid, prompt_end=None):
   """Positions and self-attention mask for queries at cache slots `slots_q` [b|1, t].
 
-  Keys are every cache slot; a key is visible when it holds a token of this row
-  (slot >= pad) and is not in the future, or, inside a bidirectional prompt, when both
-  query and key lie in the prompt (slot < prompt_end).
+  valid [b, cache_length]: the slots holding a token of this row's sequence (the left
+  padding of a prompt, the PAD fed after a row ended, and tokens dropped on continuing are
+  holes). A row's positions count its valid slots, so holes shift nothing. A key is visible
+  when it is valid and not in the future, or, inside a bidirectional prompt, when both query
+  and key lie in the prompt (slot < prompt_end).
   """
+  cache_length = valid.shape[1]
   key_slots = jnp.arange(cache_length)[None, :]
   visible = key_slots[:, None, :] <= slots_q[:, :, None]
   if prompt_end is not None:
     visible |= (slots_q[:, :, None] < prompt_end) & (key_slots[:, None, :] < prompt_end)
-  visible &= key_slots[:, None, :] >= pad[:, None, None]
-  positions = jnp.maximum(slots_q - pad[:, None], 0)
-  key_positions = key_slots - pad[:, None]
+  visible &= valid[:, None, :]
+  key_positions = jnp.cumsum(valid, axis=1, dtype=jnp.int32) - 1
+  slots_q = jnp.broadcast_to(slots_q, (valid.shape[0], slots_q.shape[1]))
+  positions = jnp.maximum(jnp.take_along_axis(key_positions, slots_q, axis=1), 0)
   return positions, key_positions, visible[:, None, :, :]
 
 
 class _Kind:
-  """How one model kind fills the cache and takes a step (see the module docstring)."""
+  """How one model kind fills the cache and feeds tokens (see the module docstring)."""
 
   def __init__(self, module: nn.Module):
     self.module = module
@@ -74,10 +84,38 @@ class _Kind:
         lambda p: self._decode(p, None, *args, cache_slot=cache_slot), params)
     return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes["cache"])
 
+  def min_cache_length(self, batch, max_new_tokens: int) -> int:
+    """Slots for the prompt and `max_new_tokens` generated tokens (the last one is never
+    fed): the decoder-only prompt width, or the encoder-decoder's BOS, plus that."""
+    if self.is_encoder_decoder:
+      return max_new_tokens
+    return batch["decoder_prompt_tokens"].shape[1] + max_new_tokens
+
+  def feed(self, params, cache, tokens, slot, valid, cross_mask):
+    """Logits [b, t, vocab] after writing `tokens` [b, t] at cache slots slot..slot+t-1
+    (`valid` already marks which of them belong to each row's sequence)."""
+    slots = slot + jnp.arange(tokens.shape[1])[None, :]
+    masks = _step_masks(slots, valid)
+    extra = ()
+    if self.is_encoder_decoder:
+      extra = (jnp.broadcast_to(cross_mask, cross_mask.shape[:2] + (tokens.shape[1],)
+                                + cross_mask.shape[3:]),)
+      logits, variables = self._decode(params, cache, None, tokens, *masks, *extra,
+                                       cache_slot=slot)
+    else:
+      logits, variables = self._decode(params, cache, tokens, *masks, cache_slot=slot)
+    return logits, variables["cache"]
+
+  def step(self, params, cache, tokens, slot, valid, cross_mask):
+    """One token per row [b] at `slot`: the next-token logits [b, vocab] and the cache."""
+    logits, cache = self.feed(params, cache, tokens[:, None], slot, valid, cross_mask)
+    return logits[:, -1], cache
+
 
 class _EncoderDecoderKind(_Kind):
 
-  def prefill(self, params, batch, max_new_tokens, bidirectional_prompt):
+  def prefill(self, params, batch, cache_length, bidirectional_prompt):
+    """(last logits [b, vocab], cache, first free slot, valid [b, cache_length], cross mask)."""
     del bidirectional_prompt  # the encoder is bidirectional anyway
     encoder_tokens = batch["encoder_input_tokens"]
     b = encoder_tokens.shape[0]
@@ -85,48 +123,36 @@ class _EncoderDecoderKind(_Kind):
                                 method=self.module.encode)
     cross_mask = jnp.broadcast_to((encoder_tokens > 0)[:, None, None, :],
                                   (b, 1, 1, encoder_tokens.shape[1]))
-    cache_length = max_new_tokens
-    pad = jnp.zeros((b,), jnp.int32)
     full = jnp.zeros((b, cache_length), jnp.int32)
-    all_slots = _step_masks(jnp.arange(cache_length)[None], pad, cache_length)
+    valid = jnp.ones((b, cache_length), bool)
+    all_slots = _step_masks(jnp.arange(cache_length)[None], valid)
     full_cross_mask = jnp.broadcast_to(cross_mask, (b, 1, cache_length, cross_mask.shape[-1]))
     cache = self.empty_cache(params, (encoded, full) + all_slots + (full_cross_mask,), 0)
+    valid = jnp.arange(cache_length)[None, :].repeat(b, 0) == 0  # BOS at slot 0
     bos = jnp.full((b, 1), BOS_ID, jnp.int32)
-    positions, key_positions, mask = _step_masks(jnp.zeros((b, 1), jnp.int32), pad,
-                                                 cache_length)
-    logits, variables = self._decode(params, cache, encoded, bos, positions, key_positions,
-                                     mask, cross_mask, cache_slot=0)
-    return logits[:, -1], variables["cache"], 1, pad, cross_mask
-
-  def step(self, params, cache, tokens, slot, pad, cache_length, cross_mask):
-    positions, key_positions, mask = _step_masks(jnp.full((tokens.shape[0], 1), slot), pad,
-                                                 cache_length)
-    logits, variables = self._decode(params, cache, None, tokens[:, None], positions,
-                                     key_positions, mask, cross_mask, cache_slot=slot)
-    return logits[:, -1], variables["cache"]
+    masks = _step_masks(jnp.zeros((b, 1), jnp.int32), valid)
+    logits, variables = self._decode(params, cache, encoded, bos, *masks, cross_mask,
+                                     cache_slot=0)
+    return logits[:, -1], variables["cache"], 1, valid, cross_mask
 
 
 class _DecoderOnlyKind(_Kind):
 
-  def prefill(self, params, batch, max_new_tokens, bidirectional_prompt):
+  def prefill(self, params, batch, cache_length, bidirectional_prompt):
+    """(last logits [b, vocab], cache, first free slot, valid [b, cache_length], None)."""
     prompts = left_align(batch["decoder_prompt_tokens"], batch["decoder_prompt_lengths"])
     b, prompt_width = prompts.shape
-    cache_length = prompt_width + max_new_tokens
     pad = (prompt_width - batch["decoder_prompt_lengths"]).astype(jnp.int32)
+    key_slots = jnp.arange(cache_length)[None, :]
     full = jnp.zeros((b, cache_length), jnp.int32)
-    all_slots = _step_masks(jnp.arange(cache_length)[None], pad, cache_length)
+    all_slots = _step_masks(key_slots, jnp.ones((b, cache_length), bool))
     cache = self.empty_cache(params, (full,) + all_slots, 0)
+    valid = (key_slots >= pad[:, None]) & (key_slots < prompt_width)
     slots = jnp.broadcast_to(jnp.arange(prompt_width), prompts.shape)
-    masks = _step_masks(slots, pad, cache_length,
+    masks = _step_masks(slots, valid,
                         prompt_end=prompt_width if bidirectional_prompt else None)
     logits, variables = self._decode(params, cache, prompts, *masks, cache_slot=0)
-    return logits[:, -1], variables["cache"], prompt_width, pad, None
-
-  def step(self, params, cache, tokens, slot, pad, cache_length, cross_mask):
-    del cross_mask
-    masks = _step_masks(jnp.full((tokens.shape[0], 1), slot), pad, cache_length)
-    logits, variables = self._decode(params, cache, tokens[:, None], *masks, cache_slot=slot)
-    return logits[:, -1], variables["cache"]
+    return logits[:, -1], variables["cache"], prompt_width, valid, None
 
 
 def decoding_model(module: nn.Module, params, compute_dtype=None):
@@ -157,35 +183,48 @@ def kind_for(module):
   return (_EncoderDecoderKind if module.config.is_encoder_decoder else _DecoderOnlyKind)(module)
 
 
-def cache_length_of(cache):
-  """The slot count of the self-attention cache (the length axis of `cached_key`
-  [b, kv_heads, length, head_dim])."""
-  lengths = [leaf.shape[-2] for path, leaf in jax.tree_util.tree_leaves_with_path(cache)
-             if "cached_key" in jax.tree_util.keystr(path)]
-  return lengths[0]
+class DecodeState(NamedTuple):
+  """What continuing a generation needs (`continue_generation`); every leaf is per row.
 
-
-def generate(module: nn.Module, params, batch, rng, *, max_new_tokens: int,
-             sampling: sampling_lib.SamplingConfig = sampling_lib.SamplingConfig(),
-             eos_id: int = 1, bidirectional_prompt: bool = False,
-             compute_dtype=None) -> DecodeOutput:
-  """Generates up to `max_new_tokens` per row; traceable (call it inside `jax.jit`).
-
-  batch: encoder-decoder {"encoder_input_tokens" [b, S]};
-    decoder-only {"decoder_prompt_tokens" [b, P] right-padded, "decoder_prompt_lengths" [b]}
-    (prompts begin with BOS, as the seqio decoder feature converters build them).
-  bidirectional_prompt: a prefix-LM (trained with `decoder_causal_attention`) attends both
-    ways inside the prompt.
-  compute_dtype: see `decoding_model` (None: the module's own).
+  cache: every layer's keys/values over `cache_length` slots; valid [b, cache_length]: the
+  slots holding the row's sequence; next_slot [b] (the same in every row): the first slot
+  not written yet; last_token [b]: the call's last generated token, chosen but not yet fed
+  (so not in the cache); generated_slot [b]: the slot of the call's first generated token
+  (token i sits at generated_slot + i); generated [b]: tokens the call produced, PAD after a
+  row's end included; cross_mask: the encoder padding [b, 1, 1, S] (encoder-decoder), None.
   """
-  if max_new_tokens < 1:
-    raise ValueError(f"max_new_tokens={max_new_tokens} must be >= 1")
-  module, params = decoding_model(module, params, compute_dtype)
-  kind = kind_for(module)
-  logits, cache, first_slot, pad, cross_mask = kind.prefill(params, batch, max_new_tokens,
-                                                            bidirectional_prompt)
-  cache_length = cache_length_of(cache)
-  b = logits.shape[0]
+  cache: object
+  valid: jax.Array
+  next_slot: jax.Array
+  last_token: jax.Array
+  generated_slot: jax.Array
+  generated: jax.Array
+  cross_mask: jax.Array | None
+
+
+def _stop_matches(recent, stop_sequences):
+  """bool [b]: the row's latest tokens `recent` [b, M] end with one of the sequences."""
+  width = recent.shape[1]
+  found = jnp.zeros(recent.shape[:1], bool)
+  for sequence in stop_sequences:
+    found |= jnp.all(recent[:, width - len(sequence):] == jnp.asarray(sequence, jnp.int32),
+                     axis=1)
+  return found
+
+
+def _check_stop_sequences(stop_sequences):
+  for sequence in stop_sequences:
+    if not sequence:
+      raise ValueError(f"stop_sequences={stop_sequences!r}: a stop sequence is empty")
+
+
+def _run_loop(kind, params, logits, cache, first_slot, valid, cross_mask, rng, *,
+              max_new_tokens, sampling, eos_id, stop_sequences):
+  """Chooses a token from `logits`, feeds it at `first_slot`, and so on until every row has
+  ended (EOS, or its generated tokens end with a stop sequence), `max_new_tokens` were
+  produced or the cache is full."""
+  b, cache_length = valid.shape
+  stop_width = max((len(s) for s in stop_sequences), default=1)
 
   def choose(rng, logits, done):
     token = sampling_lib.next_tokens(rng, logits, sampling)
@@ -193,29 +232,130 @@ def generate(module: nn.Module, params, batch, rng, *, max_new_tokens: int,
                                    token[:, None], axis=-1)[:, 0]
     return jnp.where(done, PAD_ID, token), jnp.where(done, 0.0, log_prob)
 
+  def record(step, token, done, ends, recent):
+    """(done, ends, recent) after the row chose `token` as its token number `step`."""
+    recent = jnp.concatenate([recent[:, 1:], token[:, None]], axis=1)
+    ended = (token == eos_id) | _stop_matches(recent, stop_sequences)
+    ends = jnp.where(~done & ended, step + 1, ends)
+    return done | ended, ends, recent
+
   rng, first_rng = jax.random.split(rng)
-  token, log_prob = choose(first_rng, logits, jnp.zeros((b,), bool))
+  no_row = jnp.zeros((b,), bool)
+  token, log_prob = choose(first_rng, logits, no_row)
   tokens = jnp.zeros((b, max_new_tokens), jnp.int32).at[:, 0].set(token)
   log_probs = jnp.zeros((b, max_new_tokens), jnp.float32).at[:, 0].set(log_prob)
-  done = token == eos_id
+  done, ends, recent = record(0, token, no_row, jnp.full((b,), -1, jnp.int32),
+                              jnp.full((b, stop_width), -1, jnp.int32))
 
   def cond(carry):
-    step, _, _, _, done, _, _ = carry
-    return (step < max_new_tokens) & ~jnp.all(done)
+    step, _, _, _, _, done, _, _, _, _, _ = carry
+    return (step < max_new_tokens) & ~jnp.all(done) & (first_slot + step - 1 < cache_length)
 
   def body(carry):
-    step, token, tokens, log_probs, done, cache, rng = carry
+    step, token, token_real, tokens, log_probs, done, ends, recent, valid, cache, rng = carry
     rng, step_rng = jax.random.split(rng)
-    logits, cache = kind.step(params, cache, token, first_slot + step - 1, pad, cache_length,
-                              cross_mask)
+    slot = first_slot + step - 1
+    valid = lax.dynamic_update_slice(valid, token_real[:, None], (0, slot))
+    logits, cache = kind.step(params, cache, token, slot, valid, cross_mask)
+    token_real = ~done
     token, log_prob = choose(step_rng, logits, done)
     tokens = lax.dynamic_update_slice(tokens, token[:, None], (0, step))
     log_probs = lax.dynamic_update_slice(log_probs, log_prob[:, None], (0, step))
-    return step + 1, token, tokens, log_probs, done | (token == eos_id), cache, rng
+    done, ends, recent = record(step, token, done, ends, recent)
+    return (step + 1, token, token_real, tokens, log_probs, done, ends, recent, valid, cache,
+            rng)
 
-  carry = (jnp.int32(1), token, tokens, log_probs, done, cache, rng)
-  _, _, tokens, log_probs, _, _, _ = lax.while_loop(cond, body, carry)
-  return DecodeOutput(tokens, log_probs, lengths_of(tokens, eos_id))
+  carry = (jnp.int32(1), token, ~no_row, tokens, log_probs, done, ends, recent, valid, cache,
+           rng)
+  steps, token, _, tokens, log_probs, _, ends, _, valid, cache, _ = lax.while_loop(
+      cond, body, carry)
+  per_row = lambda value: jnp.full((b,), value, jnp.int32)
+  state = DecodeState(cache, valid, per_row(first_slot + steps - 1), token,
+                      per_row(first_slot), per_row(steps), cross_mask)
+  return DecodeOutput(tokens, log_probs, jnp.where(ends >= 0, ends, steps)), state
+
+
+def generate_with_state(module: nn.Module, params, batch, rng, *, max_new_tokens: int,
+                        sampling: sampling_lib.SamplingConfig = sampling_lib.SamplingConfig(),
+                        eos_id: int = 1, stop_sequences: tuple[tuple[int, ...], ...] = (),
+                        cache_length: int | None = None, bidirectional_prompt: bool = False,
+                        compute_dtype=None) -> tuple[DecodeOutput, DecodeState]:
+  """`generate`, also returning the state that `continue_generation` extends.
+
+  cache_length: the cache's slot count, room for the prompt (the decoder's BOS for an
+    encoder-decoder), everything later appended and generated; default (and minimum) the
+    prompt width plus `max_new_tokens` (decoder-only), `max_new_tokens` (encoder-decoder).
+  """
+  if max_new_tokens < 1:
+    raise ValueError(f"max_new_tokens={max_new_tokens} must be >= 1")
+  _check_stop_sequences(stop_sequences)
+  module, params = decoding_model(module, params, compute_dtype)
+  kind = kind_for(module)
+  needed = kind.min_cache_length(batch, max_new_tokens)
+  if cache_length is not None and cache_length < needed:
+    raise ValueError(f"cache_length={cache_length} leaves no room for the prompt and "
+                     f"{max_new_tokens} new tokens (needs >= {needed})")
+  logits, cache, first_slot, valid, cross_mask = kind.prefill(
+      params, batch, cache_length or needed, bidirectional_prompt)
+  return _run_loop(kind, params, logits, cache, first_slot, valid, cross_mask, rng,
+                   max_new_tokens=max_new_tokens, sampling=sampling, eos_id=eos_id,
+                   stop_sequences=stop_sequences)
+
+
+def generate(module: nn.Module, params, batch, rng, *, max_new_tokens: int,
+             sampling: sampling_lib.SamplingConfig = sampling_lib.SamplingConfig(),
+             eos_id: int = 1, stop_sequences: tuple[tuple[int, ...], ...] = (),
+             bidirectional_prompt: bool = False, compute_dtype=None) -> DecodeOutput:
+  """Generates up to `max_new_tokens` per row; traceable (call it inside `jax.jit`).
+
+  batch: encoder-decoder {"encoder_input_tokens" [b, S]};
+    decoder-only {"decoder_prompt_tokens" [b, P] right-padded, "decoder_prompt_lengths" [b]}
+    (prompts begin with BOS, as the seqio decoder feature converters build them).
+  stop_sequences: token-id sequences; a row ends once its generated tokens end with one
+    (its length then counts the whole stop sequence), as it ends on EOS.
+  bidirectional_prompt: a prefix-LM (trained with `decoder_causal_attention`) attends both
+    ways inside the prompt.
+  compute_dtype: see `decoding_model` (None: the module's own).
+  """
+  return generate_with_state(module, params, batch, rng, max_new_tokens=max_new_tokens,
+                             sampling=sampling, eos_id=eos_id, stop_sequences=stop_sequences,
+                             bidirectional_prompt=bidirectional_prompt,
+                             compute_dtype=compute_dtype)[0]
+
+
+def continue_generation(module: nn.Module, params, state: DecodeState, keep_lengths,
+                        new_tokens, new_lengths, rng, *, max_new_tokens: int,
+                        sampling: sampling_lib.SamplingConfig = sampling_lib.SamplingConfig(),
+                        eos_id: int = 1, stop_sequences: tuple[tuple[int, ...], ...] = (),
+                        compute_dtype=None) -> tuple[DecodeOutput, DecodeState]:
+  """Generates on from `state` (of `generate_with_state` or of this function) without
+  recomputing the sequence so far: each row keeps the first `keep_lengths` [b] tokens the
+  last call generated (at most its `lengths`: e.g. drop an EOS, or a stop sequence's
+  overshoot), then reads `new_tokens` [b, T] right-padded to `new_lengths` [b] (tool output),
+  then generates. Greedy, this gives the tokens that decoding the concatenation from scratch
+  gives (the appended tokens attend causally, also in a prefix-LM). Every row should append
+  or keep at least one token (its next-token logits come from it). The cache must have room
+  for T + 1 more slots (callers check `next_slot`: traced, it cannot be checked here);
+  generation stops where the cache ends.
+  """
+  _check_stop_sequences(stop_sequences)
+  module, params = decoding_model(module, params, compute_dtype)
+  kind = kind_for(module)
+  cache_length = state.valid.shape[1]
+  index = jnp.arange(cache_length)[None, :] - state.generated_slot[:, None]
+  dropped = (index >= keep_lengths[:, None]) & (index < state.generated[:, None] - 1)
+  block = jnp.concatenate([state.last_token[:, None], new_tokens.astype(jnp.int32)], axis=1)
+  in_block = jnp.concatenate([(keep_lengths >= state.generated)[:, None],
+                              jnp.arange(new_tokens.shape[1])[None, :] < new_lengths[:, None]],
+                             axis=1)
+  slot = state.next_slot[0]
+  valid = lax.dynamic_update_slice(state.valid & ~dropped, in_block, (0, slot))
+  logits, cache = kind.feed(params, state.cache, block, slot, valid, state.cross_mask)
+  last = jnp.where(new_lengths > 0, new_lengths, 0)
+  logits = jnp.take_along_axis(logits, last[:, None, None], axis=1)[:, 0]
+  return _run_loop(kind, params, logits, cache, slot + block.shape[1], valid, state.cross_mask,
+                   rng, max_new_tokens=max_new_tokens, sampling=sampling, eos_id=eos_id,
+                   stop_sequences=stop_sequences)
 
 
 def lengths_of(tokens, eos_id: int):

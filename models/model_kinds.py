@@ -112,6 +112,13 @@ class ModelKind(abc.ABC):
     return decoding.generate(self.module, params, inputs, rng,
                              bidirectional_prompt=self.bidirectional_prompt, **options)
 
+  def generate_with_state(self, params, inputs, rng, **options
+                          ) -> tuple[decoding.DecodeOutput, decoding.DecodeState]:
+    """models.decoding.generate_with_state under this kind's prompt attention; traceable."""
+    return decoding.generate_with_state(self.module, params, inputs, rng,
+                                        bidirectional_prompt=self.bidirectional_prompt,
+                                        **options)
+
   def beam_search(self, params, inputs, **options) -> decoding.DecodeOutput:
     """models.beam_search under this kind's prompt attention; traceable."""
     return beam_search_lib.beam_search(self.module, params, inputs,

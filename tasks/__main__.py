@@ -44,19 +44,20 @@ def cmd_show(args) -> int:
   if isinstance(source, seqio.Mixture):
     kwargs.update(copy_pretokenized=True, passthrough_features=["choices"])
   dataset = source.get_dataset(**kwargs)
-  vocabulary = tasks.default_vocabulary()
+  vocabulary = source.output_features["targets"].vocabulary
+  # Causal-LM tasks have targets only.
+  features = [f for f in ("inputs", "targets") if f in source.output_features]
   for i, ex in enumerate(dataset.take(args.n).as_numpy_iterator()):
-    print(f"=== {args.name} [{args.split}] example {i}  "
-          f"(inputs {len(ex['inputs'])} tokens, targets {len(ex['targets'])} tokens, "
-          f"incl. EOS; limits {lengths})")
-    print("--- inputs:")
-    print(ex["inputs_pretokenized"].decode())
-    print("--- targets:")
-    print(ex["targets_pretokenized"].decode())
+    sizes = ", ".join(f"{f} {len(ex[f])} tokens" for f in features)
+    print(f"=== {args.name} [{args.split}] example {i}  ({sizes}, incl. EOS; limits {lengths})")
+    for feature in features:
+      print(f"--- {feature}:")
+      print(ex[f"{feature}_pretokenized"].decode())
     if len(ex.get("choices", [])):
       print("--- choices:", [c.decode() for c in ex["choices"]])
     if args.tokens:
-      print("--- input pieces:", vocabulary.tokenizer.IdToPiece(ex["inputs"].tolist()))
+      print(f"--- {features[0][:-1]} pieces:",
+            vocabulary.tokenizer.IdToPiece(ex[features[0]].tolist()))
   counted = {f"{t}: {reason}": n for (t, reason), n in sorted(stats.counts().items())
              if reason != stats.SEEN}
   if counted:

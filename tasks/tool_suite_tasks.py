@@ -7,6 +7,9 @@ program), `tool_entity_facts_rag` / `tool_multi_hop_rag` (numbered passages in t
 the answer and its citations as target) and `tool_multi_hop_react` (the gold ReAct
 trajectory), each also `_fs`.
 Mixture `tool_suite`: every zero-shot, CoT and tool-use task, examples-proportional.
+
+Evaluation with tools (trainer/tool_strategies.py) reads the raw examples (question, answer,
+gold document ids) of a task's type: `task_type_of`, `tool_task`.
 """
 import seqio
 
@@ -14,13 +17,33 @@ from tasks import formats as formats_lib
 from tasks import mixtures
 from tasks import suite_tasks
 from tasks import tool_suite
+from tasks.suite.base import TaskType
 
 PREFIX = "tool_"
 MIXTURE = "tool_suite"
+_DIRECT_TYPES = {task.name: task for task in tool_suite.TASK_TYPES}
+_TYPE_OF: dict[str, TaskType] = {}  # every registered name -> its direct-answer task type
 
 
 def _register(task, fmt: formats_lib.Format, suffix: str = "") -> str:
-  return suite_tasks.register_task(task, fmt, f"{PREFIX}{task.name}{suffix}{fmt.suffix}")
+  name = suite_tasks.register_task(task, fmt, f"{PREFIX}{task.name}{suffix}{fmt.suffix}")
+  _TYPE_OF[name] = _DIRECT_TYPES[task.name]
+  return name
+
+
+def task_type_of(task_name: str) -> TaskType | None:
+  """The direct-answer task type behind any registered tool-suite task name, else None."""
+  return _TYPE_OF.get(task_name)
+
+
+def tool_task(task_name: str, tool: str) -> str | None:
+  """`tool_<type>` (the direct-answer task) when the type of `task_name` has the tool view
+  `_<tool>` (rag, pal, react: its examples carry what that tool needs), else None."""
+  task_type = task_type_of(task_name)
+  if task_type is None or (f"_{tool}", task_type.name) not in {
+      (suffix, view.name) for suffix, view in tool_suite.TOOL_VIEWS}:
+    return None
+  return f"{PREFIX}{task_type.name}"
 
 
 def register_all() -> tuple[list[str], str]:

@@ -1,4 +1,5 @@
-"""Vocabularies: the shipped SentencePiece model (default), bytes, and HF `tokenizers` BPE.
+"""Vocabularies: the shipped SentencePiece model (default), the same model with T5
+sentinels (opt-in, for span corruption), bytes, and HF `tokenizers` BPE.
 
 All three are `seqio.Vocabulary` objects, so tasks, feature converters and decoding use
 them the same way.
@@ -18,6 +19,34 @@ def default_vocabulary() -> seqio.SentencePieceVocabulary:
   if not DEFAULT_SPM_PATH.exists():
     raise FileNotFoundError(f"{DEFAULT_SPM_PATH} is missing; run `python -m tasks.train_vocab`")
   return seqio.SentencePieceVocabulary(str(DEFAULT_SPM_PATH))
+
+
+# T5's count: 100 sentinels, <extra_id_0> the top id, counting down.
+SENTINEL_EXTRA_IDS = 100
+
+
+@functools.cache
+def sentinel_vocabulary(extra_ids: int = SENTINEL_EXTRA_IDS) -> seqio.SentencePieceVocabulary:
+  """The default model's pieces at the same ids, then `extra_ids` sentinels above them.
+
+  seqio appends the pieces `<extra_id_{extra_ids - 1}>` ... `<extra_id_0>` to the model, so
+  `<extra_id_i>` is id `vocab_size - 1 - i` as in T5. A model trained with it needs an
+  embedding of at least `vocab_size` rows (2,148; the run files pad to 2,176).
+  """
+  default_vocabulary()  # the same file, with the same error if it is missing
+  return seqio.SentencePieceVocabulary(str(DEFAULT_SPM_PATH), extra_ids=extra_ids)
+
+
+def sentinel_ids(vocabulary: seqio.Vocabulary) -> tuple[int, ...]:
+  """Sentinel ids, first (`<extra_id_0>`, the top id) to last; a vocabulary without
+  extra ids is refused, naming it."""
+  if not vocabulary.extra_ids:
+    raise ValueError(
+        f"span corruption needs sentinel ids, and {type(vocabulary).__name__} "
+        f"{getattr(vocabulary, 'sentencepiece_model_file', '')} has none (extra_ids=0); "
+        "use tasks.vocab.sentinel_vocabulary()")
+  top = vocabulary.vocab_size - 1
+  return tuple(range(top, top - vocabulary.extra_ids, -1))
 
 
 def byte_vocabulary() -> seqio.ByteVocabulary:

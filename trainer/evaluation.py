@@ -19,7 +19,7 @@ from clu import metric_writers
 from models.model_kinds import ModelKind
 from tasks import metrics as task_metrics
 from tasks import stats as task_stats
-from trainer import inference, prompting, run_dir
+from trainer import inference, prompting, run_dir, tool_strategies
 
 ALL_HELDOUT = "heldout"  # every `instruct_suite_heldout_<cluster>` mixture
 _HELDOUT_PREFIX = "instruct_suite_heldout_"
@@ -136,7 +136,7 @@ class Evaluation:
     self.task_names = []
     for base in eval_task_names(mixture_or_task_name):
       task_name = prompting.task_for(base, strategy)
-      if task_name is not None:
+      if task_name is not None and task_name not in self.task_names:
         _check_task(task_name)
         self.task_names.append(task_name)
     if not self.task_names:
@@ -145,6 +145,7 @@ class Evaluation:
     self._evaluators: dict[tuple[str, type], seqio.Evaluator] = {}
     self._model: inference.InferenceModel | None = None
     self.predictions: list[dict] = []  # the last run's per-example rows (prediction_rows)
+    self.traces: list[dict] = []  # the last run's tool traces (rag / pal / react strategies)
 
   def _evaluator(self, task_name: str, model: ModelKind) -> seqio.Evaluator:
     converter = model.eval_feature_converter()
@@ -186,8 +187,15 @@ class Evaluation:
   def run(self, model: ModelKind, params, param_shardings, mesh, rules) -> dict:
     """Evaluates every task; returns {"tasks", "clusters", "overall", "truncated"}."""
     inference_model = self._inference_model(model, params, param_shardings, mesh, rules)
-    per_task, self.predictions = {}, []
+    per_task, self.predictions, self.traces = {}, [], []
     for task_name in self.task_names:
+      if self.strategy.uses_tools:
+        values, rows, traces = tool_strategies.evaluate_task(
+            self.strategy, task_name, self.split, self.num_examples, inference_model)
+        per_task[task_name] = values
+        self.predictions += rows
+        self.traces += traces
+        continue
       evaluator = self._evaluator(task_name, model)
       metrics_future, outputs = evaluator.evaluate(
           compute_metrics=True, predict_fn=self._predict_fn(inference_model, task_name))
@@ -213,7 +221,8 @@ class Evaluation:
 
   def write(self, results: dict, model_dir: str, step: int):
     """MODEL_DIR/eval/<name>/results.json, results.md, predictions.jsonl (the last run's
-    examples) and TensorBoard scalars."""
+    examples), traces.jsonl (a tool strategy's retrievals, programs or episodes) and
+    TensorBoard scalars."""
     if jax.process_index() != 0:
       return
     out_dir = os.path.join(model_dir, "eval", self.name)
@@ -225,6 +234,9 @@ class Evaluation:
                        f"{self.strategy.name})\n\n" + markdown_table(results))
     run_dir.write_text(os.path.join(out_dir, "predictions.jsonl"), "".join(
         json.dumps(row, default=_json_value) + "\n" for row in self.predictions))
+    if self.strategy.uses_tools:
+      run_dir.write_text(os.path.join(out_dir, "traces.jsonl"), "".join(
+          json.dumps(trace, default=_json_value) + "\n" for trace in self.traces))
     writer = metric_writers.SummaryWriter(out_dir)
     scalars = {f"overall/{k}": v for k, v in results["overall"].items()}
     for group in ("clusters", "tasks"):

@@ -60,9 +60,7 @@ class InferenceModel:
   compute_dtype: str | None = None  # decoding only (models/decoding.decoding_model)
 
   def __post_init__(self):
-    row_axes = partitioning.batch_sharding(self.mesh, self.rules, 1).spec[0] or ()
-    row_axes = (row_axes,) if isinstance(row_axes, str) else row_axes
-    ways = int(np.prod([self.mesh.shape[a] for a in row_axes]))
+    ways = self.row_ways
     if self.batch_size % ways:
       raise ValueError(f"evaluation batch_size={self.batch_size} must be a multiple of the "
                        f"{ways} ways the mesh splits batch rows")
@@ -98,6 +96,31 @@ class InferenceModel:
       for row, index in enumerate(indices):
         out.append((int(index), result.tokens[row]))
     return out
+
+  def generate_ids(self, prompts: list[list[int]], seed: int = 0) -> list[list[int]]:
+    """Greedy generations (through EOS) for prompt id lists, each already at most
+    `inputs_length` ids; batches are padded to one shape so one compiled loop serves all."""
+    run = self._generator(sampling_lib.SamplingConfig())
+    out = []
+    for start in range(0, len(prompts), self.batch_size):
+      chunk = prompts[start:start + self.batch_size]
+      padded = np.zeros((self.batch_size, self.inputs_length), np.int32)
+      for row, ids in enumerate(chunk):
+        if len(ids) > self.inputs_length:
+          raise ValueError(f"a prompt of {len(ids)} ids is longer than inputs_length="
+                           f"{self.inputs_length}")
+        padded[row, :len(ids)] = ids
+      rng = jax.random.fold_in(jax.random.key(seed), start)
+      result = jax.device_get(run(self.params, self.model.prompt_inputs(padded), rng))
+      out += [result.tokens[row, :result.lengths[row]].tolist() for row in range(len(chunk))]
+    return out
+
+  @property
+  def row_ways(self) -> int:
+    """How many ways the mesh splits batch rows (a batch's row count must divide by it)."""
+    row_axes = partitioning.batch_sharding(self.mesh, self.rules, 1).spec[0] or ()
+    row_axes = (row_axes,) if isinstance(row_axes, str) else row_axes
+    return int(np.prod([self.mesh.shape[a] for a in row_axes]))
 
   def predict_fn(self, sampling=sampling_lib.SamplingConfig()):
     return lambda dataset, model_feature_shapes=None: self.generate(dataset, sampling)

@@ -66,8 +66,10 @@ def logical_to_sharding(logical_specs, mesh: Mesh, rules):
 
 
 def batch_sharding(mesh: Mesh, rules, ndim: int = 2) -> NamedSharding:
-  """Batch arrays [batch, length, ...]: split over the batch rule's axes."""
-  spec = nn.logical_to_mesh_axes(("batch",) + ("length",) * (ndim - 1), rules)
+  """Batch arrays [batch, length, ...]: split over the batch rule's axes (the other axes
+  stay whole: e.g. a KV cache [batch, kv_heads, length, head_dim])."""
+  spec = nn.logical_to_mesh_axes(("batch",) + ("length",) * min(ndim - 1, 1)
+                                 + (None,) * max(ndim - 2, 0), rules)
   return NamedSharding(mesh, spec)
 
 

@@ -7,7 +7,11 @@
 - zero_shot_cot: the zero-shot prompt with a step-by-step cue appended; the answer is
   extracted from the generation;
 - self_consistency: zero_shot_cot prompts, `num_samples` sampled generations per example,
-  the majority extracted answer wins (see trainer/inference.py).
+  the majority extracted answer wins (see trainer/inference.py);
+- rag, pal, react (the tools, trainer/tool_strategies.py), over the raw examples of the
+  tool-suite task types that have that tool's view: rag retrieves `top_k` passages (BM25
+  over `collection_path`) into the prompt; pal runs the generated program in the sandbox;
+  react runs a Thought / Action / Observation loop with search, lookup and calculator.
 """
 import dataclasses
 
@@ -17,8 +21,11 @@ import tensorflow as tf
 
 from tasks import catalog
 from tasks import metrics as task_metrics
+from tasks import tool_suite_tasks
 
-STRATEGIES = ("zero_shot", "few_shot", "few_shot_cot", "zero_shot_cot", "self_consistency")
+TOOL_STRATEGIES = ("rag", "pal", "react")
+STRATEGIES = ("zero_shot", "few_shot", "few_shot_cot", "zero_shot_cot",
+              "self_consistency") + TOOL_STRATEGIES
 STEP_BY_STEP_CUE = "Let's think step by step."
 # Suffixes the tasks package gives a task type's formats; stripped to find the base name.
 _FORMAT_SUFFIXES = ("_fs_noopt", "_fs_cot", "_noopt", "_fs", "_cot", "_noinstr")
@@ -32,12 +39,22 @@ class PromptStrategy:
   num_samples: int = 5          # self_consistency: generations per example
   temperature: float = 0.7      # self_consistency: sampling temperature
   cue: str = STEP_BY_STEP_CUE   # zero_shot_cot / self_consistency
+  top_k: int = 4                # rag: passages in the prompt; react: hits a search shows
+  collection_path: str | None = None  # rag / react: JSONL documents (None: the tool suite's)
+  react_max_steps: int = 6      # react: Thought / Action / Observation steps per question
+  react_step_tokens: int = 64   # react: tokens the model may write per step
 
   def __post_init__(self):
     if self.name not in STRATEGIES:
       raise ValueError(f"PromptStrategy.name={self.name!r}; known: {list(STRATEGIES)}")
     if self.num_samples < 1:
       raise ValueError(f"PromptStrategy.num_samples={self.num_samples} must be >= 1")
+    if self.top_k < 1:
+      raise ValueError(f"PromptStrategy.top_k={self.top_k} must be >= 1")
+
+  @property
+  def uses_tools(self) -> bool:
+    return self.name in TOOL_STRATEGIES
 
   @property
   def extracts_answer(self) -> bool:
@@ -81,9 +98,13 @@ def zero_shot_cot_task(task_name: str, cue: str = STEP_BY_STEP_CUE) -> str:
 
 def task_for(task_name: str, strategy: PromptStrategy) -> str | None:
   """The task that evaluates `task_name` under `strategy`; None when the task type has no
-  such format (e.g. few_shot_cot for a single-step task)."""
+  such format (e.g. few_shot_cot for a single-step task, pal for a fact lookup). A tool
+  strategy evaluates the direct-answer task of the type, whichever of its formats is
+  named (so a mixture holding several counts each type once)."""
   if strategy.name == "zero_shot":
     return task_name
+  if strategy.uses_tools:
+    return tool_suite_tasks.tool_task(task_name, strategy.name)
   if strategy.name in ("zero_shot_cot", "self_consistency"):
     return zero_shot_cot_task(task_name, strategy.cue)
   suffix = "_fs" if strategy.name == "few_shot" else "_fs_cot"

@@ -81,4 +81,7 @@ def test_every_suite_task_renders_in_every_format(task, split, index, seed, fmt)
                                    vocab.count_tokens)
   assert rendered["inputs"].strip() and rendered["targets"].strip()
   if rendered["choices"]:
-    assert rendered["targets"] in rendered["choices"]
+    # A chain-of-thought target is a rationale ending in the answer phrase and an option.
+    answer = (templates.extract_cot_answer(rendered["targets"]) if fmt.cot
+              else rendered["targets"])
+    assert answer in rendered["choices"]

@@ -39,6 +39,25 @@ def token_logprobs(logits_btv, tokens_bt):
   return chosen, entropy
 
 
+def sequence_logprobs(model, params, batch, offset: int, responses_br):
+  """(log p [b, R], entropy [b, R]) of the responses under `params`, read off the model
+  kind's prompt + response layout `batch` (not masked)."""
+  logits = response_columns(model.module.apply({"params": params}, batch), offset,
+                            responses_br.shape[1])
+  return token_logprobs(logits, responses_br)
+
+
+def iteration_prompts(num_prompts: int, batch_size: int, iteration: int, seed: int):
+  """The indices of an iteration's prompts: a seeded pass over all prompts per epoch, so a
+  resumed run draws what an uninterrupted one would."""
+  per_epoch = num_prompts // batch_size
+  if per_epoch == 0:
+    raise ValueError(f"{num_prompts} prompts are fewer than one batch of {batch_size}")
+  epoch, index = divmod(iteration, per_epoch)
+  order = np.random.default_rng([seed, epoch]).permutation(num_prompts)
+  return order[index * batch_size:(index + 1) * batch_size]
+
+
 def pad_ids(rows: list[list[int]], length: int) -> np.ndarray:
   """Token id lists -> int32 [n, length], right-padded with 0 (rows cut to `length`)."""
   out = np.zeros((len(rows), length), np.int32)

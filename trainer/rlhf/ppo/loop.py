@@ -47,14 +47,6 @@ def _ptx_batches(mixture, feature_lengths, feature_converter, rows: int, seed: i
   return dataset.skip(start_iteration).as_numpy_iterator()
 
 
-def _iteration_prompts(prompt_ids, batch_size: int, iteration: int, seed: int):
-  """The iteration's prompts: a seeded pass over all prompts per epoch (resume-safe)."""
-  per_epoch = len(prompt_ids) // batch_size
-  epoch, index = divmod(iteration, per_epoch)
-  order = np.random.default_rng([seed, epoch]).permutation(len(prompt_ids))
-  return order[index * batch_size:(index + 1) * batch_size]
-
-
 @gin.configurable
 def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
               reward_dir: str = gin.REQUIRED, *, model=gin.REQUIRED, clusters=gin.REQUIRED,
@@ -120,7 +112,8 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
       if use_ptx:
         ptx = jax.tree.map(lambda x: x.reshape(config.epochs, config.num_minibatches,
                                                ptx_batch_size, *x.shape[1:]), next(ptx_iter))
-      yield iteration, _iteration_prompts(prompt_ids, batch_size, iteration, seed), ptx
+      rows = batches.iteration_prompts(len(prompt_ids), batch_size, iteration, seed)
+      yield iteration, rows, ptx
 
   def iterate(state, batch):
     """Generate, score, train; the metrics include the labeler's scores and the time split."""

@@ -13,9 +13,8 @@ import gin
 import jax
 import jax.numpy as jnp
 import optax
-from jax import lax
 
-from trainer.rlhf import batches
+from trainer.rlhf import batches, minibatches
 from trainer.rlhf.ppo import advantages as advantages_lib
 from trainer.rlhf.ppo import losses
 
@@ -48,12 +47,10 @@ def _advantages(rollout, mask, kl_coef, config: PPOConfig):
 def _minibatch_loss(policy_params, value_params, mb, ptx_mb, *, model, value_apply,
                     config: PPOConfig, eos_id):
   batch, offset = model.sequence_batch(mb["prompts"], mb["responses"], eos_id)
-  length = mb["responses"].shape[1]
-  logits = batches.response_columns(model.module.apply({"params": policy_params}, batch),
-                                    offset, length)
-  logprobs, entropy = batches.token_logprobs(logits, mb["responses"])
+  logprobs, entropy = batches.sequence_logprobs(model, policy_params, batch, offset,
+                                                mb["responses"])
   values = batches.response_columns(value_apply({"params": value_params}, batch),
-                                    offset, length)
+                                    offset, mb["responses"].shape[1])
   mask = mb["mask"]
   policy_loss, clip_fraction, approx_kl = losses.policy_loss(
       logprobs, mb["old_logprobs"], mb["advantages"], mask, config.clip)
@@ -74,7 +71,7 @@ def _minibatch_loss(policy_params, value_params, mb, ptx_mb, *, model, value_app
   return total, metrics
 
 
-def _update(train_state, grads, optimizer):
+def apply_gradients(train_state, grads, optimizer):
   updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
   return train_state.replace(step=train_state.step + 1,
                              params=optax.apply_updates(train_state.params, updates),
@@ -90,10 +87,6 @@ def ppo_update(state, rollout, ptx, rng, *, model, value_apply, policy_optimizer
   data = {"prompts": rollout["prompts"], "responses": rollout["responses"], "mask": mask,
           "old_logprobs": rollout["logprobs"], "old_values": rollout["values"],
           "advantages": advantages, "returns": returns}
-  batch_size, num_minibatches = mask.shape[0], config.num_minibatches
-  if batch_size % num_minibatches:
-    raise ValueError(f"PPO batch of {batch_size} episodes does not split into "
-                     f"num_minibatches={num_minibatches}")
   loss_fn = jax.grad(
       lambda p, v, mb, ptx_mb: _minibatch_loss(
           p, v, mb, ptx_mb, model=model, value_apply=value_apply, config=config,
@@ -103,20 +96,14 @@ def ppo_update(state, rollout, ptx, rng, *, model, value_apply, policy_optimizer
   def minibatch_update(state, mb_and_ptx):
     (policy_grads, value_grads), metrics = loss_fn(state.policy.params, state.value.params,
                                                    *mb_and_ptx)
-    policy = _update(state.policy, policy_grads, policy_optimizer)
+    policy = apply_gradients(state.policy, policy_grads, policy_optimizer)
     metrics["grad_norm"] = optax.tree.norm(policy_grads)
-    return state.replace(policy=policy, value=_update(state.value, value_grads,
-                                                      value_optimizer)), metrics
+    return state.replace(policy=policy, value=apply_gradients(state.value, value_grads,
+                                                              value_optimizer)), metrics
 
-  def epoch(state, index):
-    order = jax.random.permutation(jax.random.fold_in(rng, index), batch_size)
-    minibatches = jax.tree.map(
-        lambda x: x[order].reshape(num_minibatches, batch_size // num_minibatches,
-                                   *x.shape[1:]), data)
-    ptx_epoch = None if ptx is None else jax.tree.map(lambda x: x[index], ptx)
-    return lax.scan(minibatch_update, state, (minibatches, ptx_epoch))
-
-  state, per_update = lax.scan(epoch, state, jnp.arange(config.epochs))
+  state, per_update = minibatches.shuffled_epochs(
+      state, data, rng, minibatch_update, epochs=config.epochs,
+      num_minibatches=config.num_minibatches, per_epoch=ptx, stage="PPO")
   kl_per_episode = jnp.mean(jnp.sum(kl, axis=1))
   metrics = jax.tree.map(jnp.mean, per_update)
   # Before any update the trainer's log-probs should equal the sampler's: the first
@@ -128,5 +115,5 @@ def ppo_update(state, rollout, ptx, rng, *, model, value_apply, policy_optimizer
       return_mean=jnp.mean(jnp.sum(rewards, axis=1)),
       response_length=jnp.mean(jnp.sum(mask, axis=1)),
       explained_variance=losses.explained_variance(rollout["values"], returns, mask))
-  kl_coef = kl_controller.update(state.kl_coef, kl_per_episode, batch_size)
+  kl_coef = kl_controller.update(state.kl_coef, kl_per_episode, mask.shape[0])
   return state.replace(step=state.step + 1, kl_coef=kl_coef), metrics

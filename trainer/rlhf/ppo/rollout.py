@@ -15,12 +15,13 @@ from trainer.rlhf import batches
 
 
 def make_sampler(model, mesh, rules, policy_param_shardings, *, max_new_tokens: int,
-                 temperature: float = 1.0, eos_id: int = 1):
+                 temperature: float = 1.0, eos_id: int = 1, compute_dtype=None):
   """(params, prompts [B, P], rng) -> (responses [B, R], sampler log-probs [B, R]) for
-  the policy's model kind."""
+  the policy's model kind; compute_dtype (e.g. "bfloat16"): decode in that dtype."""
   run = compiled_inference.compile_generate(
       model, mesh, rules, policy_param_shardings, max_new_tokens=max_new_tokens,
-      sampling=sampling.SamplingConfig(temperature=temperature), eos_id=eos_id)
+      sampling=sampling.SamplingConfig(temperature=temperature), eos_id=eos_id,
+      compute_dtype=compute_dtype)
 
   def sample(params, prompts_bp, rng):
     out = run(params, model.prompt_inputs(prompts_bp), rng)
@@ -28,20 +29,37 @@ def make_sampler(model, mesh, rules, policy_param_shardings, *, max_new_tokens: 
   return sample
 
 
+def reference_logprobs(ref_params, batch, offset: int, responses_br, *, model):
+  """The reference policy's log-probs [B, R] of the responses, 0 past each response."""
+  logprobs, _ = batches.sequence_logprobs(model, ref_params, batch, offset, responses_br)
+  return logprobs * batches.response_mask(responses_br)
+
+
+def reward_scores(reward_params, batch, offset: int, responses_br, *, scalar_apply):
+  """The reward model's score [B] of each whole response (read at its appended EOS)."""
+  return batches.reward_columns(scalar_apply({"params": reward_params}, batch), responses_br,
+                                offset)
+
+
 def score(ref_params, value_params, reward_params, prompts_bp, responses_br, *,
           model, scalar_apply, eos_id: int):
   """Reference log-probs [B, R], values [B, R] and RM scores [B] of sampled responses."""
   batch, offset = model.sequence_batch(prompts_bp, responses_br, eos_id)
-  length = responses_br.shape[1]
   mask = batches.response_mask(responses_br)
-  ref_logits = batches.response_columns(model.module.apply({"params": ref_params}, batch),
-                                        offset, length)
-  ref_logprobs, _ = batches.token_logprobs(ref_logits, responses_br)
   values = batches.response_columns(scalar_apply({"params": value_params}, batch),
-                                    offset, length)
-  rewards = scalar_apply({"params": reward_params}, batch)
-  scores = batches.reward_columns(rewards, responses_br, offset)
-  return {"ref_logprobs": ref_logprobs * mask, "values": values * mask, "scores": scores}
+                                    offset, responses_br.shape[1])
+  return {"ref_logprobs": reference_logprobs(ref_params, batch, offset, responses_br,
+                                             model=model),
+          "values": values * mask,
+          "scores": reward_scores(reward_params, batch, offset, responses_br,
+                                  scalar_apply=scalar_apply)}
+
+
+def _on_mesh(jitted, mesh, rules):
+  def run(*args):
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+      return jitted(*args)
+  return run
 
 
 def make_scorer(model, scalar_module, mesh, rules, policy_param_shardings,
@@ -54,8 +72,25 @@ def make_scorer(model, scalar_module, mesh, rules, policy_param_shardings,
                                      scalar_param_shardings, rows, rows),
                    out_shardings={"ref_logprobs": rows, "values": rows,
                                   "scores": partitioning.batch_sharding(mesh, rules, 1)})
+  return _on_mesh(jitted, mesh, rules)
 
-  def run(ref_params, value_params, reward_params, prompts_bp, responses_br):
-    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-      return jitted(ref_params, value_params, reward_params, prompts_bp, responses_br)
-  return run
+
+def make_reference_scorer(model, mesh, rules, policy_param_shardings, reward_module=None,
+                          reward_param_shardings=None, *, eos_id: int = 1):
+  """The compiled (ref params, RM params or None, prompts, responses) -> {"ref_logprobs"
+  [B, R], and with a reward model "scores" [B]}: the scoring of a critic-free method."""
+  def fn(ref_params, reward_params, prompts_bp, responses_br):
+    batch, offset = model.sequence_batch(prompts_bp, responses_br, eos_id)
+    out = {"ref_logprobs": reference_logprobs(ref_params, batch, offset, responses_br,
+                                              model=model)}
+    if reward_module is not None:
+      out["scores"] = reward_scores(reward_params, batch, offset, responses_br,
+                                    scalar_apply=reward_module.apply)
+    return out
+  rows = partitioning.batch_sharding(mesh, rules, 2)
+  out_shardings = {"ref_logprobs": rows}
+  if reward_module is not None:
+    out_shardings["scores"] = partitioning.batch_sharding(mesh, rules, 1)
+  jitted = jax.jit(fn, in_shardings=(policy_param_shardings, reward_param_shardings, rows,
+                                     rows), out_shardings=out_shardings)
+  return _on_mesh(jitted, mesh, rules)
