@@ -16,9 +16,7 @@ prints one JSON line.
 """
 from __future__ import annotations
 
-import argparse
 import functools
-import json
 import os
 import sys
 
@@ -31,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import configs, ours, timing
-from benchmarks.rlhf import SHAPES, TRL_TINY
+from benchmarks.rlhf import SHAPES, TRL_TINY, shape_cli
 from models import make_model
 from trainer import partitioning, restore, train_state
 from trainer.rlhf.dpo import loop, step as step_lib
@@ -93,12 +91,7 @@ def measure(shape_name: str = TRL_TINY.name, iters: int = 5, warmup: int = 2) ->
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--shape", default=TRL_TINY.name, choices=sorted(SHAPES))
-  parser.add_argument("--iters", type=int, default=5)
-  parser.add_argument("--warmup", type=int, default=2)
-  args = parser.parse_args(argv)
-  print(json.dumps(measure(args.shape, args.iters, args.warmup)))
+  shape_cli(measure, __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":

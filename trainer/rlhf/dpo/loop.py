@@ -131,15 +131,13 @@ def kl_to_reference(params, reference_params, prompts, *, model, mesh, rules,
   the policy at temperature 1 (as trainer/rlhf/evaluation.py measures it), and their length."""
   sample = rollout.make_sampler(model, mesh, rules, param_shardings,
                                 max_new_tokens=response_length, eos_id=eos_id)
-  reference_sums = jax.jit(lambda p, b: step_lib.sequence_logprobs(
-      model, p, b["prompts"], b["responses"], eos_id)[0])
+  score = rollout.make_reference_scorer(model, mesh, rules, param_shardings, eos_id=eos_id)
   responses, logprobs = policy_samples.sample_in_chunks(sample, params, prompts, chunk, seed)
-  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    reference = policy_samples.map_in_chunks(
-        lambda b: reference_sums(reference_params, b),
-        {"prompts": prompts, "responses": responses}, chunk)
+  reference = policy_samples.map_in_chunks(
+      lambda b: score(reference_params, None, b["prompts"], b["responses"]),
+      {"prompts": prompts, "responses": responses}, chunk)["ref_logprobs"]
   mask = np.asarray(batches.response_mask(responses))
-  return {"kl_to_reference": float(np.mean(np.sum(logprobs * mask, axis=1) - reference)),
+  return {"kl_to_reference": float(np.mean(np.sum((logprobs - reference) * mask, axis=1))),
           "sampled_response_length": float(mask.sum(axis=1).mean())}
 
 

@@ -14,13 +14,11 @@ from trainer.rlhf import batches
 from trainer.rlhf.dpo import losses as losses_lib
 
 
-def sequence_logprobs(model, params, prompts_bp, responses_br, eos_id: int):
+def response_logprob_sums(model, params, prompts_bp, responses_br, eos_id: int):
   """(summed log-prob of each response [b], its token count [b]) under `params`; a
   response's tokens are those before its first padding id."""
   batch, offset = model.sequence_batch(prompts_bp, responses_br, eos_id)
-  logits = batches.response_columns(model.module.apply({"params": params}, batch), offset,
-                                    responses_br.shape[1])
-  logprobs, _ = batches.token_logprobs(logits, responses_br)
+  logprobs, _ = batches.sequence_logprobs(model, params, batch, offset, responses_br)
   mask = batches.response_mask(responses_br)
   return jnp.sum(logprobs * mask, axis=1), jnp.sum(mask, axis=1)
 
@@ -29,7 +27,7 @@ def pair_logprobs(model, params, batch, eos_id: int):
   """(chosen, rejected, chosen tokens, rejected tokens) of each pair [b], in one pass
   over the 2b sequences."""
   b = batch["chosen"].shape[0]
-  logp, tokens = sequence_logprobs(
+  logp, tokens = response_logprob_sums(
       model, params, jnp.concatenate([batch["prompts"], batch["prompts"]]),
       jnp.concatenate([batch["chosen"], batch["rejected"]]), eos_id)
   return logp[:b], logp[b:], tokens[:b], tokens[b:]
