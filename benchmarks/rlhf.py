@@ -147,13 +147,18 @@ def measure(shape_name: str = TRL_TINY.name, iters: int = 5, warmup: int = 2) ->
           "ppo": ppo_throughput(shape_name, iters, warmup)}
 
 
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def shape_cli(measure_fn, description: str, argv=None):
+  """--shape / --iters / --warmup -> one JSON line of measure_fn(shape, iters, warmup)."""
+  parser = argparse.ArgumentParser(description=description)
   parser.add_argument("--shape", default=TRL_TINY.name, choices=sorted(SHAPES))
   parser.add_argument("--iters", type=int, default=5)
   parser.add_argument("--warmup", type=int, default=2)
   args = parser.parse_args(argv)
-  print(json.dumps(measure(args.shape, args.iters, args.warmup)))
+  print(json.dumps(measure_fn(args.shape, args.iters, args.warmup)))
+
+
+def main(argv=None):
+  shape_cli(measure, __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":

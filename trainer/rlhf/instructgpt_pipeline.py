@@ -1,5 +1,6 @@
 """The InstructGPT pipeline as one stage: SFT -> sample and label comparisons -> reward
-model -> PPO -> PPO-ptx -> evaluation.
+model -> PPO -> PPO-ptx -> (optionally direct preference stages: DPO, IPO, SimPO, ... on
+the same comparisons, from the same SFT model) -> evaluation.
 
   python train.py --gin_file=gin/runs/instructgpt_tiny.gin --gin.MODEL_DIR="'/tmp/igpt'"
 
@@ -19,17 +20,15 @@ import jax
 from tasks import mixtures, suite, rl_prompts as rl_prompts_lib
 from trainer import loop, partitioning, run_dir
 from trainer.rlhf import batches, comparison_sampling, evaluation, reward_loop
+from trainer.rlhf.dpo import loop as dpo_loop
 from trainer.rlhf.ppo import loop as ppo_loop, ppo_step, rollout
-
-POLICIES = ("SFT", "PPO", "PPO-ptx")
 
 
 def results_table(results: dict) -> str:
   lines = ["| policy | labeler score (0-4) | vs SFT (paired s.e.) | exactly right (held-in) | "
            "RM score | KL to SFT (nats) | held-out-cluster accuracy (%) |",
            "|---|---|---|---|---|---|---|"]
-  for name in POLICIES:
-    r = results["policies"][name]
+  for name, r in results["policies"].items():
     lines.append(f"| {name} | {r['labeler_score']:.3f} | {r['labeler_gain']:+.3f} "
                  f"(±{r['labeler_gain_se']:.3f}) | {r['labeler_correct']:.3f} | "
                  f"{r['rm_score']:.3f} | {r['kl']:.2f} | {r['heldout_accuracy']:.1f} |")
@@ -86,9 +85,12 @@ def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
                          heldout_cluster: str = gin.REQUIRED, ptx_coef: float = gin.REQUIRED,
                          eval_prompts: int = 256, prompt_length: int = 96,
                          response_length: int = 16, eval_chunk: int = 64, seed: int = 0,
-                         vocabulary=None):
+                         vocabulary=None, preference_policies: dict | None = None):
   """vocabulary: the one every RLHF stage encodes and decodes with (default: the embedded
-  SentencePiece model; SFT takes its own from its tasks)."""
+  SentencePiece model; SFT takes its own from its tasks).
+  preference_policies: {table name: DPOConfig}, direct preference stages trained after
+  PPO-ptx (trainer/rlhf/dpo, its other settings from gin's train_dpo) and evaluated beside
+  them, each in MODEL_DIR/<name lowercased>; default none."""
   model_dir = run_dir.prepare_model_dir(model_dir)
   vocabulary = batches.stage_vocabulary(vocabulary, model.config, "instructgpt_pipeline")
   clusters = mixtures.training_clusters(heldout_cluster)
@@ -122,6 +124,11 @@ def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
       seed=seed, **shared)
   policies = {"SFT": ref_params, "PPO": ppo_state.policy.params,
               "PPO-ptx": ptx_state.policy.params}
+  for name, config in (preference_policies or {}).items():
+    directory = os.path.join(model_dir, name.lower())
+    state, _, _ = timed(name.lower(), dpo_loop.train_dpo, directory, dirs["sft"],
+                        dirs["comparisons"], model=model, config=config, seed=seed, **shared)
+    policies[name] = state.params
   policy_results = timed("evaluation", _evaluate_all, model_dir, model, policies, ref_params,
                      reward_params, clusters, heldout_clusters, eval_prompts, prompt_length,
                      response_length, eval_chunk, seed, vocabulary)
