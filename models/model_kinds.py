@@ -27,19 +27,47 @@ from models.config import ModelConfig
 from models.decoder_only import DecoderOnly
 from models.encoder_decoder import EncoderDecoder
 from models.losses import cross_entropy_sums
+from models.peft import param_trees
+from models.peft.method import PeftMethod
+from models.peft.peft_module import PeftModule
 from models.reward_model import ScalarHeadModel
 
 
 class ModelKind(abc.ABC):
-  """A network with the conventions of its kind. `module` is the Flax language model."""
+  """A network with the conventions of its kind. `module` is the Flax language model,
+  with the parameter-efficient method `peft` (models.peft) applied when one is given."""
 
-  def __init__(self, config: ModelConfig, pack: bool = True):
+  def __init__(self, config: ModelConfig, pack: bool = True, peft: PeftMethod | None = None):
     self.config = config
     self.pack = pack
-    self.module = self._network(config)
+    self.peft = peft
+    network = self._network(config)
+    self.module = network if peft is None else PeftModule(network, peft, self.init_batch())
 
   def __repr__(self):
-    return f"{type(self).__name__}({self.config})"
+    return f"{type(self).__name__}({self.config}, peft={self.peft!r})"
+
+  # ---- which parameters train
+
+  def split_params(self, params) -> tuple[dict, dict]:
+    """(frozen, trainable) parts of a parameter tree: without a PEFT method nothing is
+    frozen; with one, the base network's weights are (see models.peft)."""
+    if self.peft is None:
+      return {}, params
+    return self.module.split(params)
+
+  @staticmethod
+  def join_params(frozen, trainable) -> dict:
+    """The inverse of `split_params` (free under jit)."""
+    return param_trees.join(frozen, trainable) if frozen else trainable
+
+  def base_params(self, params) -> dict:
+    """The network's own leaves of a tree (what a base checkpoint holds)."""
+    return params if self.peft is None else self.module.base_part(params)
+
+  def merged_params(self, params) -> dict:
+    """The base network's tree with the method folded in (LoRA, (IA)^3), for export."""
+    return params if self.peft is None else self.module.merged(params)
 
   @abc.abstractmethod
   def _network(self, config: ModelConfig) -> nn.Module:
@@ -152,11 +180,12 @@ def _shift_right(targets):
 class EncoderDecoderModel(ModelKind):
   """T5: inputs in the encoder, targets in the decoder (seqio's EncDecFeatureConverter)."""
 
-  def __init__(self, config: ModelConfig = gin.REQUIRED, pack: bool = True):
+  def __init__(self, config: ModelConfig = gin.REQUIRED, pack: bool = True,
+               peft: PeftMethod | None = None):
     if not config.is_encoder_decoder:
       raise ValueError("models.EncoderDecoderModel needs ModelConfig.num_encoder_layers > 0;"
                        " a decoder-only config goes with models.DecoderOnlyModel")
-    super().__init__(config, pack)
+    super().__init__(config, pack, peft)
 
   def _network(self, config):
     return EncoderDecoder(config)
@@ -197,15 +226,15 @@ class DecoderOnlyModel(ModelKind):
   """
 
   def __init__(self, config: ModelConfig = gin.REQUIRED, pack: bool = True,
-               prefix_lm: bool = False):
+               prefix_lm: bool = False, peft: PeftMethod | None = None):
     if config.is_encoder_decoder:
       raise ValueError(f"models.DecoderOnlyModel needs ModelConfig.num_encoder_layers == 0 "
                        f"(got {config.num_encoder_layers}); use models.EncoderDecoderModel")
     self.prefix_lm = prefix_lm
-    super().__init__(config, pack)
+    super().__init__(config, pack, peft)
 
   def __repr__(self):
-    return f"DecoderOnlyModel({self.config}, prefix_lm={self.prefix_lm})"
+    return f"DecoderOnlyModel({self.config}, prefix_lm={self.prefix_lm}, peft={self.peft!r})"
 
   @property
   def bidirectional_prompt(self):
