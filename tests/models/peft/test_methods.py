@@ -24,6 +24,15 @@ METHODS = {
 }
 
 
+FAST = {("llama_scanned", "lora"), ("t5", "houlsby"), ("t5", "ia3")}
+
+
+def cases(methods):
+  """(config, method) pairs; all but a few carry the slow mark (one compilation each)."""
+  return [pytest.param(c, m, marks=() if (c, m) in FAST else pytest.mark.slow)
+          for c in sorted(CONFIGS) for m in methods]
+
+
 def init(model, seed=0):
   return nn.unbox(jax.jit(lambda k: model.module.init(k, model.init_batch())["params"])(
       jax.random.key(seed)))
@@ -41,9 +50,7 @@ def perturbed(params, scale=0.1, seed=1):
                                    for x, k in zip(leaves, keys)])
 
 
-@pytest.mark.slow  # 18 compilations
-@pytest.mark.parametrize("method", sorted(METHODS))
-@pytest.mark.parametrize("config_name", sorted(CONFIGS))
+@pytest.mark.parametrize("config_name,method", cases(sorted(METHODS)))
 def test_initialisation_leaves_outputs_unchanged(config_name, method):
   config = CONFIGS[config_name]
   plain, tuned = make_model(config), make_model(config, peft=METHODS[method]())
@@ -60,9 +67,7 @@ def test_initialisation_leaves_outputs_unchanged(config_name, method):
   np.testing.assert_array_equal(logits(tuned, with_base, batch), logits(plain, base, batch))
 
 
-@pytest.mark.slow  # 9 compilations
-@pytest.mark.parametrize("method", ["lora", "lora_all", "ia3"])
-@pytest.mark.parametrize("config_name", sorted(CONFIGS))
+@pytest.mark.parametrize("config_name,method", cases(["lora", "lora_all", "ia3"]))
 def test_merged_equals_unmerged(config_name, method):
   config = CONFIGS[config_name]
   plain, tuned = make_model(config), make_model(config, peft=METHODS[method]())
