@@ -56,10 +56,7 @@ class IA3(PeftMethod):
     for the MLP output projection (the products are the same linear maps)."""
     flat = param_trees.flat(params)
     out = {p: v for p, v in flat.items() if "ia3" not in p}
-    for path, scale in flat.items():
-      if path[-2:] != ("ia3", "scale"):
-        continue
-      owner = path[:-2]
+    for owner, scale in param_trees.owners_of(flat, ("ia3", "scale")):
       kernel = flat[owner + ("kernel",)]
       stacked = 1 if is_scanned_param(owner) else 0
       lead, rest = scale.shape[:stacked], scale.shape[stacked:]

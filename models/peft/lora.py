@@ -98,10 +98,7 @@ class LoRA(PeftMethod):
     """W + (alpha / r) A B for every adapted kernel; the LoRA leaves dropped."""
     flat = param_trees.flat(params)
     out = {p: v for p, v in flat.items() if "lora" not in p}
-    for path, a in flat.items():
-      if path[-2:] != ("lora", "a"):
-        continue
-      owner = path[:-2]
+    for owner, a in param_trees.owners_of(flat, ("lora", "a")):
       b, kernel = flat[owner + ("lora", "b")], flat[owner + ("kernel",)]
       product = _low_rank_product(a, b, 1 if is_scanned_param(owner) else 0)
       out[owner + ("kernel",)] = (kernel + self.scale * product).astype(kernel.dtype)

@@ -19,3 +19,10 @@ def join(frozen, trainable) -> dict:
 
 def path_name(path: tuple[str, ...]) -> str:
   return "/".join(path)
+
+
+def owners_of(flat_tree: dict, suffix: tuple[str, ...]):
+  """(path of the module holding it, leaf) for every leaf whose path ends in `suffix`."""
+  for path, leaf in flat_tree.items():
+    if path[-len(suffix):] == suffix:
+      yield path[:-len(suffix)], leaf

@@ -34,7 +34,15 @@ class PeftModule:
     return f"PeftModule({type(self.network).__name__}, {self.method!r})"
 
   def __getattr__(self, name):
+    if name.startswith("__") or name == "network":  # copy/pickle probes; unset instance
+      raise AttributeError(name)
     return getattr(self.network, name)
+
+  def clone(self, **overrides):
+    """The network cloned (e.g. unscanned for the decode loops) with the method still on."""
+    twin = object.__new__(PeftModule)
+    twin.__dict__.update(self.__dict__, network=self.network.clone(**overrides))
+    return twin
 
   def init(self, *args, **kwargs):
     with nn.intercept_methods(self.method.intercept):

@@ -5,11 +5,12 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from interop import hf_export  # pylint: disable=wrong-import-position
-from models import make_model, peft  # pylint: disable=wrong-import-position
-from tests.interop.test_hf_parity import assert_close_where_valid, hf_logits  # pylint: disable=wrong-import-position
-from tests.model_configs import TINY_LLAMA, random_batch  # pylint: disable=wrong-import-position
-from tests.models.peft.test_methods import init, logits, perturbed  # pylint: disable=wrong-import-position
+# pylint: disable=wrong-import-position
+from interop import hf_export
+from models import make_model, peft
+from tests.interop.test_hf_parity import assert_close_where_valid, hf_logits
+from tests.model_configs import TINY_LLAMA, random_batch
+from tests.models.peft.test_methods import init, logits, perturbed
 
 
 @pytest.mark.slow  # transformers import and two compilations

@@ -86,8 +86,8 @@ def test_a_target_regex_that_matches_nothing_fails_naming_it():
 
 
 def test_a_rank_larger_than_the_projection_fails_naming_it():
-  with pytest.raises(ValueError, match=r"rank 40 is larger than the projection "
-                                       r"decoder/layers/layers_0/self_attention/query \(32 -> 32\)"):
+  with pytest.raises(ValueError, match=r"rank 40 is larger than the projection decoder/"
+                                       r"layers/layers_0/self_attention/query \(32 -> 32\)"):
     make_model(TINY_LLAMA, peft=peft.LoRA(rank=40))
 
 
@@ -103,3 +103,22 @@ def test_only_the_method_parameters_train_and_houlsby_trains_the_norms():
   assert "encoder/encoder_norm/scale" in names
   assert "encoder/layers/layers_0/self_attention/adapter/up_kernel" in names
   assert not any("kernel" in n and "adapter" not in n for n in names)
+
+
+@pytest.mark.parametrize("config_name,method", [
+    ("llama_scanned", "lora_all"),
+    pytest.param("t5", "ia3", marks=pytest.mark.slow)])
+def test_cached_decoding_sees_the_method(config_name, method):
+  """Greedy decoding through the KV cache (the loops unscan and clone the module) equals
+  decoding the plain model with the method merged into its weights."""
+  config = CONFIGS[config_name]
+  plain, tuned = make_model(config), make_model(config, peft=METHODS[method]())
+  params = perturbed(init(tuned), scale=0.3)
+  batch = random_batch(config, batch_size=2, inputs_len=6, targets_len=5)
+  inputs = (tuned.prompt_inputs(batch["encoder_input_tokens"]) if config.is_encoder_decoder
+            else tuned.prompt_inputs(batch["decoder_target_tokens"][:, :6]))
+  decode = lambda kind, p: np.asarray(jax.jit(lambda p: kind.generate(
+      p, inputs, jax.random.key(0), max_new_tokens=6).tokens)(p))
+  tuned_tokens = decode(tuned, params)
+  np.testing.assert_array_equal(tuned_tokens, decode(plain, tuned.merged_params(params)))
+  assert not np.array_equal(tuned_tokens, decode(plain, tuned.base_params(params)))
