@@ -120,3 +120,13 @@ def _describe(identity: dict) -> str:
   if identity.get("initial_params"):
     return f"initial_params {identity['initial_params']}"
   return f"the random initialisation of seed {identity.get('seed')}"
+
+
+def refuse_peft(model: ModelKind, stage: str):
+  """The RLHF stages do not compose deltas with bases yet: a clear error, not a confusing
+  checkpoint mismatch later."""
+  if model.peft is not None:
+    raise NotImplementedError(
+        f"{stage}: {model.peft!r} is set on the model, but this stage does not run "
+        f"parameter-efficient methods yet; configure the model without PEFT "
+        f"(models.*Model.peft = None) for it")

@@ -73,3 +73,12 @@ def test_sharded_peft_step_matches_single_device():
   lora_a = state.params["decoder"]["layers"]["layers_0"]["self_attention"]["query"]["lora"]["a"]
   assert lora_a.shape == (32, 4)  # [embed, lora_rank]: embed on fsdp
   assert {s.data.shape for s in lora_a.addressable_shards} == {(16, 4)}
+
+
+def test_rlhf_stages_refuse_a_peft_model_by_name(tmp_path):
+  from trainer.rlhf import comparison_sampling  # pylint: disable=import-outside-toplevel
+  model = make_model(TINY_LLAMA, peft=peft.IA3())
+  with pytest.raises(NotImplementedError, match=r"sample_comparisons: ia3\(.*\) is set"):
+    comparison_sampling.sample_comparisons(str(tmp_path / "out"), str(tmp_path), model=model,
+                                           clusters=["x"])
+  assert not list(tmp_path.iterdir())
