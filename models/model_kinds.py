@@ -29,11 +29,15 @@ from models import decoder as decoder_lib
 from models.decoder_only import DecoderOnly
 from models.encoder_decoder import EncoderDecoder
 from models import losses
+from models.peft import param_trees
+from models.peft.method import PeftMethod
+from models.peft.peft_module import PeftModule
 from models.reward_model import ScalarHeadModel
 
 
 class ModelKind(abc.ABC):
-  """A network with the conventions of its kind. `module` is the Flax language model.
+  """A network with the conventions of its kind. `module` is the Flax language model,
+  with the parameter-efficient method `peft` (models.peft) applied when one is given.
 
   The loss reads the whole [b, t, vocab] fp32 logits unless a chunk size is set; then it
   is computed from the final hidden states in chunks of logits, each recomputed in the
@@ -45,7 +49,8 @@ class ModelKind(abc.ABC):
   """
 
   def __init__(self, config: ModelConfig, pack: bool = True,
-               loss_chunk_size: int | None = None, loss_vocab_chunk_size: int | None = None):
+               loss_chunk_size: int | None = None, loss_vocab_chunk_size: int | None = None,
+               peft: PeftMethod | None = None):
     for name, size in (("loss_chunk_size", loss_chunk_size),
                        ("loss_vocab_chunk_size", loss_vocab_chunk_size)):
       if size is not None and (not isinstance(size, int) or size < 1):
@@ -57,15 +62,39 @@ class ModelKind(abc.ABC):
     self.pack = pack
     self.loss_chunk_size = loss_chunk_size
     self.loss_vocab_chunk_size = loss_vocab_chunk_size
-    self.module = self._network(config)
+    self.peft = peft
+    network = self._network(config)
+    self.module = network if peft is None else PeftModule(network, peft, self.init_batch())
 
   def __repr__(self):
     return f"{type(self).__name__}({self.config}{self._options_repr()})"
 
   def _options_repr(self) -> str:
     return "".join(f", {name}={getattr(self, name)}"
-                   for name in ("loss_chunk_size", "loss_vocab_chunk_size")
+                   for name in ("loss_chunk_size", "loss_vocab_chunk_size", "peft")
                    if getattr(self, name) is not None)
+
+  # ---- which parameters train
+
+  def split_params(self, params) -> tuple[dict, dict]:
+    """(frozen, trainable) parts of a parameter tree: without a PEFT method nothing is
+    frozen; with one, the base network's weights are (see models.peft)."""
+    if self.peft is None:
+      return {}, params
+    return self.module.split(params)
+
+  @staticmethod
+  def join_params(frozen, trainable) -> dict:
+    """The inverse of `split_params` (free under jit)."""
+    return param_trees.join(frozen, trainable) if frozen else trainable
+
+  def base_params(self, params) -> dict:
+    """The network's own leaves of a tree (what a base checkpoint holds)."""
+    return params if self.peft is None else self.module.base_part(params)
+
+  def merged_params(self, params) -> dict:
+    """The base network's tree with the method folded in (LoRA, (IA)^3), for export."""
+    return params if self.peft is None else self.module.merged(params)
 
   @abc.abstractmethod
   def _network(self, config: ModelConfig) -> nn.Module:
@@ -213,11 +242,12 @@ class EncoderDecoderModel(ModelKind):
   """T5: inputs in the encoder, targets in the decoder (seqio's EncDecFeatureConverter)."""
 
   def __init__(self, config: ModelConfig = gin.REQUIRED, pack: bool = True,
-               loss_chunk_size: int | None = None, loss_vocab_chunk_size: int | None = None):
+               loss_chunk_size: int | None = None, loss_vocab_chunk_size: int | None = None,
+               peft: PeftMethod | None = None):
     if not config.is_encoder_decoder:
       raise ValueError("models.EncoderDecoderModel needs ModelConfig.num_encoder_layers > 0;"
                        " a decoder-only config goes with models.DecoderOnlyModel")
-    super().__init__(config, pack, loss_chunk_size, loss_vocab_chunk_size)
+    super().__init__(config, pack, loss_chunk_size, loss_vocab_chunk_size, peft)
 
   kv_cache = decoding.EncoderDecoderCache
 
@@ -261,12 +291,12 @@ class DecoderOnlyModel(ModelKind):
 
   def __init__(self, config: ModelConfig = gin.REQUIRED, pack: bool = True,
                prefix_lm: bool = False, loss_chunk_size: int | None = None,
-               loss_vocab_chunk_size: int | None = None):
+               loss_vocab_chunk_size: int | None = None, peft: PeftMethod | None = None):
     if config.is_encoder_decoder:
       raise ValueError(f"models.DecoderOnlyModel needs ModelConfig.num_encoder_layers == 0 "
                        f"(got {config.num_encoder_layers}); use models.EncoderDecoderModel")
     self.prefix_lm = prefix_lm
-    super().__init__(config, pack, loss_chunk_size, loss_vocab_chunk_size)
+    super().__init__(config, pack, loss_chunk_size, loss_vocab_chunk_size, peft)
 
   def _options_repr(self):
     return f", prefix_lm={self.prefix_lm}" + super()._options_repr()

@@ -42,9 +42,12 @@ def check_compatible(saved_params, target_params, where: str):
 class Checkpoints:
   """The checkpoints of one run, in `directory`."""
 
-  def __init__(self, directory: str, save_every: int, keep: int | None = 3):
+  def __init__(self, directory: str, save_every: int, keep: int | None = 3,
+               custom_metadata: dict | None = None):
+    """custom_metadata: JSON saved with every step (a PEFT run's base identity)."""
     self.directory = run_dir.resolve(directory)
     self.save_every = save_every
+    self.custom_metadata = custom_metadata
     self.manager = ocp.CheckpointManager(
         self.directory,
         item_handlers=ocp.StandardCheckpointHandler(),  # lets a fresh process read metadata
@@ -53,6 +56,9 @@ class Checkpoints:
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
+
+  def saved_custom_metadata(self, step: int) -> dict:
+    return dict(self.manager.metadata(step).custom_metadata or {})
 
   def restore(self, abstract_state, step: int | None = None):
     """Restores `step` (default: latest) into the shardings carried by `abstract_state`."""
@@ -68,7 +74,8 @@ class Checkpoints:
 
   def save(self, step: int, state):
     """Starts an async save of `state` as `step`; returns once the device arrays are copied."""
-    self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+    self.manager.save(step, args=ocp.args.StandardSave(state), force=True,
+                      custom_metadata=self.custom_metadata)
 
   def wait(self):
     """Blocks until every started save is on disk."""

@@ -24,15 +24,23 @@ def abstract_batch_from_shapes(batch_shapes, mesh, rules):
 
 
 def compile_sft_step(model, optimizer, learning_rate_fn, abstract_state, state_shardings,
-                     abstract_batch, mesh, rules, **step_options):
+                     abstract_batch, mesh, rules, abstract_frozen=None, **step_options):
   """Returns the compiled executable: (state, batch) -> (state, metrics); state donated.
-  `model` is a models.model_kinds.ModelKind."""
+  `model` is a models.model_kinds.ModelKind.
+
+  abstract_frozen: a parameter-efficient run's frozen base (ShapeDtypeStructs carrying
+  their shardings); the executable is then (state, batch, frozen) -> (state, metrics),
+  the frozen weights an argument that is neither donated nor returned.
+  """
   step = functools.partial(sft_step, loss_sums_fn=model.loss_sums, optimizer=optimizer,
                            learning_rate_fn=learning_rate_fn, **step_options)
-  jitted = jax.jit(
-      step,
-      in_shardings=(state_shardings, batch_shardings(abstract_batch, mesh, rules)),
-      out_shardings=(state_shardings, partitioning.replicated(mesh)),
-      donate_argnums=(0,))
+  in_shardings = (state_shardings, batch_shardings(abstract_batch, mesh, rules))
+  args = (abstract_state, abstract_batch)
+  if abstract_frozen is not None:
+    in_shardings += (jax.tree.map(lambda leaf: leaf.sharding, abstract_frozen),)
+    args += (abstract_frozen,)
+  jitted = jax.jit(step, in_shardings=in_shardings,
+                   out_shardings=(state_shardings, partitioning.replicated(mesh)),
+                   donate_argnums=(0,))
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    return jitted.lower(abstract_state, abstract_batch).compile()
+    return jitted.lower(*args).compile()

@@ -6,7 +6,7 @@ import gin
 import jax
 
 from models.model_kinds import ModelKind
-from trainer import (checkpoints as checkpoints_lib, compile_step, data, flops,
+from trainer import (checkpoints as checkpoints_lib, compile_step, data, flops, frozen_base,
                      initial_checkpoint, partitioning, restore, stage_runner, train_state)
 from trainer.run_dir import prepare_model_dir, write_config
 
@@ -32,29 +32,42 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
   or a .gguf file; see trainer.initial_checkpoint), checked against the model config before
   MODEL_DIR is touched, or from `initial_params(abstract_params, param_shardings)` (e.g.
   interop.smollm2_params); a resumed run starts from its own checkpoint and ignores both.
+  With a PEFT method on `model` (models.peft), that starting point (or the seed's random
+  initialisation) is the frozen base of every run and resume: the state, its gradients,
+  optimizer state and checkpoints hold the trainable delta only, and a resume refuses a
+  checkpoint trained on another base.
   """
   if initial_checkpoint_path and initial_params is not None:
     raise ValueError("train: set initial_checkpoint_path or initial_params, not both")
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
   fresh = not model_dir or not restore.is_checkpoint_directory(model_dir)
-  if initial_checkpoint_path and fresh:
+  base = None
+  if model.peft is not None:
+    base = frozen_base.load(model, mesh, rules, path=initial_checkpoint_path,
+                            initial_params=initial_params, seed=seed)
+    print(f"{model.peft!r} on a frozen base: {base.identity}", flush=True)
+  elif initial_checkpoint_path and fresh:
     abstract_params, _ = restore.abstract_params(model.module, model.init_batch(), mesh, rules)
     initial_checkpoint.check(initial_checkpoint_path, model.config, abstract_params)
   model_dir = prepare_model_dir(model_dir)
-  checkpoints = checkpoints_lib.Checkpoints(os.path.join(model_dir, "checkpoints"),
-                                            checkpoint_every, keep_checkpoints)
+  checkpoints = checkpoints_lib.Checkpoints(
+      os.path.join(model_dir, "checkpoints"), checkpoint_every, keep_checkpoints,
+      custom_metadata=None if base is None else {frozen_base.METADATA_KEY: base.identity})
   dataset = data.training_dataset(mixture_or_task_name, task_feature_lengths,
                                   model.train_feature_converter(), batch_size, seed)
   example = data.example_batch(dataset.element_spec)
+  trainable = None if base is None else (lambda params: model.split_params(params)[1])
   abstract_state, state_shardings = train_state.state_shardings(
-      model.module, optimizer, example, mesh, rules)
+      model.module, optimizer, example, mesh, rules, trainable)
 
   def init():
     state = train_state.create_train_state(model.module, optimizer, example, state_shardings,
-                                           mesh, rules, seed)
+                                           mesh, rules, seed, trainable)
     # Optimizer states start at zeros whatever the weights.
-    if initial_checkpoint_path:
+    if base is not None:  # the base leaves the method trains start at the base's values
+      state = state.replace(params=model.join_params(state.params, base.trained))
+    elif initial_checkpoint_path:
       state = state.replace(params=initial_checkpoint.load(
           initial_checkpoint_path, model.config, abstract_state.params,
           state_shardings.params))
@@ -71,12 +84,17 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
   step_fn = compile_step.compile_sft_step(
       model, optimizer, learning_rate, abstract_state, state_shardings, abstract_batch, mesh,
       rules, num_microbatches=num_microbatches, z_loss=z_loss,
-      label_smoothing=label_smoothing, dropout_seed=seed)
+      label_smoothing=label_smoothing, dropout_seed=seed,
+      abstract_frozen=None if base is None else base.abstract_frozen)
   print(f"compiled the train step in {time.perf_counter() - compile_start:.1f}s", flush=True)
 
+  def step_on_frozen_base(state, batch):  # an argument of every step, never donated
+    return step_fn(state, batch, base.frozen)
+
   def on_start(state, start_step):
-    print(f"{train_state.param_count(state.params):,} parameters on mesh "
-          f"{dict(mesh.shape)}", flush=True)
+    frozen_count = 0 if base is None else train_state.param_count(base.frozen)
+    print(f"{train_state.param_count(state.params):,} trainable parameters "
+          f"({frozen_count:,} frozen) on mesh {dict(mesh.shape)}", flush=True)
     # A resumed run keeps the first run's config beside its own.
     write_config(model_dir,
                  f"config.resumed_at_{start_step}.gin" if start_step else "config.gin",
@@ -99,11 +117,23 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
   def evaluate_if_due(done, state):
     if evaluation is not None and eval_every and (done % eval_every == 0
                                                   or done == train_steps):
-      evaluation.write(evaluation.run(model, state.params, state_shardings.params, mesh,
-                                      rules), model_dir, done)
+      params, shardings = state.params, state_shardings.params
+      if base is not None:
+        params = model.join_params(base.frozen, params)
+        shardings = model.join_params(jax.tree.map(lambda x: x.sharding, base.frozen),
+                                      shardings)
+      evaluation.write(evaluation.run(model, params, shardings, mesh, rules), model_dir, done)
 
-  stage = stage_runner.Stage(abstract_state=abstract_state, init=init, step=step_fn,
+  def restore_delta(checkpoints, abstract):
+    step = checkpoints.latest_step()
+    frozen_base.check_same_base(checkpoints.saved_custom_metadata(step), base,
+                                f"{checkpoints.directory}/{step}")
+    return checkpoints.restore(abstract)
+
+  stage = stage_runner.Stage(abstract_state=abstract_state, init=init,
+                             step=step_fn if base is None else step_on_frozen_base,
                              batches=batches, log_metrics=log_metrics, on_start=on_start,
-                             after_step=evaluate_if_due)
+                             after_step=evaluate_if_due,
+                             **({} if base is None else {"restore": restore_delta}))
   return stage_runner.run(stage, train_steps, model_dir=model_dir, checkpoints=checkpoints,
                           log_every=log_every)

@@ -86,6 +86,12 @@ def saved_params_metadata(path: str, step: int | None = None):
     return manager.item_metadata(step).tree["params"]
 
 
+def saved_custom_metadata(path: str, step: int | None = None) -> tuple[dict, str]:
+  """(the JSON saved with the newest (or the given) step, that step's directory)."""
+  with _opened_step(path, step) as (manager, step, where):
+    return dict(manager.metadata(step).custom_metadata or {}), where
+
+
 def restore_params(path: str, abstract, step: int | None = None):
   """(params, step) from the newest (or the given) step of the checkpoints under `path`
   (a run directory, its checkpoints directory or a step directory), into the shardings

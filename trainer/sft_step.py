@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-
+from models.peft import param_trees
 
 def split_microbatches(batch, num_microbatches: int):
   """[b, ...] -> [n, b/n, ...], taking every n-th row so each microbatch stays spread
@@ -18,11 +18,13 @@ def split_microbatches(batch, num_microbatches: int):
   return jax.tree.map(split, batch)
 
 
-def sft_step(state, batch, *, loss_sums_fn, optimizer, learning_rate_fn, num_microbatches=1,
-             z_loss=0.0, label_smoothing=0.0, dropout_seed=0):
+def sft_step(state, batch, frozen_params=None, *, loss_sums_fn, optimizer, learning_rate_fn,
+             num_microbatches=1, z_loss=0.0, label_smoothing=0.0, dropout_seed=0):
   """One optimizer update on `batch`; returns (new state, metrics).
 
   loss_sums_fn: the model kind's `loss_sums` (weighted cross-entropy sums of a batch).
+  frozen_params: a parameter-efficient run's frozen base (state.params is then only the
+    trainable delta): read by the forward pass, never differentiated nor updated.
   """
   dropout_rng = jax.random.fold_in(jax.random.key(dropout_seed), state.step)
   # The whole batch's token count is known before the forward pass: dividing the loss by
@@ -31,6 +33,8 @@ def sft_step(state, batch, *, loss_sums_fn, optimizer, learning_rate_fn, num_mic
 
   def loss_and_grads(params, micro, rng):
     def loss_fn(p):
+      if frozen_params is not None:
+        p = param_trees.join(frozen_params, p)
       sums = loss_sums_fn(p, micro, dropout_rng=rng, z_loss=z_loss,
                           label_smoothing=label_smoothing)
       return sums["loss_sum"] / num_tokens, sums

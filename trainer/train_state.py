@@ -24,14 +24,19 @@ class TrainState:
   opt_state: Any
 
 
-def _init_boxed_params(module: nn.Module, example_batch, rng):
-  return module.init({"params": rng}, example_batch)["params"]
+def _init_boxed_params(module: nn.Module, example_batch, rng, trainable=None):
+  params = module.init({"params": rng}, example_batch)["params"]
+  return params if trainable is None else trainable(params)
 
 
 def state_logical_specs(module: nn.Module, optimizer: optax.GradientTransformation,
-                        example_batch):
-  """(abstract TrainState, TrainState of logical PartitionSpecs)."""
-  boxed = jax.eval_shape(functools.partial(_init_boxed_params, module),
+                        example_batch, trainable=None):
+  """(abstract TrainState, TrainState of logical PartitionSpecs).
+
+  trainable: parameter tree -> the part that trains (a PEFT run's delta, see
+  ModelKind.split_params); the state holds only that part and its optimizer state.
+  """
+  boxed = jax.eval_shape(functools.partial(_init_boxed_params, module, trainable=trainable),
                          example_batch, jax.random.key(0))
   param_specs = nn.get_partition_spec(boxed)
   abstract_params = nn.unbox(boxed)
@@ -43,9 +48,9 @@ def state_logical_specs(module: nn.Module, optimizer: optax.GradientTransformati
   return abstract, TrainState(PartitionSpec(), param_specs, opt_specs)
 
 
-def state_shardings(module, optimizer, example_batch, mesh, rules):
+def state_shardings(module, optimizer, example_batch, mesh, rules, trainable=None):
   """(abstract TrainState with .sharding on every leaf, TrainState of NamedShardings)."""
-  abstract, specs = state_logical_specs(module, optimizer, example_batch)
+  abstract, specs = state_logical_specs(module, optimizer, example_batch, trainable)
   shardings = partitioning.logical_to_sharding(specs, mesh, rules)
   abstract = jax.tree.map(
       lambda leaf, sharding: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding),
@@ -53,10 +58,12 @@ def state_shardings(module, optimizer, example_batch, mesh, rules):
   return abstract, shardings
 
 
-def create_train_state(module, optimizer, example_batch, shardings, mesh, rules, seed: int):
-  """Initialises parameters and optimizer state directly into their shards."""
+def create_train_state(module, optimizer, example_batch, shardings, mesh, rules, seed: int,
+                       trainable=None):
+  """Initialises parameters and optimizer state directly into their shards (only the
+  `trainable` part's, when given: the rest is never computed)."""
   def init(rng):
-    params = nn.unbox(_init_boxed_params(module, example_batch, rng))
+    params = nn.unbox(_init_boxed_params(module, example_batch, rng, trainable))
     return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
 
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):

@@ -20,7 +20,7 @@ import numpy as np
 
 from tasks import comparisons as comparisons_lib
 from tasks import rl_prompts as rl_prompts_lib
-from trainer import partitioning, restore
+from trainer import frozen_base, partitioning, restore
 from trainer.rlhf import batches, policy_samples
 from trainer.rlhf.ppo import rollout
 
@@ -62,6 +62,7 @@ def sample_comparisons(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
 
   vocabulary: the policy's (default: the embedded SentencePiece model).
   """
+  frozen_base.refuse_peft(model, "sample_comparisons")
   if not 2 <= responses_per_prompt <= comparisons_lib.MAX_RESPONSES:
     raise ValueError(f"responses_per_prompt={responses_per_prompt}: need 2..."
                      f"{comparisons_lib.MAX_RESPONSES}")

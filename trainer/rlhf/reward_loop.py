@@ -18,8 +18,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from models.reward_model import trunk_params_from_lm
 from tasks import comparisons as comparisons_lib
-from trainer import (checkpoints as checkpoints_lib, initial_checkpoint, partitioning, restore,
-                     stage_runner, train_state)
+from trainer import (checkpoints as checkpoints_lib, frozen_base, initial_checkpoint,
+                     partitioning, restore, stage_runner, train_state)
 from trainer.rlhf import batches, policy_samples, reward_step
 
 RESULTS_FILE = "results.json"
@@ -107,6 +107,7 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
   initial_checkpoint_path: the LM whose trunk the reward model starts from (a run of ours,
     a HuggingFace directory or a .gguf file); default: sft_dir's newest checkpoint.
   """
+  frozen_base.refuse_peft(model, "train_reward_model")
   results_path = os.path.join(model_dir, RESULTS_FILE)
   if os.path.exists(results_path):
     print(f"reward model already trained in {model_dir}", flush=True)

@@ -16,8 +16,8 @@ import numpy as np
 from models.reward_model import check_same_vocabulary
 from tasks import comparisons as comparisons_lib
 from tasks import rl_prompts as rl_prompts_lib
-from trainer import (checkpoints as checkpoints_lib, data, initial_checkpoint, partitioning,
-                     restore, stage_runner)
+from trainer import (checkpoints as checkpoints_lib, data, frozen_base, initial_checkpoint,
+                     partitioning, restore, stage_runner)
 from trainer.rlhf import batches, policy_samples
 from trainer.rlhf.ppo import ppo_step, rollout
 from trainer.rlhf.ppo import state as state_lib
@@ -67,6 +67,7 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
     run of ours, a HuggingFace directory or a .gguf file); default: sft_dir's newest
     checkpoint. A resumed run's policy comes from its own checkpoint.
   """
+  frozen_base.refuse_peft(model, "train_ppo")
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
   vocabulary = batches.stage_vocabulary(vocabulary, model.config, "train_ppo")

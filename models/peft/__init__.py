@@ -1,0 +1,11 @@
+"""Parameter-efficient tuning applied to the unchanged networks (see method.py): LoRA,
+(IA)^3, BitFit and bottleneck adapters, each selected in gin (`PEFT = @lora()`)."""
+from models.peft.adapters import Adapters
+from models.peft.bitfit import BitFit
+from models.peft.ia3 import IA3
+from models.peft.lora import LoRA
+from models.peft.method import PeftMethod
+from models.peft.param_trees import join
+from models.peft.peft_module import PeftModule
+
+__all__ = ["Adapters", "BitFit", "IA3", "LoRA", "PeftMethod", "PeftModule", "join"]

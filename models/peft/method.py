@@ -1,0 +1,52 @@
+"""What a parameter-efficient method is: an interceptor of the network's module calls that
+adds its own parameters, and the rule for which parameters train.
+
+A method never edits a network file. `intercept` is a `flax.linen.intercept_methods`
+interceptor: it sees every module call (DenseGeneral, Attention, GatedMlp, RMSNorm, ...)
+with the module's path, and may change inputs or outputs, creating its parameters as child
+modules of the intercepted module (so they are initialised, scanned, rematerialised and
+sharded with it, and carry logical axis names like every other parameter).
+"""
+import abc
+import re
+
+import flax.linen as nn
+
+
+def module_path(module: nn.Module) -> str:
+  """'decoder/layers/layers_0/self_attention/query': what target regexes match (fully)."""
+  return "/".join(str(name) for name in module.path)
+
+
+def matches_name(pattern: str, name: str) -> bool:
+  return re.fullmatch(pattern, name) is not None
+
+
+def matches(pattern: str, module: nn.Module) -> bool:
+  return matches_name(pattern, module_path(module))
+
+
+class PeftMethod(abc.ABC):
+  """A method; subclasses are gin-configurable (`PEFT = @lora()` etc.)."""
+
+  # Room for methods that add sequence positions (soft prompts, prefixes): such a method
+  # reports how many key/value slots it occupies so the kind can size caches and masks.
+  extra_positions = 0
+
+  @abc.abstractmethod
+  def intercept(self, next_fun, args, kwargs, context):
+    """The interceptor: returns next_fun(*args, **kwargs), possibly transformed."""
+
+  @abc.abstractmethod
+  def describe_targets(self) -> str:
+    """Where the method puts its parameters, for error messages."""
+
+  def trains_base_param(self, name: str) -> bool:
+    """Whether a parameter of the network itself (by its '/'-joined path) trains too;
+    everything the method adds always does."""
+    del name
+    return False
+
+  def merged(self, params: dict) -> dict:
+    """The network's own parameter tree with the method folded in (for export)."""
+    raise NotImplementedError(f"{self!r} cannot be folded into the base weights")
