@@ -2,19 +2,25 @@
 import pathlib
 from typing import Sequence
 
-import bm25s
-
 from tools.retrieval import index_cache
 from tools.retrieval.collection import CollectionError, Document
 from tools.retrieval import hits
 from tools.retrieval.hits import Hit
+
+
+def _bm25s():
+  """bm25s, imported on first use: it imports jax, which starts the XLA backend, and
+  importing this module must not (eval.py --multiprocess initialises jax.distributed
+  after its imports)."""
+  import bm25s  # pylint: disable=import-outside-toplevel
+  return bm25s
 
 KIND = "bm25"
 STOPWORDS = "en"
 
 
 def _tokenize(texts: Sequence[str], return_ids: bool):
-  return bm25s.tokenize(list(texts), stopwords=STOPWORDS, return_ids=return_ids,
+  return _bm25s().tokenize(list(texts), stopwords=STOPWORDS, return_ids=return_ids,
                         show_progress=False)
 
 
@@ -25,7 +31,7 @@ class BM25Retriever:
   and later builds over the same collection load that index instead.
   """
 
-  def __init__(self, documents: Sequence[Document], index: bm25s.BM25,
+  def __init__(self, documents: Sequence[Document], index: "bm25s.BM25",
                loaded_from_cache: bool = False):
     self.documents = tuple(documents)
     self._index = index
@@ -39,7 +45,7 @@ class BM25Retriever:
              if cache_dir is not None else None)
     if saved is not None and saved.is_dir():
       return cls(documents, _load(saved, len(documents)), loaded_from_cache=True)
-    index = bm25s.BM25()
+    index = _bm25s().BM25()
     index.index(_tokenize([d.indexed_text() for d in documents], return_ids=True),
                 show_progress=False)
     if saved is not None:
@@ -61,9 +67,9 @@ class BM25Retriever:
             for row, row_scores in zip(rows, scores)]
 
 
-def _load(saved: pathlib.Path, num_documents: int) -> bm25s.BM25:
+def _load(saved: pathlib.Path, num_documents: int) -> "bm25s.BM25":
   try:
-    index = bm25s.BM25.load(str(saved))
+    index = _bm25s().BM25.load(str(saved))
   except (OSError, ValueError, KeyError) as e:
     raise CollectionError(f"{saved}: unreadable BM25 index ({e}); delete the directory "
                           "to rebuild it") from e
