@@ -71,6 +71,7 @@ def test_rank_scores_equal_full_forward_with_the_training_mask(setup):
     np.testing.assert_allclose(score, want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_greedy_tokens_equal_full_forward_with_the_training_mask(setup):
   model, params, evaluated = setup
   converted = model.eval_feature_converter()(as_dataset(EXAMPLES), LENGTHS).enumerate()

@@ -62,6 +62,7 @@ def _repo_cwd(monkeypatch):
   gin.clear_config()
 
 
+@pytest.mark.slow
 def test_train_logs_checkpoints_and_resumes_exactly(tmp_path):
   straight, resumed = tmp_path / "straight", tmp_path / "resumed"
   run_train(straight, 6)

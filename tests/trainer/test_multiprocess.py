@@ -55,6 +55,7 @@ def trained_run(tmp_path_factory):
   return model_dir, outputs
 
 
+@pytest.mark.slow
 def test_two_processes_train_one_run(trained_run):
   tmp_path, outputs = trained_run
   with open(tmp_path / "metrics.jsonl") as f:
