@@ -6,12 +6,12 @@ full forward passes over batches that the *training* feature converter builds.
 """
 import jax
 import numpy as np
-import optax
 import pytest
 import tensorflow as tf
 
 from tests.model_configs import TINY_LLAMA, model_for
-from trainer import inference, partitioning, train_state
+from tests.trainer import one_device
+from trainer import inference
 
 LENGTHS = {"inputs": 8, "targets": 6}
 MAX_NEW = 4
@@ -41,17 +41,11 @@ def log_probs(model, params, batch):
 @pytest.fixture(scope="module", params=[False, True], ids=["causal", "prefix_lm"])
 def setup(request):
   model = model_for(TINY_LLAMA, prefix_lm=request.param)
-  mesh = partitioning.make_mesh(devices=jax.devices()[:1])
-  rules = partitioning.logical_axis_rules()
-  example = model.init_batch()
-  _, shardings = train_state.state_shardings(model.module, optax.identity(), example, mesh,
-                                             rules)
-  state = train_state.create_train_state(model.module, optax.identity(), example, shardings,
-                                         mesh, rules, seed=4)
-  evaluated = inference.InferenceModel(model, state.params, shardings.params, mesh, rules,
+  params, param_shardings, mesh, rules = one_device.initialised(model, seed=4)
+  evaluated = inference.InferenceModel(model, params, param_shardings, mesh, rules,
                                        batch_size=4, inputs_length=LENGTHS["inputs"],
                                        max_new_tokens=MAX_NEW, eos_id=NEVER)
-  return model, jax.device_get(state.params), evaluated
+  return model, jax.device_get(params), evaluated
 
 
 def test_training_converter_marks_the_prefix_only_for_a_prefix_lm(setup):
