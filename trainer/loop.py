@@ -56,6 +56,10 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
       custom_metadata=None if base is None else {frozen_base.METADATA_KEY: base.identity})
   dataset = data.training_dataset(mixture_or_task_name, task_feature_lengths,
                                   model.train_feature_converter(), batch_size, seed)
+  inputs = data.resumable_input(dataset, model_dir, mixture_or_task_name, task_feature_lengths,
+                                batch_size, seed)
+  if not fresh:
+    inputs.check_saved()
   example = data.example_batch(dataset.element_spec)
   trainable = None if base is None else (lambda params: model.split_params(params)[1])
   abstract_state, state_shardings = train_state.state_shardings(
@@ -108,7 +112,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
 
   def batches(start_step):
     return (data.to_global_arrays(batch, batch_shardings)
-            for batch in dataset.skip(start_step).as_numpy_iterator())
+            for batch in inputs.iterator(start_step))
 
   def log_metrics(fetched, step_time):
     return dict(fetched, step_time_s=step_time, tokens_per_s=tokens_per_step / step_time,
@@ -134,6 +138,8 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
                              step=step_fn if base is None else step_on_frozen_base,
                              batches=batches, log_metrics=log_metrics, on_start=on_start,
                              after_step=evaluate_if_due,
+                             save_inputs=lambda done, checkpoints: inputs.save(
+                                 done, checkpoints.manager.all_steps()),
                              **({} if base is None else {"restore": restore_delta}))
   return stage_runner.run(stage, train_steps, model_dir=model_dir, checkpoints=checkpoints,
                           log_every=log_every)
