@@ -159,6 +159,10 @@ class ResumableInput:
         {"fingerprint": self.fingerprint, "process_count": self.process_count}))
     self._drop_older_than(min(kept_steps, default=step))
 
+  def save_beside(self, step: int, checkpoints):
+    """`save` as a Stage's save_inputs: keeps the states of the steps `checkpoints` keeps."""
+    self.save(step, checkpoints.manager.all_steps())
+
   def _drop_older_than(self, step: int):
     root = epath.Path(self.directory)
     for path in root.iterdir():

@@ -137,9 +137,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
   stage = stage_runner.Stage(abstract_state=abstract_state, init=init,
                              step=step_fn if base is None else step_on_frozen_base,
                              batches=batches, log_metrics=log_metrics, on_start=on_start,
-                             after_step=evaluate_if_due,
-                             save_inputs=lambda done, checkpoints: inputs.save(
-                                 done, checkpoints.manager.all_steps()),
+                             after_step=evaluate_if_due, save_inputs=inputs.save_beside,
                              **({} if base is None else {"restore": restore_delta}))
   return stage_runner.run(stage, train_steps, model_dir=model_dir, checkpoints=checkpoints,
                           log_every=log_every)

@@ -41,10 +41,11 @@ def reward_model_params(reward_dir, policy_config, value_abstract):
   return restore.restore_params(directory, value_abstract)[0]
 
 
-def _ptx_batches(mixture, feature_lengths, feature_converter, rows: int, seed: int,
-                 start_iteration: int):
+def _ptx_inputs(mixture, feature_lengths, feature_converter, rows: int, seed: int,
+                model_dir: str):
+  """The pretraining-mix batches, one per iteration, their position saved per checkpoint."""
   dataset = data.training_dataset(mixture, feature_lengths, feature_converter, rows, seed)
-  return dataset.skip(start_iteration).as_numpy_iterator()
+  return data.resumable_input(dataset, model_dir, mixture, feature_lengths, rows, seed)
 
 
 @gin.configurable
@@ -96,6 +97,10 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                               shardings.value.params, eos_id=eos_id)
   use_ptx = config.ptx_coef > 0
   ptx_rows = config.epochs * config.num_minibatches * ptx_batch_size
+  ptx_inputs = (_ptx_inputs(ptx_mixture, ptx_feature_lengths, model.train_feature_converter(),
+                            ptx_rows, seed, model_dir) if use_ptx else None)
+  if use_ptx and checkpoints.latest_step():
+    ptx_inputs.check_saved()
   update = jax.jit(
       functools.partial(ppo_step.ppo_update, model=model,
                         value_apply=value_model.apply, policy_optimizer=policy_optimizer,
@@ -106,8 +111,7 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
 
   def iterations_from(start):
     """(iteration, prompt rows, ptx batch or None) of every iteration from `start`."""
-    ptx_iter = (_ptx_batches(ptx_mixture, ptx_feature_lengths, model.train_feature_converter(),
-                             ptx_rows, seed, start) if use_ptx else None)
+    ptx_iter = ptx_inputs.iterator(start) if use_ptx else None
     for iteration in itertools.count(start):
       ptx = None
       if use_ptx:
@@ -144,7 +148,8 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                                                value_optimizer, kl_controller.init_coef,
                                                shardings),
       step=iterate, batches=iterations_from,
-      restore=state_lib.restore_ppo_state, name="PPO", unit="iteration")
+      restore=state_lib.restore_ppo_state,
+      save_inputs=ptx_inputs.save_beside if use_ptx else None, name="PPO", unit="iteration")
   state, metrics = stage_runner.run(stage, iterations, model_dir=model_dir,
                                     checkpoints=checkpoints, log_every=log_every)
   return state, ref_params, reward_params, metrics
