@@ -1,6 +1,7 @@
 """train.py with gin/peft/lora.gin: delta checkpoints that name their base, exact resume,
 another base refused with MODEL_DIR kept, eval's composition of delta and base."""
 import os
+import shutil
 
 import gin
 import numpy as np
@@ -57,13 +58,16 @@ def test_lora_run_saves_deltas_resumes_and_refuses_another_base(tmp_path):
   for path, leaf in param_trees.flat(state.params).items():
     np.testing.assert_array_equal(np.asarray(param_trees.flat(params)[path]), np.asarray(leaf))
 
-  # Another base (seed 1's initialisation): refused before any step, nothing lost.
-  before = sorted(os.listdir(resumed / "checkpoints"))
-  metrics_before = (resumed / "metrics.jsonl").read_text()
+  # Another base (seed 1's initialisation): refused before any step, nothing lost. On a
+  # copy without the input state, which refuses another seed first (trainer.input_state).
+  other = tmp_path / "other"
+  shutil.copytree(resumed, other, ignore=shutil.ignore_patterns("input_state"))
+  before = sorted(os.listdir(other / "checkpoints"))
+  metrics_before = (other / "metrics.jsonl").read_text()
   with pytest.raises(frozen_base.BaseMismatchError,
                      match=r"checkpoints/4 is a delta of another base: it was trained on the "
                            r"random initialisation of seed 0 .* now is the random "
                            r"initialisation of seed 1"):
-    run_lora(resumed, 6, extra=["train.seed = 1"])
-  assert sorted(os.listdir(resumed / "checkpoints")) == before
-  assert (resumed / "metrics.jsonl").read_text() == metrics_before
+    run_lora(other, 6, extra=["train.seed = 1"])
+  assert sorted(os.listdir(other / "checkpoints")) == before
+  assert (other / "metrics.jsonl").read_text() == metrics_before
