@@ -120,15 +120,17 @@ class ResumableInput:
       sources = ", ".join(self._unsaveable_sources()) or "the mixture"
       return (f"WARNING: tf.data cannot save the position of {sources} (Python code in the "
               f"pipeline: from_generator or py_function)")
-    record_path = epath.Path(self._prefix(start_step) + ".json")
-    if not record_path.exists():
-      return f"no saved input state at {record_path}"
-    saved_count = json.loads(record_path.read_text())["process_count"]
+    own = epath.Path(self._prefix(start_step) + ".json")
+    records = [own] if own.exists() else sorted(
+        _state_files(self.directory, start_step).glob("process_*.json"))
+    if not records:
+      return f"no saved input state at {own}"
+    saved_count = json.loads(records[0].read_text())["process_count"]
     if saved_count != self.process_count:
       return (f"the input state was saved by {saved_count} processes and this run has "
               f"{self.process_count}: each process now reads another share of the data, "
               f"so the batch order from here differs from the interrupted run's")
-    return None
+    return None if records[0] == own else f"no saved input state at {own}"
 
   def iterator(self, start_step: int):
     """An iterator of numpy batches from `start_step` on (the saved position if usable,

@@ -112,11 +112,25 @@ def test_another_runs_saved_state_is_refused(tmp_path, change, message):
 def test_another_process_count_replays_and_says_what_changed(tmp_path, capsys):
   want = straight_batches(tmp_path, 8)
   interrupted_at(tmp_path / "run", 5)
-  record_path = tmp_path / "run" / "input_state" / "5" / "process_0.json"
-  record = json.loads(record_path.read_text())
-  record_path.write_text(json.dumps(dict(record, process_count=2)))
+  # As if saved by processes 1 and 2 of 3: this process, 0 of 1, finds no file of its own.
+  step_dir = tmp_path / "run" / "input_state" / "5"
+  record = json.loads((step_dir / "process_0.json").read_text())
+  for path in step_dir.iterdir():
+    path.unlink()
+  for index in (1, 2):
+    (step_dir / f"process_{index}.json").write_text(json.dumps(dict(record, process_count=3)))
   resumed = resumable(tmp_path / "run").iterator(5)
-  assert "saved by 2 processes and this run has 1" in capsys.readouterr().out
+  assert "saved by 3 processes and this run has 1" in capsys.readouterr().out
+  assert_same_batches(take(resumed, 3), want[5:])
+
+
+def test_a_checkpoint_without_input_state_replays_saying_so(tmp_path, capsys):
+  want = straight_batches(tmp_path, 8)
+  interrupted_at(tmp_path / "run", 5)
+  for path in (tmp_path / "run" / "input_state" / "5").iterdir():
+    path.unlink()
+  resumed = resumable(tmp_path / "run").iterator(5)
+  assert "no saved input state at" in capsys.readouterr().out
   assert_same_batches(take(resumed, 3), want[5:])
 
 
