@@ -23,8 +23,9 @@ import seqio
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
 
-# Ops whose state lives in Python, out of tf.data's reach.
-PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc", "GeneratorDataset"})
+# Ops whose state lives in Python, out of tf.data's reach. A numpy_function declared
+# stateless (PyFuncStateless, e.g. tasks.records' rendering) has none to lose.
+PYTHON_OPS = frozenset({"PyFunc", "EagerPyFunc", "GeneratorDataset"})
 _IGNORE = tf.data.experimental.ExternalStatePolicy.IGNORE
 
 

@@ -9,7 +9,7 @@ import pytest
 import seqio
 import tensorflow as tf
 
-from tasks import features, stats
+from tasks import features, jsonl_source, records, stats
 from trainer import data, input_state
 
 TENSOR_TASK = "input_state_test_numbers"
@@ -144,6 +144,30 @@ def test_python_source_replays_with_a_warning_naming_it(tmp_path, capsys):
   assert f"cannot save the position of {GENERATOR_TASK} " in out
   assert "replaying 5 batches" in out
   assert_same_batches(take(resumed, 3), want[5:])
+
+
+def test_a_jsonl_record_source_resumes_from_its_saved_position(tmp_path, capsys):
+  """JSONL rows rendered in Python (tasks.records), every third one unusable."""
+  rows = tmp_path / "rows.jsonl"
+  rows.write_text("".join(json.dumps({"question": f"q{i}", "answer": f"a{i}" if i % 3 else ""})
+                          + "\n" for i in range(90)))
+  name = "input_state_test_jsonl_records"
+  if name not in seqio.TaskRegistry.names():
+    seqio.TaskRegistry.add(
+        name, source=jsonl_source.jsonl_source({"train": rows}),
+        preprocessors=[lambda ds: records.render_records(
+                           ds, lambda r, i: {"inputs": r["question"], "targets": r["answer"]},
+                           name),
+                       *features.preprocessors(name)],
+        output_features={"inputs": seqio.Feature(seqio.ByteVocabulary()),
+                         "targets": seqio.Feature(seqio.ByteVocabulary())},
+        shuffle_buffer_size=16)
+  want = straight_batches(tmp_path, 30, name)
+  inputs = interrupted_at(tmp_path / "run", 25, name)
+  assert inputs.saveable
+  resumed = resumable(tmp_path / "run", name).iterator(25)
+  assert "input pipeline restored at step 25" in capsys.readouterr().out
+  assert_same_batches(take(resumed, 5), want[25:])
 
 
 def test_the_default_mixture_is_saveable():
