@@ -9,8 +9,10 @@ Layout: MODEL_DIR/input_state/<step>/process_<i>.* (one tf.train.Checkpoint per 
 written before orbax starts saving that step, so every finished step has its input state)
 and process_<i>.json: the fingerprint of what the batch order depends on, and the process
 count. A resume refuses another run's fingerprint before anything runs; on another process
-count, or a source tf.data cannot save (Python code inside the pipeline: `from_generator`,
-`py_function`), it replays the consumed batches as before and says why.
+count, or a source tf.data cannot save (Python code with state of its own inside the
+pipeline: `from_generator`, `py_function`, a stateful `numpy_function`), it replays the
+consumed batches as before and says why. The repo's own Python steps (rendering records,
+HF tokenizers) are stateless numpy_functions, whose position tf.data saves.
 """
 import contextlib
 import json
