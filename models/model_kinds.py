@@ -11,6 +11,7 @@ chosen once in gin (`DecoderOnlyModel.prefix_lm`): it is then trained, decoded a
 under the same attention mask.
 """
 import abc
+import copy
 import functools
 
 import flax.linen as nn
@@ -95,6 +96,15 @@ class ModelKind(abc.ABC):
   def merged_params(self, params) -> dict:
     """The base network's tree with the method folded in (LoRA, (IA)^3), for export."""
     return params if self.peft is None else self.module.merged(params)
+
+  def without_peft(self) -> "ModelKind":
+    """The same kind running the bare network: the model with its method switched off
+    (an RLHF reference policy reads the base weights through it); itself without one."""
+    if self.peft is None:
+      return self
+    bare = copy.copy(self)
+    bare.peft, bare.module = None, self.module.network
+    return bare
 
   @abc.abstractmethod
   def _network(self, config: ModelConfig) -> nn.Module:
