@@ -14,14 +14,16 @@ from models import make_model, peft
 from models.peft import param_trees
 from tests.model_configs import TINY_LLAMA, TINY_T5, model_for
 from tests.trainer.rlhf.test_ppo_resume import save_params
+from tests.trainer.rlhf import test_reward_stage
 from tests.trainer.rlhf.dpo import test_dpo_stage
 from trainer import frozen_base, partitioning, restore
-from trainer.rlhf import batches, policy_weights
+from trainer.rlhf import batches, policy_weights, reward_loop
 from trainer.rlhf.dpo import loop as dpo_loop
 from trainer.rlhf.dpo import step as dpo_step
 from trainer.rlhf.dpo.losses import DPOConfig
 from trainer.rlhf.grpo import step as grpo_step
 from trainer.rlhf.ppo import kl_controller, ppo_step, rollout
+from trainer.rlhf.ppo import loop as ppo_loop
 from trainer.rlhf.ppo import state as ppo_state
 
 LLAMA = dataclasses.replace(TINY_LLAMA, vocab_size=64, num_decoder_layers=1)
@@ -214,3 +216,48 @@ def test_the_lora_dpo_stage_saves_deltas_resumes_and_refuses_another_base(tmp_pa
   with pytest.raises(frozen_base.BaseMismatchError, match="delta of another base"):
     test_dpo_stage.train(tmp_path, stage_config, dpo_config, 6, model=lora_model(),
                          initial_checkpoint_path=str(tmp_path / "other"))
+
+
+@pytest.mark.slow
+def test_a_lora_reward_model_trains_its_adapters_and_head_and_ppo_reads_it_merged(tmp_path):
+  mesh = partitioning.make_mesh(devices=jax.devices()[:1])
+  config = test_reward_stage.CONFIG
+  plain = model_for(config)
+  example, _ = plain.sequence_batch(jnp.ones((4, 16), jnp.int32), jnp.ones((4, 4), jnp.int32),
+                                    1)
+  save_params(tmp_path / "sft", plain.module, example, mesh, RULES, 0)
+  test_reward_stage.write_comparisons(tmp_path / "comparisons", 8)
+  model = make_model(config, peft=peft.LoRA(rank=2))
+  results = test_reward_stage.train(tmp_path, model=model, optimizer=optax.adam(1e-2),
+                                    learning_rate=optax.constant_schedule(1e-2), epochs=4)
+  assert results["steps"] == 8 and np.isfinite(results["heldout_pair_accuracy"])
+  saved = param_trees.flat(restore.saved_params_metadata(str(tmp_path / "reward")))
+  assert {"head_kernel", "head_bias"} <= {name[-1] for name in saved}
+  assert all(name[-1].startswith("head_") or "lora" in name for name in saved)
+  metadata, _ = restore.saved_custom_metadata(str(tmp_path / "reward"))
+  assert metadata[frozen_base.METADATA_KEY]["path"].endswith("sft/checkpoints")
+  # PPO and GRPO read it as a plain scalar head: the base with the adapters folded in.
+  value = plain.scalar_head()
+  value_abstract, _ = restore.abstract_params(value, example, mesh, RULES)
+  merged = ppo_loop.reward_model_params(str(tmp_path / "reward"), model, value_abstract,
+                                        example, mesh, RULES)
+  sft_abstract, _ = restore.abstract_params(plain.module, example, mesh, RULES)
+  sft = restore.restore_params(str(tmp_path / "sft"), sft_abstract)[0]
+  reward_model = model.scalar_head(with_peft=True)
+  delta_abstract = reward_model.split(restore.abstract_params(reward_model, example, mesh,
+                                                              RULES)[0])[1]
+  delta = restore.restore_params(str(tmp_path / "reward"), delta_abstract)[0]
+  frozen, _ = reward_model.split(reward_loop.trunk_params_from_lm(sft, {}))
+  prompts, responses = prompts_and_responses(config)
+  batch, _ = plain.sequence_batch(prompts, responses, 1)
+  with jax.set_mesh(mesh), nn.logical_axis_rules(RULES):
+    want = reward_model.apply({"params": param_trees.join(frozen, delta)}, batch)
+    got = value.apply({"params": merged}, batch)
+    base_scores = value.apply({"params": dict(merged, trunk=reward_loop.trunk_params_from_lm(
+        sft, {})["trunk"])}, batch)
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  assert np.max(np.abs(np.asarray(got) - np.asarray(base_scores))) > 1e-4  # LoRA trained
+  model_without = model_for(config)
+  with pytest.raises(ValueError, match="parameter-efficient delta"):
+    ppo_loop.reward_model_params(str(tmp_path / "reward"), model_without, value_abstract,
+                                 example, mesh, RULES)

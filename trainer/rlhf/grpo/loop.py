@@ -88,7 +88,8 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
     reward_module = model.scalar_head()
     reward_abstract, reward_shardings = restore.abstract_params(reward_module, example, mesh,
                                                                 rules)
-    reward_params = reward_model_params(reward_dir, model.config, reward_abstract)
+    reward_params = reward_model_params(reward_dir, model, reward_abstract, example, mesh,
+                                        rules)
   model_dir = run_dir.prepare_model_dir(model_dir)
   checkpoints = checkpoints_lib.Checkpoints(os.path.join(model_dir, "checkpoints"),
                                             checkpoint_every, keep=2,

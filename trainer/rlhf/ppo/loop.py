@@ -16,8 +16,9 @@ import numpy as np
 from models.reward_model import check_same_vocabulary
 from tasks import comparisons as comparisons_lib
 from tasks import rl_prompts as rl_prompts_lib
-from trainer import checkpoints as checkpoints_lib, data, partitioning, restore, stage_runner
-from trainer.rlhf import batches, policy_samples, policy_weights
+from trainer import (checkpoints as checkpoints_lib, data, frozen_base, partitioning, restore,
+                     stage_runner)
+from trainer.rlhf import batches, policy_samples, policy_weights, reward_loop
 from trainer.rlhf.ppo import ppo_step, rollout
 from trainer.rlhf.ppo import state as state_lib
 from trainer.rlhf.ppo.kl_controller import KLController
@@ -31,12 +32,17 @@ def labeler_scores(vocabulary, prompts, responses_np):
                    for p, t, f in zip(prompts, texts, finished)], np.float32)
 
 
-def reward_model_params(reward_dir, policy_config, value_abstract):
-  """The trained RM's parameters; a vocabulary other than the policy's is refused."""
+def reward_model_params(reward_dir, model, value_abstract, example, mesh, rules):
+  """The trained RM's parameters, shaped like `value_abstract` (a plain scalar head); a
+  vocabulary other than the policy's is refused. A PEFT reward model (a delta checkpoint)
+  is composed with its base and merged (see reward_loop.merged_peft_reward_model)."""
   directory = os.path.join(reward_dir, "checkpoints")
+  if frozen_base.METADATA_KEY in restore.saved_custom_metadata(directory)[0]:
+    return reward_loop.merged_peft_reward_model(directory, model, value_abstract, example,
+                                                mesh, rules)
   saved = restore.saved_params_metadata(directory)
   reward_vocab = saved["trunk"]["token_embedder"]["embedding"].shape[0]
-  check_same_vocabulary(policy_config.vocab_size, reward_vocab)
+  check_same_vocabulary(model.config.vocab_size, reward_vocab)
   return restore.restore_params(directory, value_abstract)[0]
 
 
@@ -84,7 +90,8 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
   abstract, shardings = state_lib.with_value_model(
       policy.abstract, policy.shardings, value_model, value_optimizer, example, mesh, rules)
   ref_params = policy.reference
-  reward_params = reward_model_params(reward_dir, model.config, abstract.value.params)
+  reward_params = reward_model_params(reward_dir, model, abstract.value.params, example, mesh,
+                                      rules)
   os.makedirs(model_dir, exist_ok=True)
   checkpoints = checkpoints_lib.Checkpoints(os.path.join(model_dir, "checkpoints"),
                                             checkpoint_every, keep=2,
