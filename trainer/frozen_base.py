@@ -146,8 +146,8 @@ def _describe(identity: dict) -> str:
 
 
 def refuse_peft(model: ModelKind, stage: str):
-  """The RLHF stages do not compose deltas with bases yet: a clear error, not a confusing
-  checkpoint mismatch later."""
+  """For a stage that reads a whole SFT model (comparison sampling): a clear error, not a
+  confusing checkpoint mismatch later."""
   if model.peft is not None:
     raise NotImplementedError(
         f"{stage}: {model.peft!r} is set on the model, but this stage does not run "
