@@ -161,6 +161,9 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
   vocabulary: the policy's (default: the embedded SentencePiece model).
   initial_checkpoint_path: the LM whose trunk the reward model starts from (a run of ours,
     a HuggingFace directory or a .gguf file); default: sft_dir's newest checkpoint.
+  With a PEFT method on `model` that trunk is a frozen base: the method's parameters and
+  the head train, and the checkpoint is a delta naming the base (merged_peft_reward_model
+  composes it for PPO and GRPO).
   """
   results_path = os.path.join(model_dir, RESULTS_FILE)
   if os.path.exists(results_path):

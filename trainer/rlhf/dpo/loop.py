@@ -163,6 +163,9 @@ def train_dpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
     run of ours, a HuggingFace directory or a .gguf file); default: sft_dir's newest
     checkpoint. It must match `model`'s config; that is checked, like the data, before
     MODEL_DIR is touched.
+  With a PEFT method on `model` (models.peft) that starting point is the one frozen base:
+  the reference is the base with the method switched off, the state and its checkpoints
+  hold the trained delta only and name the base (see trainer.rlhf.policy_weights).
   heldout_prompts: how many distinct prompts of heldout.jsonl the final KL samples on.
   """
   mesh = mesh or partitioning.make_mesh()

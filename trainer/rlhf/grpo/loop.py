@@ -59,6 +59,9 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
     GRPOConfig.tis_cap corrects for the sampler/trainer mismatch.
   initial_checkpoint_path: the reference policy, which a fresh run's policy starts from;
     default: sft_dir's newest checkpoint.
+  With a PEFT method on `model` (models.peft) that starting point is the one frozen base:
+  the reference is the base with the method switched off, the state and its checkpoints
+  hold the trained delta only and name the base (see trainer.rlhf.policy_weights).
   """
   reward_weights = dict(reward_weights or {"verifiable": 1.0})
   host_functions = rewards_lib.resolve(reward_weights, reward_functions, bool(reward_dir))

@@ -71,6 +71,9 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
   initial_checkpoint_path: the reference policy, which a fresh run's policy starts from (a
     run of ours, a HuggingFace directory or a .gguf file); default: sft_dir's newest
     checkpoint. A resumed run's policy comes from its own checkpoint.
+  With a PEFT method on `model` (models.peft) that starting point is the one frozen base:
+  the reference is the base with the method switched off, the state and its checkpoints
+  hold the trained delta only and name the base (see trainer.rlhf.policy_weights).
   """
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
