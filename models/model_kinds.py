@@ -11,6 +11,7 @@ chosen once in gin (`DecoderOnlyModel.prefix_lm`): it is then trained, decoded a
 under the same attention mask.
 """
 import abc
+import copy
 import functools
 
 import flax.linen as nn
@@ -32,7 +33,7 @@ from models import losses
 from models.peft import param_trees
 from models.peft.method import PeftMethod
 from models.peft.peft_module import PeftModule
-from models.reward_model import ScalarHeadModel
+from models.reward_model import ScalarHeadModel, WithTrainedHead
 
 
 class ModelKind(abc.ABC):
@@ -95,6 +96,15 @@ class ModelKind(abc.ABC):
   def merged_params(self, params) -> dict:
     """The base network's tree with the method folded in (LoRA, (IA)^3), for export."""
     return params if self.peft is None else self.module.merged(params)
+
+  def without_peft(self) -> "ModelKind":
+    """The same kind running the bare network: the model with its method switched off
+    (an RLHF reference policy reads the base weights through it); itself without one."""
+    if self.peft is None:
+      return self
+    bare = copy.copy(self)
+    bare.peft, bare.module = None, self.module.network
+    return bare
 
   @abc.abstractmethod
   def _network(self, config: ModelConfig) -> nn.Module:
@@ -213,9 +223,13 @@ class ModelKind(abc.ABC):
 
   # ---- RLHF: one layout for policy, reference, value and reward model
 
-  def scalar_head(self) -> ScalarHeadModel:
-    """The reward / value network: this kind's trunk with a scalar head."""
-    return ScalarHeadModel(self.config, trunk=self._network(self.config))
+  def scalar_head(self, with_peft: bool = False):
+    """The reward / value network: this kind's trunk with a scalar head; with_peft: under
+    the kind's PEFT method (if it has one), the head trained beside the method."""
+    head = ScalarHeadModel(self.config, trunk=self._network(self.config))
+    if not with_peft or self.peft is None:
+      return head
+    return PeftModule(head, WithTrainedHead(self.peft), self.init_batch())
 
   @abc.abstractmethod
   def sequence_batch(self, prompts_bp, responses_br, eos_id: int):

@@ -53,7 +53,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
   model_dir = prepare_model_dir(model_dir)
   checkpoints = checkpoints_lib.Checkpoints(
       os.path.join(model_dir, "checkpoints"), checkpoint_every, keep_checkpoints,
-      custom_metadata=None if base is None else {frozen_base.METADATA_KEY: base.identity})
+      custom_metadata=frozen_base.checkpoint_metadata(base))
   dataset = data.training_dataset(mixture_or_task_name, task_feature_lengths,
                                   model.train_feature_converter(), batch_size, seed)
   inputs = data.resumable_input(dataset, model_dir, mixture_or_task_name, task_feature_lengths,
@@ -128,16 +128,10 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
                                       shardings)
       evaluation.write(evaluation.run(model, params, shardings, mesh, rules), model_dir, done)
 
-  def restore_delta(checkpoints, abstract):
-    step = checkpoints.latest_step()
-    frozen_base.check_same_base(checkpoints.saved_custom_metadata(step), base,
-                                f"{checkpoints.directory}/{step}")
-    return checkpoints.restore(abstract)
-
   stage = stage_runner.Stage(abstract_state=abstract_state, init=init,
                              step=step_fn if base is None else step_on_frozen_base,
                              batches=batches, log_metrics=log_metrics, on_start=on_start,
                              after_step=evaluate_if_due, save_inputs=inputs.save_beside,
-                             **({} if base is None else {"restore": restore_delta}))
+                             restore=frozen_base.checked_restore(base))
   return stage_runner.run(stage, train_steps, model_dir=model_dir, checkpoints=checkpoints,
                           log_every=log_every)
