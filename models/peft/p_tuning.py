@@ -16,7 +16,7 @@ from jax import lax
 
 from models.layers import variance_scaling_init
 from models.peft import param_trees
-from models.peft.soft_prompts import PROMPT_AXIS, PROMPT_NAME, PromptTuning
+from models.peft.soft_prompts import PROMPT_AXIS, PROMPT_NAME, SoftPromptMethod
 
 HIDDEN_AXIS = "prompt_hidden"  # unsharded: no rule names them
 GATES_AXIS = "prompt_gates"
@@ -72,7 +72,7 @@ class PromptEncoder(nn.Module):
 
 
 @gin.configurable("p_tuning", module="peft")
-class PTuning(PromptTuning):
+class PTuning(SoftPromptMethod):
   """length: prompt positions; encoder: 'lstm' (bidirectional LSTM + MLP, the paper's) or
   'mlp'; hidden_dim: the encoder's width (even: each LSTM direction has half)."""
 
@@ -97,10 +97,6 @@ class PTuning(PromptTuning):
   def prompt(self, module):
     cfg = module.config
     return self._prompt_encoder(cfg.emb_dim, cfg.param_dtype, name=PROMPT_NAME)()
-
-  def initial_trainable(self, trainable, frozen):
-    del frozen  # the encoder's inputs start random, as the paper's
-    return trainable
 
   def plain_prompt(self, params) -> dict:
     """`params` with every prompt encoder replaced by the prompt it produces

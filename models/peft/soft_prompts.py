@@ -1,5 +1,6 @@
-"""Prompt tuning (Lester et al. 2021): a soft prompt of `length` learned vectors in the
-embedding space, read by the network before its input; only the prompt trains.
+"""Soft prompts: `length` learned vectors in the embedding space that the network reads
+before its input; only what makes them trains. Prompt tuning (Lester et al. 2021, here)
+learns the vectors themselves, P-tuning (p_tuning.py) a prompt encoder that outputs them.
 
 Where the prompt goes (the networks pass these arguments positionally):
 - encoder-decoder: prepended to the encoder input. The encoder is bidirectional: every
@@ -13,10 +14,12 @@ Where the prompt goes (the networks pass these arguments positionally):
   positions only. Cached decoding (models.decoding) writes the prompt into the first
   `length` cache slots: the embeddings fed at those slots are replaced by the prompt.
 
-Initialisation (Lester et al. section 3.2): the embeddings of vocabulary tokens sampled
+Prompt tuning's initialisation (Lester et al. section 3.2): the embeddings of vocabulary tokens sampled
 from `sample_range` (ids of the most frequent pieces), or of given class-label words (a
 word of several pieces gets their mean), the remaining positions sampled.
 """
+import abc
+
 import flax.linen as nn
 import gin
 import jax.numpy as jnp
@@ -93,26 +96,16 @@ def _sampled_groups(length, label_token_ids, sample_range, vocab_size, seed):
   return labels + tuple((int(i),) for i in sampled)
 
 
-@gin.configurable("prompt_tuning", module="peft")
-class PromptTuning(PeftMethod):
-  """length: prompt positions. label_token_ids: token ids of class-label words (one list
-  per word) whose embeddings start the first positions; empty: all sampled.
-  sample_range: [first, end) ids the other positions are sampled from (Lester et al.: the
-  5,000 most common tokens; SentencePiece ids run roughly by frequency after the specials).
-  seed: of that sampling."""
+class SoftPromptMethod(PeftMethod):
+  """A method whose parameters make a soft prompt of `length` positions (`prompt`), placed
+  as the module docstring says."""
 
-  def __init__(self, length: int = 20, label_token_ids=(), sample_range=(3, 5000),
-               seed: int = 0):
+  name: str  # the gin name, for error messages
+
+  def __init__(self, length: int):
     if not isinstance(length, int) or length < 1:
       raise ValueError(f"{self.name}: length must be a whole number >= 1, got {length!r}")
-    self.length, self.label_token_ids = length, tuple(label_token_ids)
-    self.sample_range, self.seed = tuple(sample_range), seed
-
-  name = "prompt_tuning"
-
-  def __repr__(self):
-    return (f"prompt_tuning(length={self.length}, label_token_ids={self.label_token_ids}, "
-            f"sample_range={self.sample_range}, seed={self.seed})")
+    self.length = length
 
   @property
   def extra_positions(self):
@@ -121,25 +114,10 @@ class PromptTuning(PeftMethod):
   def describe_targets(self) -> str:
     return f"a {self.length}-position soft prompt before the encoder or decoder input"
 
-  def token_groups(self, vocab_size: int):
-    return _sampled_groups(self.length, self.label_token_ids, self.sample_range, vocab_size,
-                           self.seed)
-
+  @abc.abstractmethod
   def prompt(self, module) -> jnp.ndarray:
-    """[length, embed], created as a child of `module` (the Encoder or Decoder)."""
-    cfg = module.config
-    return SoftPrompt(self.token_groups(cfg.vocab_size), cfg.param_dtype,
-                      name=PROMPT_NAME)(module.embedder)
-
-  def initial_trainable(self, trainable, frozen):
-    """The prompt from the base's token embedding (the random one it was built from is
-    not the base's)."""
-    flat = param_trees.flat(frozen)
-    table = flat[EMBEDDING_PATH]
-    rows = _mean_rows(table, self.token_groups(table.shape[0]))
-    return param_trees.nested({
-        path: rows.astype(leaf.dtype) if path[-2:] == (PROMPT_NAME, "embedding") else leaf
-        for path, leaf in param_trees.flat(trainable).items()})
+    """[length, embed], its parameters created as children of `module` (the Encoder or
+    Decoder)."""
 
   def intercept(self, next_fun, args, kwargs, context):
     module, method = context.module, context.method_name
@@ -182,3 +160,42 @@ class PromptTuning(PeftMethod):
       out = next_fun(jnp.pad(tokens, ((0, 0), (p, 0))), in_front(positions),
                      in_front(key_positions), mask, *rest, **kwargs)
     return out[:, p:]
+
+
+@gin.configurable("prompt_tuning", module="peft")
+class PromptTuning(SoftPromptMethod):
+  """length: prompt positions. label_token_ids: token ids of class-label words (one list
+  per word) whose embeddings start the first positions; empty: all sampled.
+  sample_range: [first, end) ids the other positions are sampled from (Lester et al.: the
+  5,000 most common tokens; SentencePiece ids run roughly by frequency after the specials).
+  seed: of that sampling."""
+
+  name = "prompt_tuning"
+
+  def __init__(self, length: int = 20, label_token_ids=(), sample_range=(3, 5000),
+               seed: int = 0):
+    super().__init__(length)
+    self.label_token_ids, self.sample_range = tuple(label_token_ids), tuple(sample_range)
+    self.seed = seed
+
+  def __repr__(self):
+    return (f"prompt_tuning(length={self.length}, label_token_ids={self.label_token_ids}, "
+            f"sample_range={self.sample_range}, seed={self.seed})")
+
+  def token_groups(self, vocab_size: int):
+    return _sampled_groups(self.length, self.label_token_ids, self.sample_range, vocab_size,
+                           self.seed)
+
+  def prompt(self, module):
+    cfg = module.config
+    return SoftPrompt(self.token_groups(cfg.vocab_size), cfg.param_dtype,
+                      name=PROMPT_NAME)(module.embedder)
+
+  def initial_trainable(self, trainable, frozen):
+    """The prompt from the base's token embedding (the random one it was built from is
+    not the base's)."""
+    table = param_trees.flat(frozen)[EMBEDDING_PATH]
+    rows = _mean_rows(table, self.token_groups(table.shape[0]))
+    return param_trees.nested({
+        path: rows.astype(leaf.dtype) if path[-2:] == (PROMPT_NAME, "embedding") else leaf
+        for path, leaf in param_trees.flat(trainable).items()})
