@@ -116,6 +116,21 @@ class ModelKind(abc.ABC):
   def feature_converter(self, pack: bool) -> seqio.FeatureConverter:
     ...
 
+  def data_feature_lengths(self, task_feature_lengths: dict) -> dict:
+    """The task feature lengths to build batches with: a method that adds input positions
+    (a soft prompt) takes them from the inputs' length, so prompt + input fit in it."""
+    extra = 0 if self.peft is None else self.peft.extra_positions
+    if not extra:
+      return task_feature_lengths
+    inputs = task_feature_lengths["inputs"]
+    if extra >= inputs:
+      raise ValueError(
+          f"{self.peft!r}: a prompt of {extra} positions leaves no room for the input in the "
+          f"configured input length TASK_FEATURE_LENGTHS['inputs'] = {inputs} (prompt + "
+          f"input must fit in it): shorten the prompt to at most {inputs - 1} positions or "
+          f"lengthen the inputs")
+    return dict(task_feature_lengths, inputs=inputs - extra)
+
   def train_feature_converter(self) -> seqio.FeatureConverter:
     return self.feature_converter(self.pack)
 
@@ -261,6 +276,11 @@ class EncoderDecoderModel(ModelKind):
     if not config.is_encoder_decoder:
       raise ValueError("models.EncoderDecoderModel needs ModelConfig.num_encoder_layers > 0;"
                        " a decoder-only config goes with models.DecoderOnlyModel")
+    if pack and peft is not None and peft.extra_positions:
+      raise ValueError(
+          f"models.EncoderDecoderModel: {peft!r} puts a soft prompt in the encoder, which "
+          f"attends to every input token of its row: in a packed row it would carry one "
+          f"example's tokens to another. Set models.EncoderDecoderModel.pack = False")
     super().__init__(config, pack, loss_chunk_size, loss_vocab_chunk_size, peft)
 
   kv_cache = decoding.EncoderDecoderCache

@@ -41,6 +41,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
     raise ValueError("train: set initial_checkpoint_path or initial_params, not both")
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
+  task_feature_lengths = model.data_feature_lengths(task_feature_lengths)
   fresh = not model_dir or not restore.is_checkpoint_directory(model_dir)
   base = None
   if model.peft is not None:
@@ -70,7 +71,10 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
                                            mesh, rules, seed, trainable)
     # Optimizer states start at zeros whatever the weights.
     if base is not None:  # the base leaves the method trains start at the base's values
-      state = state.replace(params=model.join_params(state.params, base.trained))
+      start = jax.jit(model.peft.initial_trainable,
+                      out_shardings=jax.tree.map(lambda x: x.sharding, state.params))
+      state = state.replace(params=model.join_params(start(state.params, base.frozen),
+                                                     base.trained))
     elif initial_checkpoint_path:
       state = state.replace(params=initial_checkpoint.load(
           initial_checkpoint_path, model.config, abstract_state.params,
