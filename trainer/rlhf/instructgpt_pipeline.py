@@ -6,8 +6,9 @@ the same reward model; all from the same SFT model) -> evaluation.
   python train.py --gin_file=gin/runs/instructgpt_tiny.gin --gin.MODEL_DIR="'/tmp/igpt'"
 
 Each step writes under MODEL_DIR/<step>/ and is skipped (or resumed) when rerun, so a
-killed pipeline continues where it stopped. It ends with MODEL_DIR/pipeline_results.json
-and MODEL_DIR/pipeline_results.md (the table).
+killed pipeline continues where it stopped; MODEL_DIR/stage_seconds.json keeps each
+step's wall time summed over the runs. It ends with MODEL_DIR/pipeline_results.json and
+MODEL_DIR/pipeline_results.md (the table).
 """
 import dataclasses
 import functools
@@ -47,6 +48,11 @@ def results_table(results: dict) -> str:
                  f"(±{r['labeler_gain_se']:.3f}) | {r['labeler_correct']:.3f} | "
                  f"{r['rm_score']:.3f} | {r['kl']:.2f} | {r['heldout_accuracy']:.1f} | "
                  f"{'-' if seconds is None else f'{seconds:.0f}'} |")
+  rows = {stage_directory_name(name) for name in results["policies"]}
+  others = [f"{step} {seconds:.0f} s" for step, seconds in results["stage_seconds"].items()
+            if step not in rows]
+  if others:
+    lines.append(f"\nThe other steps' wall time: {', '.join(others)}.")
   lines.append(f"\nReward model held-out pair accuracy: "
                f"{100 * results['reward_model']['heldout_pair_accuracy']:.1f}% "
                f"(train {100 * results['reward_model']['train_pair_accuracy']:.1f}%).")

@@ -49,3 +49,5 @@ def test_the_table_lists_every_evaluated_policy_in_order_with_its_stage_wall_tim
           for line in instructgpt_pipeline.results_table(results).splitlines()[2:7]]
   assert [r[0].strip() for r in rows] == ["SFT", "PPO", "PPO-ptx", "DPO", "SimPO"]
   assert [r[-1].strip() for r in rows] == ["273", "112", "163", "-", "62"]
+  assert "The other steps' wall time: evaluation 44 s." in instructgpt_pipeline.results_table(
+      results)
