@@ -1,16 +1,20 @@
 """The InstructGPT pipeline as one stage: SFT -> sample and label comparisons -> reward
 model -> PPO -> PPO-ptx -> (optionally direct preference stages: DPO, IPO, SimPO, ... on
-the same comparisons, from the same SFT model) -> evaluation.
+the same comparisons, and critic-free policy-gradient stages: GRPO, Dr. GRPO, RLOO on
+the same reward model; all from the same SFT model) -> evaluation.
 
   python train.py --gin_file=gin/runs/instructgpt_tiny.gin --gin.MODEL_DIR="'/tmp/igpt'"
 
 Each step writes under MODEL_DIR/<step>/ and is skipped (or resumed) when rerun, so a
-killed pipeline continues where it stopped. It ends with MODEL_DIR/pipeline_results.json
-and MODEL_DIR/pipeline_results.md (the table).
+killed pipeline continues where it stopped; MODEL_DIR/stage_seconds.json keeps each
+step's wall time summed over the runs. It ends with MODEL_DIR/pipeline_results.json and
+MODEL_DIR/pipeline_results.md (the table).
 """
 import dataclasses
+import functools
 import json
 import os
+import re
 import time
 
 from etils import epath
@@ -21,17 +25,34 @@ from tasks import mixtures, suite, rl_prompts as rl_prompts_lib
 from trainer import loop, partitioning, run_dir
 from trainer.rlhf import batches, comparison_sampling, evaluation, reward_loop
 from trainer.rlhf.dpo import loop as dpo_loop
+from trainer.rlhf.grpo import loop as grpo_loop
 from trainer.rlhf.ppo import loop as ppo_loop, ppo_step, rollout
+
+
+STAGE_SECONDS_FILE = "stage_seconds.json"
+
+
+def stage_directory_name(name: str) -> str:
+  """A table row's step directory under MODEL_DIR (and its key in stage_seconds):
+  'PPO-ptx' -> 'ppo_ptx', 'Dr. GRPO' -> 'dr_grpo'."""
+  return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 def results_table(results: dict) -> str:
   lines = ["| policy | labeler score (0-4) | vs SFT (paired s.e.) | exactly right (held-in) | "
-           "RM score | KL to SFT (nats) | held-out-cluster accuracy (%) |",
-           "|---|---|---|---|---|---|---|"]
+           "RM score | KL to SFT (nats) | held-out-cluster accuracy (%) | stage wall time (s) |",
+           "|---|---|---|---|---|---|---|---|"]
   for name, r in results["policies"].items():
+    seconds = results["stage_seconds"].get(stage_directory_name(name))
     lines.append(f"| {name} | {r['labeler_score']:.3f} | {r['labeler_gain']:+.3f} "
                  f"(±{r['labeler_gain_se']:.3f}) | {r['labeler_correct']:.3f} | "
-                 f"{r['rm_score']:.3f} | {r['kl']:.2f} | {r['heldout_accuracy']:.1f} |")
+                 f"{r['rm_score']:.3f} | {r['kl']:.2f} | {r['heldout_accuracy']:.1f} | "
+                 f"{'-' if seconds is None else f'{seconds:.0f}'} |")
+  rows = {stage_directory_name(name) for name in results["policies"]}
+  others = [f"{step} {seconds:.0f} s" for step, seconds in results["stage_seconds"].items()
+            if step not in rows]
+  if others:
+    lines.append(f"\nThe other steps' wall time: {', '.join(others)}.")
   lines.append(f"\nReward model held-out pair accuracy: "
                f"{100 * results['reward_model']['heldout_pair_accuracy']:.1f}% "
                f"(train {100 * results['reward_model']['train_pair_accuracy']:.1f}%).")
@@ -48,6 +69,48 @@ def _run_sft(sft_dir):
     return
   loop.train(model_dir=sft_dir)
   run_dir.write_text(_done_marker(sft_dir), "ok\n")
+
+
+PIPELINE_STEPS = ("sft", "comparisons", "reward", "ppo", "ppo_ptx")
+
+
+def _train_preference_policy(directory, dirs, *, config, clusters, **common):
+  del clusters  # the pairs' prompts are the comparisons'
+  state, _, _ = dpo_loop.train_dpo(directory, dirs["sft"], dirs["comparisons"],
+                                   config=config, **common)
+  return state.params
+
+
+def _train_policy_gradient_policy(directory, dirs, *, config, **common):
+  state, _, _ = grpo_loop.train_grpo(directory, dirs["sft"], dirs["reward"], config=config,
+                                     **common)
+  return state.params
+
+
+def extra_stages(preference_policies: dict | None, policy_gradient_policies: dict | None
+                 ) -> dict:
+  """{table name: (step directory name, fn(directory, dirs, clusters, **common) -> params)}
+  of the stages after PPO-ptx; refuses, before any stage runs, a name whose directory is
+  one of the pipeline's steps (its rows SFT, PPO, PPO-ptx among them) or another stage's."""
+  families = ((preference_policies, "preference_policies", _train_preference_policy),
+              (policy_gradient_policies, "policy_gradient_policies",
+               _train_policy_gradient_policy))
+  taken = {step: f"the pipeline's {step} step" for step in PIPELINE_STEPS}
+  stages = {}
+  for policies, setting, train in families:
+    for name, config in (policies or {}).items():
+      directory = stage_directory_name(name)
+      if not directory or directory in taken:
+        raise ValueError(f"instructgpt_pipeline.{setting}[{name!r}]: its step directory "
+                         f"{directory!r} is {taken.get(directory, 'empty')}; rename the row")
+      taken[directory] = f"{setting}[{name!r}]'s"
+      stages[name] = (directory, functools.partial(train, config=config))
+  return stages
+
+
+def _stage_seconds_so_far(model_dir) -> dict:
+  path = epath.Path(model_dir) / STAGE_SECONDS_FILE
+  return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _evaluate_all(model_dir, model, policies, ref_params, reward_params, clusters,
@@ -85,27 +148,38 @@ def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
                          heldout_cluster: str = gin.REQUIRED, ptx_coef: float = gin.REQUIRED,
                          eval_prompts: int = 256, prompt_length: int = 96,
                          response_length: int = 16, eval_chunk: int = 64, seed: int = 0,
-                         vocabulary=None, preference_policies: dict | None = None):
+                         vocabulary=None, preference_policies: dict | None = None,
+                         policy_gradient_policies: dict | None = None):
   """vocabulary: the one every RLHF stage encodes and decodes with (default: the embedded
   SentencePiece model; SFT takes its own from its tasks).
-  preference_policies: {table name: DPOConfig}, direct preference stages trained after
-  PPO-ptx (trainer/rlhf/dpo, its other settings from gin's train_dpo) and evaluated beside
-  them, each in MODEL_DIR/<name lowercased>; default none."""
+  preference_policies: {table name: DPOConfig}, direct preference stages on the pipeline's
+  comparisons (trainer/rlhf/dpo, its other settings from gin's train_dpo).
+  policy_gradient_policies: {table name: GRPOConfig}, critic-free policy-gradient stages on
+  PPO's prompt clusters with the pipeline's reward model in reach (trainer/rlhf/grpo, its
+  other settings, the reward weights among them, from gin's train_grpo).
+  Both are trained after PPO-ptx from the SFT model, each in MODEL_DIR/<name lowercased,
+  non-alphanumerics as '_'>, and evaluated beside them; default none."""
+  stages = extra_stages(preference_policies, policy_gradient_policies)
   model_dir = run_dir.prepare_model_dir(model_dir)
   vocabulary = batches.stage_vocabulary(vocabulary, model.config, "instructgpt_pipeline")
   clusters = mixtures.training_clusters(heldout_cluster)
   heldout_clusters = sorted(set(suite.CLUSTERS) - set(clusters))
-  dirs = {name: os.path.join(model_dir, name)
-          for name in ("sft", "comparisons", "reward", "ppo", "ppo_ptx")}
-  timings = {}
+  dirs = {name: os.path.join(model_dir, name) for name in PIPELINE_STEPS}
+  # Summed over the runs into MODEL_DIR, so a resumed step counts its earlier part (a
+  # finished one adds its restore); the evaluation is redone, so it counts this run's.
+  timings = _stage_seconds_so_far(model_dir)
+  timings.pop("evaluation", None)
   shared = dict(prompt_length=prompt_length, response_length=response_length,
                  vocabulary=vocabulary)
 
   def timed(name, fn, *args, **kwargs):
     start = time.perf_counter()
     out = fn(*args, **kwargs)
-    timings[name] = time.perf_counter() - start
-    print(f"== {name} finished in {timings[name]:.0f}s", flush=True)
+    seconds = time.perf_counter() - start
+    timings[name] = timings.get(name, 0.0) + seconds
+    run_dir.write_text(os.path.join(model_dir, STAGE_SECONDS_FILE), json.dumps(timings))
+    print(f"== {name} finished in {seconds:.0f}s ({timings[name]:.0f}s over the runs)",
+          flush=True)
     return out
 
   timed("sft", _run_sft, dirs["sft"])
@@ -124,11 +198,9 @@ def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
       seed=seed, **shared)
   policies = {"SFT": ref_params, "PPO": ppo_state.policy.params,
               "PPO-ptx": ptx_state.policy.params}
-  for name, config in (preference_policies or {}).items():
-    directory = os.path.join(model_dir, name.lower())
-    state, _, _ = timed(name.lower(), dpo_loop.train_dpo, directory, dirs["sft"],
-                        dirs["comparisons"], model=model, config=config, seed=seed, **shared)
-    policies[name] = state.params
+  for name, (directory, train) in stages.items():
+    policies[name] = timed(directory, train, os.path.join(model_dir, directory), dirs,
+                           model=model, clusters=clusters, seed=seed, **shared)
   policy_results = timed("evaluation", _evaluate_all, model_dir, model, policies, ref_params,
                      reward_params, clusters, heldout_clusters, eval_prompts, prompt_length,
                      response_length, eval_chunk, seed, vocabulary)
