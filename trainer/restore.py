@@ -67,13 +67,13 @@ def _opened_step(path: str, step: int | None):
   path, step = _split_step_directory(path, step)
   directory = checkpoint_directory(path)
   if not epath.Path(directory).is_dir():
-    raise FileNotFoundError(f"no checkpoint directory at {directory}")
+    raise checkpoints_lib.MissingCheckpointError(f"no checkpoint directory at {directory}")
   # StandardCheckpointHandler saved it; the PyTree handler under it restores a subtree.
   manager = ocp.CheckpointManager(directory, item_handlers=ocp.PyTreeCheckpointHandler())
   try:
     step = manager.latest_step() if step is None else step
     if step is None or step not in manager.all_steps():
-      raise FileNotFoundError(f"no checkpoint step {step} in {directory}; steps there: "
+      raise checkpoints_lib.MissingCheckpointError(f"no checkpoint step {step} in {directory}; steps there: "
                               f"{sorted(manager.all_steps())}")
     yield manager, step, f"{directory}/{step}"
   finally:
