@@ -105,8 +105,8 @@ def _finalize(gin_files: list[str], gin_bindings: list[str]):
     found = re.search(r"'([^'/]+)(/gin\.macro)?'", first_line)
     if found and found.group(2):
       first_line = f"macro %{found.group(1)} is not defined"
-    name = found.group(1) if found else "\0"
-    source = next((f"gin binding {b!r}" for b in gin_bindings if name in b),
+    mentions = re.compile(rf"\b{re.escape(found.group(1))}\b" if found else "^$")
+    source = next((f"gin binding {b!r}" for b in gin_bindings if mentions.search(b)),
                   f"gin files {gin_files}")
     raise user_errors.GinConfigError(f"{source}: {first_line}") from e
 

@@ -8,6 +8,7 @@ and the reason; orbax writes into a temporary directory and renames it when comp
 the previous checkpoint is untouched. A checkpoint that cannot be read is moved aside
 (`<step>.corrupt-<n>`, outside orbax's step names), never deleted.
 """
+import contextlib
 import os
 import re
 
@@ -101,6 +102,7 @@ class Checkpoints:
     self.save_every = save_every
     self.custom_metadata = custom_metadata
     self.pending_step = None  # of the save in flight
+    self.reported_failure = False
     self.manager = ocp.CheckpointManager(
         self.directory,
         item_handlers=ocp.StandardCheckpointHandler(),  # lets a fresh process read metadata
@@ -161,6 +163,8 @@ class Checkpoints:
     try:
       self.manager.wait_until_finished()
     except Exception as e:  # pylint: disable=broad-except
+      if self.reported_failure:
+        return  # orbax raises a failed save's error again at every wait
       if step is not None:
         self._raise_if_refused(step, e)
       raise
@@ -172,6 +176,7 @@ class Checkpoints:
       return
     self.manager.reload()
     previous = self.latest_step()
+    self.reported_failure = True
     kept = (f"the previous checkpoint {self.directory}/{previous} is intact; free space (or "
             f"raise the file-size limit) and rerun the same command to resume from it"
             if previous is not None else "there is no earlier checkpoint")
@@ -183,4 +188,7 @@ class Checkpoints:
     try:
       self.wait()
     finally:
-      self.manager.close()
+      # After a failed save, orbax's close raises its error again; it has been reported.
+      with (contextlib.suppress(Exception) if self.reported_failure
+            else contextlib.nullcontext()):
+        self.manager.close()
