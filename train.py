@@ -81,6 +81,28 @@ def _named_gin_errors(where: str):
     raise user_errors.GinConfigError(f"{where}: {e}") from e
 
 
+class _OrbaxTracebacksAsOneLine(std_logging.Filter):
+  """orbax logs a failed background save's traceback from every thread it passed through;
+  the failure is raised again in the main thread (and reported there), so each log keeps
+  its one line unless --debug."""
+
+  def filter(self, record):
+    if "/orbax/" in record.pathname:
+      record.exc_info, record.exc_text = None, None
+    return True
+
+
+def _without_closed_loop_callbacks(default_hook):
+  """After a failed async save, tensorstore completes the save's other writes through
+  orbax's event loop, closed by then: each would print a `RuntimeError: Event loop is
+  closed` traceback beneath the failure's message."""
+  def hook(unraisable):
+    if not (isinstance(unraisable.exc_value, RuntimeError)
+            and str(unraisable.exc_value) == "Event loop is closed"):
+      default_hook(unraisable)
+  return hook
+
+
 def parse_gin(gin_files: list[str], gin_bindings: list[str]):
   """The files in order, then each binding on its own, so that an error names its source."""
   std_logging.getLogger().addFilter(_QuietGinSearchMisses())
@@ -137,6 +159,9 @@ def start(argv):
   # `using_default_value` is cleared by any library that calls logging.set_verbosity.
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
+  if not FLAGS.debug:
+    std_logging.getLogger("absl").addFilter(_OrbaxTracebacksAsOneLine())
+    sys.unraisablehook = _without_closed_loop_callbacks(sys.unraisablehook)
   # A file-size limit (ulimit -f) then fails the write with EFBIG, which is reported,
   # instead of killing the process mid-save.
   signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

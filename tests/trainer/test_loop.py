@@ -10,7 +10,7 @@ import seqio
 import tensorflow as tf
 
 import train as train_script
-from trainer import checkpoints as checkpoints_lib
+from trainer import checkpoints as checkpoints_lib, non_finite
 
 TASK = "loop_test_reverse_words"
 
@@ -113,3 +113,15 @@ def test_incompatible_checkpoint_is_refused_and_kept(tmp_path):
     run_train(tmp_path, 4, extra=["ModelConfig.emb_dim = 48"])
   assert sorted(os.listdir(tmp_path / "checkpoints")) == before
   assert (tmp_path / "metrics.jsonl").read_text() == metrics_before
+
+
+@pytest.mark.slow
+def test_huge_learning_rate_stops_naming_loss_gradients_and_the_first_parameter(tmp_path):
+  # Step 1's update makes the parameters infinite; step 2 (a save point) sees it.
+  with pytest.raises(non_finite.NonFiniteError,
+                     match=r"^step 2: .*grad_norm = nan.* not finite \(.*gradients, "
+                           r"parameters; the first non-finite state leaf: params/\w+.*\); "
+                           r"stopping without saving this state\."):
+    run_train(tmp_path, 4, extra=["constant_schedule.learning_rate = 1e38"])
+  assert not os.listdir(tmp_path / "checkpoints")
+  assert [r["step"] for r in read_metrics(tmp_path)] == [1]
