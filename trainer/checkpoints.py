@@ -32,6 +32,10 @@ class NoIntactCheckpointError(MissingCheckpointError):
   pass
 
 
+class UnreadableCheckpointError(ValueError):
+  pass
+
+
 class CheckpointSaveError(OSError):
   pass
 

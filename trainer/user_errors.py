@@ -19,7 +19,8 @@ def user_error_types() -> tuple[type[BaseException], ...]:
   from tasks import json_text, promptsource, templates, tfds_source
   from trainer import checkpoints, non_finite, run_dir
   return (GinConfigError, run_dir.ModelDirError, checkpoints.IncompatibleCheckpointError,
-          checkpoints.MissingCheckpointError, checkpoints.CheckpointSaveError,
+          checkpoints.MissingCheckpointError, checkpoints.UnreadableCheckpointError,
+          checkpoints.CheckpointSaveError,
           checkpoint_source.CheckpointError, hf_config.HFConfigError,
           tfds_source.TfdsDataMissingError, json_text.BadDataError,
           templates.TemplateFieldError, templates.TemplatePatternError,

@@ -12,8 +12,8 @@ import pytest
 
 from tests.model_configs import TINY_LLAMA, module_for, random_batch
 from tests.trainer import test_stage_runner
-from trainer import checkpoints as checkpoints_lib, optimizers, partitioning, stage_runner
-from trainer import train_state
+from trainer import checkpoints as checkpoints_lib, optimizers, partitioning, restore
+from trainer import stage_runner, train_state
 
 RULES = partitioning.logical_axis_rules()
 
@@ -141,3 +141,18 @@ def test_file_size_limit_save_fails_naming_path_and_reason_and_resumes(tmp_path,
   assert (f"CheckpointSaveError: saving checkpoint {checkpoint_dir}/4 failed: File too large; "
           f"the previous checkpoint {checkpoint_dir}/2 is intact") in child.stderr
   check_resumes_from_step_2(tmp_path, checkpoint_dir, capsys)
+
+
+def test_unreadable_checkpoint_for_its_params_is_named_and_an_older_step_reads(tmp_path):
+  # Evaluation and the next stage read a checkpoint's params; they never fall back silently.
+  checkpoint_dir = tmp_path / "checkpoints"
+  run_toy(tmp_path, checkpoint_dir, 4)
+  with open(checkpoint_dir / "4" / "default" / "_sharding", "r+b") as f:
+    f.truncate(10)
+  params = test_stage_runner.ABSTRACT.params
+  with pytest.raises(checkpoints_lib.UnreadableCheckpointError,
+                     match=rf"^checkpoint {checkpoint_dir}/4 cannot be read \(.*Invalid JSON"):
+    restore.restore_params(str(tmp_path), params)
+  restored, step = restore.restore_params(str(checkpoint_dir / "2"), params)
+  assert step == 2 and float(restored["total"]) == 3.0
+  assert sorted(os.listdir(checkpoint_dir)) == ["2", "4"]
