@@ -56,8 +56,9 @@ def check_macro_bindings(bindings: list[str]):
     if "." in name or "/" in name or name in used:
       continue
     hint = difflib.get_close_matches(name, sorted(used), n=1)
-    raise user_errors.GinConfigError(f"gin binding {binding!r}: macro {name} is not used by any "
-                     f"configurable" + (f"; did you mean {hint[0]}?" if hint else ""))
+    raise user_errors.GinConfigError(
+        f"gin binding {binding!r}: macro {name} is not used by any configurable"
+        + (f"; did you mean {hint[0]}?" if hint else ""))
 
 
 class _QuietGinSearchMisses(std_logging.Filter):

@@ -34,7 +34,7 @@ def loads(text: str, where: str, one_line: bool = False) -> Any:
   what = _lone_surrogate_place(value)
   if what is not None:
     raise BadDataError(f"{where}: {what} holds a lone surrogate escape (such as \\ud800), "
-                     f"which is not a character")
+                       f"which is not a character")
   return value
 
 

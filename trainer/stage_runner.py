@@ -113,6 +113,24 @@ def _stop(stage: Stage, done: int, problem: str,
                                   + f"; stopping without saving this state.{kept}")
 
 
+def _guarded_step(stage: Stage, policy: non_finite.NonFinitePolicy, state, batch, done: int,
+                  fetch: bool, checkpoints: checkpoints_lib.Checkpoints | None):
+  """(the state to go on with, the fetched metrics or None, whether the step was skipped):
+  one step, checked as `policy` says."""
+  stepped, metrics = stage.step(_copy(state) if policy.skips else state, batch)
+  if not (fetch or policy.checks_every_step):
+    return stepped, None, False
+  fetched = jax.device_get(metrics)
+  problem = non_finite.describe(fetched, stepped)
+  if problem is None:
+    return stepped, fetched, False
+  if not policy.skips:
+    _stop(stage, done, problem, checkpoints)
+  print(f"warning: {_message(stage, done, problem)}; skipped it, keeping the state from "
+        f"before it", file=sys.stderr, flush=True)
+  return state, None, True
+
+
 def run(stage: Stage, total_steps: int, *, model_dir: str,
         checkpoints: checkpoints_lib.Checkpoints | None, log_every: int,
         log_subdir: str = "train", policy: non_finite.NonFinitePolicy | None = None):
@@ -132,27 +150,18 @@ def run(stage: Stage, total_steps: int, *, model_dir: str,
     batches = stage.batches(start)
     window_start, window_steps = time.perf_counter(), 0
     for step in range(start, total_steps):
-      stepped, metrics = stage.step(_copy(state) if policy.skips else state, next(batches))
-      window_steps += 1
       done = step + 1
       log_due = done % log_every == 0 or done == total_steps
       save_due = checkpoints is not None and (done == total_steps or checkpoints.is_due(done))
-      fetched = (jax.device_get(metrics)
-                 if log_due or save_due or policy.checks_every_step else None)
-      problem = None if fetched is None else non_finite.describe(fetched, stepped)
-      if problem is None:
-        state = stepped
-      elif policy.skips:
-        skipped += 1
-        print(f"warning: {_message(stage, done, problem)}; skipped it, keeping the state "
-              f"from before it ({skipped} skipped so far)", file=sys.stderr, flush=True)
-      else:
-        _stop(stage, done, problem, checkpoints)
+      state, fetched, was_skipped = _guarded_step(stage, policy, state, next(batches), done,
+                                                  log_due or save_due, checkpoints)
+      skipped += was_skipped
+      window_steps += 1
       if stage.after_step is not None:
         hook_start = time.perf_counter()
         stage.after_step(done, state)
         window_start += time.perf_counter() - hook_start
-      if log_due and problem is None:
+      if log_due and fetched is not None:
         last_metrics = stage.log_metrics(fetched, (time.perf_counter() - window_start)
                                          / window_steps)
         if policy.skips:
