@@ -9,6 +9,7 @@ import json
 import math
 import os
 
+import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -99,6 +100,15 @@ def test_skip_policy_keeps_the_state_before_the_step_and_counts_it(tmp_path, cap
     logged = [json.loads(line) for line in f]
   assert [r["step"] for r in logged] == [1, 2, 4, 5, 6]
   assert [r["skipped_steps"] for r in logged] == [0, 0, 1, 1, 1]
+
+
+def test_the_policy_comes_from_gin_by_default(tmp_path):
+  gin.parse_config("NonFinitePolicy.action = 'skip'")
+  try:
+    _, metrics = run(tmp_path, 4, sum_stage(poison_at=0))
+  finally:
+    gin.clear_config()
+  assert metrics["skipped_steps"] == 1.0 and metrics["loss"] == 9.0
 
 
 def test_unknown_policy_action_is_refused():
