@@ -107,8 +107,9 @@ def _message(stage: Stage, done: int, problem: str) -> str:
 
 def _stop(stage: Stage, done: int, problem: str,
           checkpoints: checkpoints_lib.Checkpoints | None):
-  kept = (f" The newest good checkpoint in {checkpoints.directory} is kept."
-          if checkpoints is not None else "")
+  newest = None if checkpoints is None else checkpoints.latest_step()
+  kept = (f" The newest good checkpoint, {checkpoints.directory}/{newest}, is kept."
+          if newest is not None else "")
   raise non_finite.NonFiniteError(_message(stage, done, problem)
                                   + f"; stopping without saving this state.{kept}")
 

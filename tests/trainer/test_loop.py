@@ -121,7 +121,7 @@ def test_huge_learning_rate_stops_naming_loss_gradients_and_the_first_parameter(
   with pytest.raises(non_finite.NonFiniteError,
                      match=r"^step 2: .*grad_norm = nan.* not finite \(.*gradients, "
                            r"parameters; the first non-finite state leaf: params/\w+.*\); "
-                           r"stopping without saving this state\."):
+                           r"stopping without saving this state\.\n"):
     run_train(tmp_path, 4, extra=["constant_schedule.learning_rate = 1e38"])
   assert not os.listdir(tmp_path / "checkpoints")
   assert [r["step"] for r in read_metrics(tmp_path)] == [1]

@@ -71,7 +71,8 @@ def test_non_finite_metric_stops_naming_step_and_metric(tmp_path):
   with pytest.raises(FloatingPointError,
                      match=r"toy step 3: batch = nan, loss = nan not finite \(loss, "
                            r"parameters; the first non-finite state leaf: params/total\); "
-                           r"stopping without saving this state\. The newest good checkpoint"):
+                           r"stopping without saving this state\. The newest good checkpoint, "
+                           rf"{tmp_path}/checkpoints/2, is kept\.$"):
     run(tmp_path, 6, sum_stage(poison_at=2))
   checkpoints = checkpoints_lib.Checkpoints(str(tmp_path / "checkpoints"), 2)
   assert checkpoints.latest_step() == 2
