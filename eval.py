@@ -5,7 +5,8 @@
 
 Writes MODEL_DIR/eval/<name>/results.json, results.md, predictions.jsonl, TensorBoard
 scalars and, for the tool strategies (rag, pal, react: gin/runs/eval_tools.gin),
-traces.jsonl. Flags are train.py's: --gin_file, --gin_bindings, the --gin.NAME=VALUE shorthand and --multiprocess.
+traces.jsonl. Flags are train.py's: --gin_file, --gin_bindings, the --gin.NAME=VALUE
+shorthand, --multiprocess and --debug.
 """
 import sys
 
@@ -16,8 +17,9 @@ from trainer import eval_stage
 
 
 def main(argv):
-  train.start(argv)
-  eval_stage.evaluate()
+  with train.user_errors_reported():
+    train.start(argv)
+    eval_stage.evaluate()
 
 
 if __name__ == "__main__":

@@ -3,13 +3,18 @@
   python train.py --gin_file=gin/runs/sft_tiny.gin --gin.MODEL_DIR="'/tmp/sft_tiny'"
 
 Flags: --gin_file (repeatable), --gin_bindings (repeatable) and the t5x shorthand
---gin.NAME=VALUE, which is the same as --gin_bindings=NAME=VALUE.
+--gin.NAME=VALUE, which is the same as --gin_bindings=NAME=VALUE. An error that is the
+user's to fix (trainer.user_errors) prints its message and exits with status 1; --debug
+adds its traceback.
 """
+import contextlib
 import difflib
 import logging as std_logging
 import os
 import re
+import signal
 import sys
+import tokenize
 
 # tf.data's C++ warnings would drown the progress lines; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,6 +23,7 @@ from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 import gin  # pylint: disable=g-import-not-at-top
 
 import instructax  # pylint: disable=g-import-not-at-top
+from trainer import user_errors  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, applied in order.")
@@ -30,6 +36,10 @@ flags.DEFINE_bool(
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (--multiprocess).")
 flags.DEFINE_integer("num_processes", None, "How many processes (--multiprocess).")
 flags.DEFINE_integer("process_id", None, "This process's index (--multiprocess).")
+flags.DEFINE_bool("debug", False,
+                  "Show the traceback of errors that are the user's to fix (a bad gin "
+                  "binding, an unwritable MODEL_DIR, ...), which otherwise print only "
+                  "their message.")
 
 
 def expand_gin_shorthand(argv: list[str]) -> list[str]:
@@ -46,8 +56,9 @@ def check_macro_bindings(bindings: list[str]):
     if "." in name or "/" in name or name in used:
       continue
     hint = difflib.get_close_matches(name, sorted(used), n=1)
-    raise ValueError(f"gin binding {binding!r}: macro {name} is not used by any "
-                     f"configurable" + (f"; did you mean {hint[0]}?" if hint else ""))
+    raise user_errors.GinConfigError(
+        f"gin binding {binding!r}: macro {name} is not used by any configurable"
+        + (f"; did you mean {hint[0]}?" if hint else ""))
 
 
 class _QuietGinSearchMisses(std_logging.Filter):
@@ -58,11 +69,81 @@ class _QuietGinSearchMisses(std_logging.Filter):
     return not (record.module == "resource_reader" and record.msg.startswith("Path not found"))
 
 
+@contextlib.contextmanager
+def _named_gin_errors(where: str):
+  """gin's parse errors (tokenize's on an unclosed bracket or quote among them) as a
+  GinConfigError naming the file or binding."""
+  try:
+    yield
+  except tokenize.TokenError as e:
+    raise user_errors.GinConfigError(f"{where}: {e.args[0]} (an unclosed bracket or "
+                                     f"quote?)") from e
+  except (ValueError, SyntaxError, OSError, ImportError) as e:
+    raise user_errors.GinConfigError(f"{where}: {e}") from e
+
+
+class _OrbaxTracebacksAsOneLine(std_logging.Filter):
+  """orbax logs a failed background save's traceback from every thread it passed through;
+  the failure is raised again in the main thread (and reported there), so each log keeps
+  its one line unless --debug."""
+
+  def filter(self, record):
+    if "/orbax/" in record.pathname:
+      record.exc_info, record.exc_text = None, None
+    return True
+
+
+def _without_closed_loop_callbacks(default_hook):
+  """After a failed async save, tensorstore completes the save's other writes through
+  orbax's event loop, closed by then: each would print a `RuntimeError: Event loop is
+  closed` traceback beneath the failure's message."""
+  def hook(unraisable):
+    if not (isinstance(unraisable.exc_value, RuntimeError)
+            and str(unraisable.exc_value) == "Event loop is closed"):
+      default_hook(unraisable)
+  return hook
+
+
 def parse_gin(gin_files: list[str], gin_bindings: list[str]):
+  """The files in order, then each binding on its own, so that an error names its source."""
   std_logging.getLogger().addFilter(_QuietGinSearchMisses())
   gin.add_config_file_search_path(instructax.gin_search_dir())
-  gin.parse_config_files_and_bindings(gin_files, gin_bindings)
+  for gin_file in gin_files:
+    with _named_gin_errors(f"gin file {gin_file!r}"):
+      gin.parse_config_file(gin_file)
+  for binding in gin_bindings:
+    with _named_gin_errors(f"gin binding {binding!r}"):
+      gin.parse_config(binding)
+  _finalize(gin_files, gin_bindings)
   check_macro_bindings(gin_bindings)
+
+
+def _finalize(gin_files: list[str], gin_bindings: list[str]):
+  """gin resolves references (%MACRO, @name) here; an unresolved one is named with the
+  binding that mentions it, else the files, instead of gin's dump of the whole config."""
+  try:
+    gin.finalize()
+  except ValueError as e:
+    first_line = str(e).splitlines()[0].removesuffix(" in config string: ").strip()
+    found = re.search(r"'([^'/]+)(/gin\.macro)?'", first_line)
+    if found and found.group(2):
+      first_line = f"macro %{found.group(1)} is not defined"
+    mentions = re.compile(rf"\b{re.escape(found.group(1))}\b" if found else "^$")
+    source = next((f"gin binding {b!r}" for b in gin_bindings if mentions.search(b)),
+                  f"gin files {gin_files}")
+    raise user_errors.GinConfigError(f"{source}: {first_line}") from e
+
+
+@contextlib.contextmanager
+def user_errors_reported():
+  """A user error prints its message (its traceback too with --debug) and exits 1."""
+  try:
+    yield
+  except Exception as e:  # pylint: disable=broad-except
+    if FLAGS.debug or not user_errors.is_user_error(e):
+      raise
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
 
 
 @gin.configurable(module="train")
@@ -79,6 +160,12 @@ def start(argv):
   # `using_default_value` is cleared by any library that calls logging.set_verbosity.
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
+  if not FLAGS.debug:
+    std_logging.getLogger("absl").addFilter(_OrbaxTracebacksAsOneLine())
+    sys.unraisablehook = _without_closed_loop_callbacks(sys.unraisablehook)
+  # A file-size limit (ulimit -f) then fails the write with EFBIG, which is reported,
+  # instead of killing the process mid-save.
+  signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
   if FLAGS.multiprocess:
     import jax  # pylint: disable=import-outside-toplevel
     # CPU processes exchange data through gloo; accelerators bring their own collectives.
@@ -89,8 +176,9 @@ def start(argv):
 
 
 def main(argv):
-  start(argv)
-  run_stage()
+  with user_errors_reported():
+    start(argv)
+    run_stage()
 
 
 if __name__ == "__main__":

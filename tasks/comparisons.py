@@ -40,6 +40,7 @@ from etils import epath
 from rouge_score import rouge_scorer
 
 from tasks import jsonl_source
+from tasks.json_text import BadDataError
 
 MIN_RESPONSES, MAX_RESPONSES = 2, 9
 WEIGHTS = {"correct": 2.0, "helpful": 1.0, "honest": 0.5, "harmless": 0.5}
@@ -87,12 +88,12 @@ INT32_MAX = 2**31 - 1
 
 def _parse_row(row: dict, where: str) -> Comparison:
   if not isinstance(row.get("prompt"), str):
-    raise ValueError(f"{where}: field 'prompt' (a string) is missing")
+    raise BadDataError(f"{where}: field 'prompt' (a string) is missing")
   if "chosen" in row or "rejected" in row:
     for field in ("chosen", "rejected"):
       if not isinstance(row.get(field), str):
-        raise ValueError(f"{where}: a pair needs string fields 'chosen' and 'rejected'; "
-                         f"{field!r} is missing or not a string")
+        raise BadDataError(f"{where}: a pair needs string fields 'chosen' and "
+                           f"'rejected'; {field!r} is missing or not a string")
     meta = {k: v for k, v in row.items() if k not in ("prompt", "chosen", "rejected")}
     comparison = Comparison(row["prompt"], (row["chosen"], row["rejected"]), (0, 1), meta)
   else:
@@ -104,14 +105,14 @@ def _parse_row(row: dict, where: str) -> Comparison:
 def _parse_ranked(row: dict, where: str) -> Comparison:
   responses, ranks = row.get("responses"), row.get("ranks")
   if not isinstance(responses, list) or not all(isinstance(r, str) for r in responses):
-    raise ValueError(f"{where}: field 'responses' (a list of strings) is missing")
+    raise BadDataError(f"{where}: field 'responses' (a list of strings) is missing")
   if not isinstance(ranks, list) or len(ranks) != len(responses) or not all(
       isinstance(r, int) and not isinstance(r, bool) and 0 <= r <= INT32_MAX for r in ranks):
-    raise ValueError(f"{where}: field 'ranks' must be a list of {len(responses)} integers "
-                     f"from 0 (best) to {INT32_MAX}, one per response; got {ranks!r}")
+    raise BadDataError(f"{where}: field 'ranks' must be a list of {len(responses)} "
+                       f"integers from 0 (best) to {INT32_MAX}, one per response; got {ranks!r}")
   if len(responses) > MAX_RESPONSES:
-    raise ValueError(f"{where}: {len(responses)} responses; at most {MAX_RESPONSES} are "
-                     f"allowed per comparison")
+    raise BadDataError(f"{where}: {len(responses)} responses; at most {MAX_RESPONSES} are "
+                       f"allowed per comparison")
   meta = {k: v for k, v in row.items() if k not in ("prompt", "responses", "ranks")}
   return Comparison(row["prompt"], tuple(responses), tuple(ranks), meta)
 
@@ -122,22 +123,22 @@ def _check_meta(comparison: Comparison, where: str):
   finished = meta.get("finished")
   if "finished" in meta and (not isinstance(finished, list) or len(finished) != k
                                or not all(isinstance(f, bool) for f in finished)):
-    raise ValueError(f"{where}: field 'finished' must be a list of {k} booleans, one per "
-                     f"response; got {finished!r}")
+    raise BadDataError(f"{where}: field 'finished' must be a list of {k} booleans, one per "
+                       f"response; got {finished!r}")
   if "demonstration" in meta and not isinstance(meta["demonstration"], str):
-    raise ValueError(f"{where}: field 'demonstration' must be a string; got "
-                     f"{meta['demonstration']!r}")
+    raise BadDataError(f"{where}: field 'demonstration' must be a string; got "
+                       f"{meta['demonstration']!r}")
   ids = meta.get("response_ids")
   if ids is not None and (not isinstance(ids, list) or len(ids) != k or not all(
       isinstance(row, list) and all(isinstance(t, int) and not isinstance(t, bool)
                                     and 0 < t <= INT32_MAX for t in row) for row in ids)):
-    raise ValueError(f"{where}: field 'response_ids' must hold {k} lists of token ids "
-                     f"(positive integers), one per response")
+    raise BadDataError(f"{where}: field 'response_ids' must hold {k} lists of token ids "
+                       f"(positive integers), one per response")
   index = meta.get("demonstration_index")
   if index is not None and (not isinstance(index, int) or isinstance(index, bool)
                             or not 0 <= index < k):
-    raise ValueError(f"{where}: field 'demonstration_index' must be null or a response "
-                     f"index from 0 to {k - 1}; got {index!r}")
+    raise BadDataError(f"{where}: field 'demonstration_index' must be null or a response "
+                       f"index from 0 to {k - 1}; got {index!r}")
 
 
 def usable(comparisons: Iterable[Comparison], skipped: SkipCounts) -> list[Comparison]:

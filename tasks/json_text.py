@@ -8,11 +8,15 @@ import json
 from typing import Any
 
 
+class BadDataError(ValueError):
+  """A data file or row that cannot be used; the message names the file (and line)."""
+
+
 def decode_utf8(data: bytes, where: str) -> str:
   try:
     return data.decode("utf-8")
   except UnicodeDecodeError as e:
-    raise ValueError(f"{where}: not UTF-8 ({e.reason} at byte {e.start})") from None
+    raise BadDataError(f"{where}: not UTF-8 ({e.reason} at byte {e.start})") from None
 
 
 def loads(text: str, where: str, one_line: bool = False) -> Any:
@@ -22,15 +26,15 @@ def loads(text: str, where: str, one_line: bool = False) -> Any:
     value = json.loads(text)
   except json.JSONDecodeError as e:
     at = f"column {e.colno}" if one_line else f"at line {e.lineno}"
-    raise ValueError(f"{where}: malformed JSON {at}: {e.msg}") from None
+    raise BadDataError(f"{where}: malformed JSON {at}: {e.msg}") from None
   except RecursionError:
-    raise ValueError(f"{where}: JSON nested too deeply to read") from None
+    raise BadDataError(f"{where}: JSON nested too deeply to read") from None
   except ValueError as e:  # e.g. an integer of more digits than Python converts
-    raise ValueError(f"{where}: unreadable JSON value: {e}") from None
+    raise BadDataError(f"{where}: unreadable JSON value: {e}") from None
   what = _lone_surrogate_place(value)
   if what is not None:
-    raise ValueError(f"{where}: {what} holds a lone surrogate escape (such as \\ud800), "
-                     f"which is not a character")
+    raise BadDataError(f"{where}: {what} holds a lone surrogate escape (such as \\ud800), "
+                       f"which is not a character")
   return value
 
 

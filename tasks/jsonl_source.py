@@ -31,7 +31,7 @@ def numbered_rows(path: str | pathlib.Path) -> Iterator[tuple[int, dict]]:
       continue
     row = json_text.loads(line, f"{path}:{line_number}", one_line=True)
     if not isinstance(row, dict):
-      raise ValueError(f"{path}:{line_number}: expected a JSON object per line")
+      raise json_text.BadDataError(f"{path}:{line_number}: expected a JSON object per line")
     yield line_number, row
 
 

@@ -1,9 +1,7 @@
 """Fuzzed command lines for train.py's gin flags: the `--gin.NAME=VALUE` shorthand becomes
-exactly `--gin_bindings=NAME=VALUE`, and a binding either parses or fails with a clear error
-(absl's flag error, gin's ValueError/SyntaxError, or the misspelled-macro check naming the
-binding), never another exception."""
-import tokenize
-
+exactly `--gin_bindings=NAME=VALUE`, and a binding either parses or fails with a GinConfigError naming the binding (gin's parse
+errors, its tokenizer's on an unclosed bracket, the misspelled-macro check), never another
+exception."""
 from absl import flags
 import gin
 from hypothesis import example, given, settings
@@ -11,6 +9,7 @@ from hypothesis import strategies as st
 import pytest
 
 import train
+from trainer import user_errors
 
 MACROS = ("MODEL_DIR", "TRAIN_STEPS", "BATCH_SIZE", "LEARNING_RATE")
 # A run file of the shape of gin/runs/*.gin over a configurable of this test (the real ones
@@ -94,13 +93,8 @@ def test_bindings_parse_or_fail_with_a_clear_error(run_file, bindings):
   gin.clear_config()
   try:
     train.parse_gin([run_file], bindings)
-  except ValueError as e:
-    if "is not used by any configurable" in str(e):
-      assert any(repr(b) in str(e) for b in bindings)
-  except SyntaxError as e:
-    assert e.msg
-  except tokenize.TokenError:
-    pass  # gin's tokenizer on an unclosed bracket; see the xfail test below
+  except user_errors.GinConfigError as e:
+    assert any(str(e).startswith(f"gin binding {b!r}: ") for b in bindings), str(e)
 
 
 def test_misspelled_macro_names_the_binding_and_the_close_macro(run_file):
@@ -113,11 +107,15 @@ def test_misspelled_macro_names_the_binding_and_the_close_macro(run_file):
   assert gin.query_parameter("%BATCH_SIZE") == 8
 
 
-@pytest.mark.xfail(strict=True, raises=tokenize.TokenError,
-                   reason="found by the fuzz test above: gin's tokenizer raises "
-                          "tokenize.TokenError on an unclosed bracket; train.parse_gin "
-                          "(being redesigned) should turn it into an error naming the binding")
 def test_unclosed_bracket_names_the_binding(run_file):
+  """Found by the fuzz test above: gin's tokenizer raises tokenize.TokenError there."""
   gin.clear_config()
-  with pytest.raises((ValueError, SyntaxError), match=r"MODEL_DIR=\["):
-    train.parse_gin([run_file], ["MODEL_DIR=["])
+  with pytest.raises(user_errors.GinConfigError,
+                     match=r"^gin binding 'MODEL_DIR=\[': .*unclosed bracket or quote"):
+    train.parse_gin([run_file], ["MODEL_DIR=1", "MODEL_DIR=["])
+
+
+def test_a_missing_gin_file_is_named(run_file):
+  gin.clear_config()
+  with pytest.raises(user_errors.GinConfigError, match=r"^gin file 'no/such\.gin': "):
+    train.parse_gin([run_file, "no/such.gin"], [])

@@ -67,13 +67,13 @@ def _opened_step(path: str, step: int | None):
   path, step = _split_step_directory(path, step)
   directory = checkpoint_directory(path)
   if not epath.Path(directory).is_dir():
-    raise FileNotFoundError(f"no checkpoint directory at {directory}")
+    raise checkpoints_lib.MissingCheckpointError(f"no checkpoint directory at {directory}")
   # StandardCheckpointHandler saved it; the PyTree handler under it restores a subtree.
   manager = ocp.CheckpointManager(directory, item_handlers=ocp.PyTreeCheckpointHandler())
   try:
     step = manager.latest_step() if step is None else step
     if step is None or step not in manager.all_steps():
-      raise FileNotFoundError(f"no checkpoint step {step} in {directory}; steps there: "
+      raise checkpoints_lib.MissingCheckpointError(f"no checkpoint step {step} in {directory}; steps there: "
                               f"{sorted(manager.all_steps())}")
     yield manager, step, f"{directory}/{step}"
   finally:
@@ -97,9 +97,18 @@ def restore_params(path: str, abstract, step: int | None = None):
   (a run directory, its checkpoints directory or a step directory), into the shardings
   carried by `abstract`, after checking every parameter's name and shape."""
   with _opened_step(path, step) as (manager, step, where):
-    checkpoints_lib.check_compatible(manager.item_metadata(step).tree["params"], abstract, where)
-    target = {"params": abstract}
-    restored = manager.restore(step, args=ocp.args.PyTreeRestore(
-        target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
-        partial_restore=True))
+    try:
+      checkpoints_lib.check_compatible(manager.item_metadata(step).tree["params"], abstract,
+                                       where)
+      target = {"params": abstract}
+      restored = manager.restore(step, args=ocp.args.PyTreeRestore(
+          target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+          partial_restore=True))
+    except Exception as e:  # pylint: disable=broad-except
+      reason = checkpoints_lib.unreadable_reason(e)
+      if reason is None:
+        raise
+      raise checkpoints_lib.UnreadableCheckpointError(
+          f"checkpoint {where} cannot be read ({reason}); name an intact step directory "
+          f"beside it instead") from e
   return restored["params"], step

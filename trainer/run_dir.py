@@ -22,10 +22,15 @@ def resolve(path: str) -> str:
   return os.fspath(epath.Path(path).expanduser().absolute())
 
 
+class ModelDirError(PermissionError):
+  """MODEL_DIR unset, or not writable (a local permission, a full disk, an unreachable
+  bucket)."""
+
+
 def prepare_model_dir(model_dir: str) -> str:
   """Creates MODEL_DIR if needed and proves it writable before any work starts."""
   if not model_dir:
-    raise ValueError("MODEL_DIR is not set: pass --gin.MODEL_DIR=\"'/path/to/run'\"")
+    raise ModelDirError("MODEL_DIR is not set: pass --gin.MODEL_DIR=\"'/path/to/run'\"")
   model_dir = resolve(model_dir)
   path = epath.Path(model_dir)
   try:
@@ -35,7 +40,7 @@ def prepare_model_dir(model_dir: str) -> str:
     probe.unlink()
   # The local backend raises OSError, tf.io.gfile's (gs://) tf.errors.OpError.
   except Exception as e:  # pylint: disable=broad-except
-    raise PermissionError(f"MODEL_DIR {model_dir} cannot be written: {e}") from e
+    raise ModelDirError(f"MODEL_DIR {model_dir} cannot be written: {e}") from e
   return model_dir
 
 

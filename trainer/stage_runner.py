@@ -1,5 +1,6 @@
-"""The one loop every training stage runs: restore-or-initialise, the steps, the NaN/Inf
-stop, metric logging (metrics.jsonl, TensorBoard, one stdout line) and orbax checkpoints
+"""The one loop every training stage runs: restore-or-initialise (falling back past an
+unreadable newest checkpoint), the steps, the NaN/Inf policy (trainer.non_finite), metric
+logging (metrics.jsonl, TensorBoard, one stdout line) and orbax checkpoints
 with exact resume.
 
 A stage is what differs: its state (abstract, and how a fresh one is made), a step, a
@@ -13,14 +14,15 @@ how the fetched metrics become the logged ones. A new trainer writes those and c
                                     checkpoints=checkpoints, log_every=10)
 """
 import dataclasses
+import sys
 import time
 from typing import Any, Callable, Iterator
 
 import jax
-import numpy as np
+import jax.numpy as jnp
 
 from trainer import checkpoints as checkpoints_lib
-from trainer import metric_writers
+from trainer import metric_writers, non_finite
 
 
 def _fetched_as_logged(fetched: dict, step_time_s: float) -> dict:
@@ -62,63 +64,112 @@ class Stage:
   unit: str = "step"
 
 
+def _restore_newest_intact(stage: Stage, checkpoints: checkpoints_lib.Checkpoints):
+  """(state, step) of the newest checkpoint that reads, moving each unreadable newer one
+  aside with a warning; (None, 0) when there is none. Raises when every checkpoint was
+  unreadable: a silent start from step 0 would discard the run."""
+  while (step := checkpoints.latest_step()) is not None:
+    try:
+      return stage.restore(checkpoints, stage.abstract_state), step
+    except Exception as e:  # pylint: disable=broad-except
+      reason = checkpoints_lib.unreadable_reason(e)
+      if reason is None:
+        raise
+      moved = checkpoints.move_aside(step)
+      print(f"warning: checkpoint {checkpoints.directory}/{step} cannot be read ({reason}); "
+            f"moved it to {moved}, trying the previous one", file=sys.stderr, flush=True)
+  if moved_aside := checkpoints.moved_aside():
+    raise checkpoints_lib.NoIntactCheckpointError(
+        f"no intact checkpoint in {checkpoints.directory}: {', '.join(moved_aside)} could not "
+        f"be read and were moved aside; to start this run afresh, move them out of "
+        f"{checkpoints.directory}")
+  return None, 0
+
+
 def restore_or_init(stage: Stage, checkpoints: checkpoints_lib.Checkpoints | None):
-  """(state, start step): the newest checkpoint's state if there is one, else a fresh one."""
-  start = (checkpoints.latest_step() if checkpoints is not None else None) or 0
-  if not start:
+  """(state, start step): the newest intact checkpoint's state if there is one, else a
+  fresh one."""
+  state, start = (None, 0) if checkpoints is None else _restore_newest_intact(stage,
+                                                                               checkpoints)
+  if state is None:
     return stage.init(), 0
-  state = stage.restore(checkpoints, stage.abstract_state)
   who = f" {stage.name}" if stage.name else ""
   print(f"resumed{who} from {checkpoints.directory} at {stage.unit} {start}", flush=True)
   return state, start
 
 
-def stop_if_not_finite(stage: Stage, done: int, fetched: dict,
-                       checkpoints: checkpoints_lib.Checkpoints | None):
-  """Raises naming the step and every metric that is NaN or infinite."""
-  bad = [f"{k} = {v}" for k, v in fetched.items() if not np.all(np.isfinite(v))]
-  if not bad:
-    return
-  kept = (f" The newest good checkpoint in {checkpoints.directory} is kept."
-          if checkpoints is not None else "")
+@jax.jit
+def _copy(state):
+  return jax.tree.map(jnp.copy, state)
+
+
+def _message(stage: Stage, done: int, problem: str) -> str:
   who = f"{stage.name} " if stage.name else ""
-  raise FloatingPointError(f"{who}{stage.unit} {done}: {', '.join(bad)} not finite; stopping "
-                           f"without saving this state.{kept}")
+  return f"{who}{stage.unit} {done}: {problem}"
+
+
+def _stop(stage: Stage, done: int, problem: str,
+          checkpoints: checkpoints_lib.Checkpoints | None):
+  newest = None if checkpoints is None else checkpoints.latest_step()
+  kept = (f" The newest good checkpoint, {checkpoints.directory}/{newest}, is kept."
+          if newest is not None else "")
+  raise non_finite.NonFiniteError(_message(stage, done, problem)
+                                  + f"; stopping without saving this state.{kept}")
+
+
+def _guarded_step(stage: Stage, policy: non_finite.NonFinitePolicy, state, batch, done: int,
+                  fetch: bool, checkpoints: checkpoints_lib.Checkpoints | None):
+  """(the state to go on with, the fetched metrics or None, whether the step was skipped):
+  one step, checked as `policy` says."""
+  stepped, metrics = stage.step(_copy(state) if policy.skips else state, batch)
+  if not (fetch or policy.checks_every_step):
+    return stepped, None, False
+  fetched = jax.device_get(metrics)
+  problem = non_finite.describe(fetched, stepped)
+  if problem is None:
+    return stepped, fetched, False
+  if not policy.skips:
+    _stop(stage, done, problem, checkpoints)
+  print(f"warning: {_message(stage, done, problem)}; skipped it, keeping the state from "
+        f"before it", file=sys.stderr, flush=True)
+  return state, None, True
 
 
 def run(stage: Stage, total_steps: int, *, model_dir: str,
         checkpoints: checkpoints_lib.Checkpoints | None, log_every: int,
-        log_subdir: str = "train"):
+        log_subdir: str = "train", policy: non_finite.NonFinitePolicy | None = None):
   """Runs `stage` from its newest checkpoint (or a fresh state) to `total_steps`; returns
   (final state, last logged metrics). Metrics are fetched only where a log or a save is
-  due (the loop's only host syncs); those points are where a non-finite metric stops the
-  run, before the state is saved. Without `checkpoints` the stage starts fresh and saves
-  nothing (the caller saves what it makes of the final state)."""
+  due (the loop's only host syncs) unless `policy` (default: gin's NonFinitePolicy)
+  checks every step; a fetched non-finite metric stops the run before the state is saved,
+  or skips the step. Without `checkpoints` the stage starts fresh and saves nothing (the
+  caller saves what it makes of the final state)."""
+  policy = policy or non_finite.NonFinitePolicy()
   state, start = restore_or_init(stage, checkpoints)
   if stage.on_start is not None:
     stage.on_start(state, start)
   log = metric_writers.MetricsLog(model_dir, total_steps, log_subdir)
-  last_metrics = {}
+  last_metrics, skipped = {}, 0
   try:
     batches = stage.batches(start)
     window_start, window_steps = time.perf_counter(), 0
     for step in range(start, total_steps):
-      state, metrics = stage.step(state, next(batches))
-      window_steps += 1
       done = step + 1
+      log_due = done % log_every == 0 or done == total_steps
+      save_due = checkpoints is not None and (done == total_steps or checkpoints.is_due(done))
+      state, fetched, was_skipped = _guarded_step(stage, policy, state, next(batches), done,
+                                                  log_due or save_due, checkpoints)
+      skipped += was_skipped
+      window_steps += 1
       if stage.after_step is not None:
         hook_start = time.perf_counter()
         stage.after_step(done, state)
         window_start += time.perf_counter() - hook_start
-      log_due = done % log_every == 0 or done == total_steps
-      save_due = checkpoints is not None and (done == total_steps or checkpoints.is_due(done))
-      if not (log_due or save_due):
-        continue
-      fetched = jax.device_get(metrics)
-      stop_if_not_finite(stage, done, fetched, checkpoints)
-      if log_due:
+      if log_due and fetched is not None:
         last_metrics = stage.log_metrics(fetched, (time.perf_counter() - window_start)
                                          / window_steps)
+        if policy.skips:
+          last_metrics = dict(last_metrics, skipped_steps=skipped)
         log.write(done, last_metrics)
         window_start, window_steps = time.perf_counter(), 0
       if save_due:

@@ -10,8 +10,7 @@ import seqio
 import tensorflow as tf
 
 import train as train_script
-from trainer import checkpoints as checkpoints_lib
-from trainer import input_state
+from trainer import checkpoints as checkpoints_lib, input_state, non_finite
 
 TASK = "loop_test_reverse_words"
 
@@ -129,3 +128,15 @@ def test_input_state_of_another_config_is_refused_before_any_work(tmp_path):
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2"]
   assert (tmp_path / "metrics.jsonl").read_text() == metrics_before
   assert not (tmp_path / "config.resumed_at_2.gin").exists()
+
+
+@pytest.mark.slow
+def test_huge_learning_rate_stops_naming_loss_gradients_and_the_first_parameter(tmp_path):
+  # Step 1's update makes the parameters infinite; step 2 (a save point) sees it.
+  with pytest.raises(non_finite.NonFiniteError,
+                     match=r"^step 2: .*grad_norm = nan.* not finite \(.*gradients, "
+                           r"parameters; the first non-finite state leaf: params/\w+.*\); "
+                           r"stopping without saving this state\.\n"):
+    run_train(tmp_path, 4, extra=["constant_schedule.learning_rate = 1e38"])
+  assert not os.listdir(tmp_path / "checkpoints")
+  assert [r["step"] for r in read_metrics(tmp_path)] == [1]

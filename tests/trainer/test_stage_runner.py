@@ -1,29 +1,36 @@
 """The stage runner with the smallest stage there is (a step that adds its batch to a
 running sum): a resumed run ends where the uninterrupted one does, logged metrics reach
-metrics.jsonl, and a non-finite metric stops the run naming the step and the metric while
-the newest good checkpoint stays."""
+metrics.jsonl, a non-finite metric stops the run naming the step and the metric while
+the newest good checkpoint stays (or, by policy, skips the step), and an unreadable newest
+checkpoint (real orbax files, truncated or deleted) is moved aside for the newest intact
+one; each step's inputs are saved before its state."""
 import dataclasses
+import glob
 import json
 import math
 import os
 
+import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from trainer import checkpoints as checkpoints_lib
-from trainer import stage_runner, train_state
+from trainer import non_finite, stage_runner, train_state
 
 
 ONE_DEVICE = jax.sharding.SingleDeviceSharding(jax.devices()[0])
 SCALAR = jax.ShapeDtypeStruct((), jnp.float32, sharding=ONE_DEVICE)
+# Arrays this small orbax keeps inside its index; the ballast gets array files of its own.
+BALLAST = jax.ShapeDtypeStruct((1024,), jnp.float32, sharding=ONE_DEVICE)
 ABSTRACT = train_state.TrainState(jax.ShapeDtypeStruct((), jnp.int32, sharding=ONE_DEVICE),
-                                  {"total": SCALAR}, SCALAR)
+                                  {"total": SCALAR, "ballast": BALLAST}, SCALAR)
 
 
 def sum_stage(poison_at: int | None = None):
-  """params {"total"}; step s's batch is s + 1 (NaN at step `poison_at`)."""
+  """params {"total", "ballast" (unchanged)}; step s's batch is s + 1 (NaN at step
+  `poison_at`)."""
 
   def batches(start):
     for step in range(start, 1_000):
@@ -31,21 +38,23 @@ def sum_stage(poison_at: int | None = None):
 
   def step(state, batch):
     total = state.params["total"] + batch
-    return (state.replace(step=state.step + 1, params={"total": total}),
+    return (state.replace(step=state.step + 1, params=dict(state.params, total=total)),
             {"loss": total, "batch": batch})
 
   def init():
     zero = jnp.zeros((), jnp.float32)
-    return train_state.TrainState(jnp.zeros((), jnp.int32), {"total": zero}, zero)
+    ballast = jnp.arange(BALLAST.shape[0], dtype=jnp.float32)
+    return train_state.TrainState(jnp.zeros((), jnp.int32), {"total": zero, "ballast": ballast},
+                                  zero)
 
   return stage_runner.Stage(abstract_state=ABSTRACT, init=init,
                             step=jax.jit(step), batches=batches, name="toy")
 
 
-def run(model_dir, steps, stage=None):
+def run(model_dir, steps, stage=None, log_every=1, policy=None):
   checkpoints = checkpoints_lib.Checkpoints(os.path.join(model_dir, "checkpoints"), 2)
   return stage_runner.run(stage or sum_stage(), steps, model_dir=str(model_dir),
-                          checkpoints=checkpoints, log_every=1)
+                          checkpoints=checkpoints, log_every=log_every, policy=policy)
 
 
 def test_resume_continues_the_batches_exactly(tmp_path):
@@ -72,11 +81,98 @@ def test_inputs_are_saved_before_each_state(tmp_path):
 
 def test_non_finite_metric_stops_naming_step_and_metric(tmp_path):
   with pytest.raises(FloatingPointError,
-                     match=r"toy step 3: batch = nan, loss = nan not finite; stopping "
-                           r"without saving this state\. The newest good checkpoint"):
+                     match=r"toy step 3: batch = nan, loss = nan not finite \(loss, "
+                           r"parameters; the first non-finite state leaf: params/total\); "
+                           r"stopping without saving this state\. The newest good checkpoint, "
+                           rf"{tmp_path}/checkpoints/2, is kept\.$"):
     run(tmp_path, 6, sum_stage(poison_at=2))
   checkpoints = checkpoints_lib.Checkpoints(str(tmp_path / "checkpoints"), 2)
   assert checkpoints.latest_step() == 2
   restored = checkpoints.restore(ABSTRACT)
   checkpoints.close()
   np.testing.assert_equal(float(restored.params["total"]), 3.0)
+
+
+def test_non_finite_is_found_at_log_points_or_by_policy_every_step(tmp_path):
+  # The first save (step 2) comes before the first log (step 3).
+  with pytest.raises(non_finite.NonFiniteError, match=r"^toy step 2: "):
+    run(tmp_path / "log_points", 6, sum_stage(poison_at=0), log_every=3)
+  with pytest.raises(non_finite.NonFiniteError, match=r"^toy step 1: "):
+    run(tmp_path / "every_step", 6, sum_stage(poison_at=0), log_every=3,
+        policy=non_finite.NonFinitePolicy(every_step=True))
+
+
+def test_skip_policy_keeps_the_state_before_the_step_and_counts_it(tmp_path, capsys):
+  state, metrics = run(tmp_path, 6, sum_stage(poison_at=2),
+                       policy=non_finite.NonFinitePolicy(action="skip"))
+  assert float(state.params["total"]) == 21.0 - 3.0  # every batch but step 3's
+  assert int(state.step) == 5
+  assert metrics == {"loss": 18.0, "batch": 6.0, "skipped_steps": 1.0}
+  assert "toy step 3: batch = nan, loss = nan not finite" in capsys.readouterr().err
+  with open(tmp_path / "metrics.jsonl") as f:
+    logged = [json.loads(line) for line in f]
+  assert [r["step"] for r in logged] == [1, 2, 4, 5, 6]
+  assert [r["skipped_steps"] for r in logged] == [0, 0, 1, 1, 1]
+
+
+def test_the_policy_comes_from_gin_by_default(tmp_path):
+  gin.parse_config("NonFinitePolicy.action = 'skip'")
+  try:
+    _, metrics = run(tmp_path, 4, sum_stage(poison_at=0))
+  finally:
+    gin.clear_config()
+  assert metrics["skipped_steps"] == 1.0 and metrics["loss"] == 9.0
+
+
+def test_unknown_policy_action_is_refused():
+  with pytest.raises(ValueError, match=r"NonFinitePolicy.action='ignore'; choose one of"):
+    non_finite.NonFinitePolicy(action="ignore")
+
+
+def _truncate(path):
+  with open(path, "r+b") as f:
+    f.truncate(len(f.read()) // 2)
+
+
+def _array_files(step_dir):
+  return glob.glob(os.path.join(step_dir, "default", "ocdbt.process_0", "d", "*"))
+
+
+def _remove_array_files(step_dir):
+  for path in _array_files(step_dir):
+    os.remove(path)
+
+
+def _truncate_array_files(step_dir):
+  for path in _array_files(step_dir):
+    _truncate(path)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda step_dir: _truncate(os.path.join(step_dir, "default", "_sharding")),
+    lambda step_dir: _truncate(os.path.join(step_dir, "default", "_METADATA")),
+    _remove_array_files, _truncate_array_files,
+], ids=["truncated_sharding", "truncated_metadata", "deleted_arrays", "truncated_arrays"])
+def test_unreadable_newest_checkpoint_is_moved_aside_for_the_previous(tmp_path, capsys,
+                                                                      damage):
+  run(tmp_path, 4)
+  damage(str(tmp_path / "checkpoints" / "4"))
+  state, _ = run(tmp_path, 6)
+  assert float(state.params["total"]) == 21.0 and int(state.step) == 6
+  err = capsys.readouterr()
+  assert f"warning: checkpoint {tmp_path}/checkpoints/4 cannot be read (" in err.err
+  assert f"moved it to {tmp_path}/checkpoints/4.corrupt-1" in err.err
+  assert "resumed toy from" in err.out and "at step 2" in err.out
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "4", "4.corrupt-1", "6"]
+
+
+def test_no_intact_checkpoint_is_an_error_never_a_fresh_start(tmp_path):
+  run(tmp_path, 4)
+  for step in ("2", "4"):
+    _truncate(os.path.join(tmp_path, "checkpoints", step, "default", "_sharding"))
+  for _ in range(2):  # the same command again still refuses to start from step 0
+    with pytest.raises(checkpoints_lib.NoIntactCheckpointError,
+                       match=r"no intact checkpoint in .*: 2\.corrupt-1, 4\.corrupt-1 could "
+                             r"not be read"):
+      run(tmp_path, 6)
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2.corrupt-1", "4.corrupt-1"]
