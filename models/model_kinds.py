@@ -25,6 +25,7 @@ from models import beam_search as beam_search_lib
 from models import decoding, scoring
 from models import flops as flops_lib
 from models.causal_converter import CausalDecoderFeatureConverter
+from models import loss_masked_converter
 from models.config import ModelConfig
 from models import decoder as decoder_lib
 from models.decoder_only import DecoderOnly
@@ -113,8 +114,10 @@ class ModelKind(abc.ABC):
   # ---- data
 
   @abc.abstractmethod
-  def feature_converter(self, pack: bool) -> seqio.FeatureConverter:
-    ...
+  def feature_converter(self, pack: bool, apply_loss_mask: bool = True
+                        ) -> seqio.FeatureConverter:
+    """apply_loss_mask: a task's per-token loss mask of the targets, when it has one
+    (models/loss_masked_converter.py), zeroes those tokens' loss weights."""
 
   def data_feature_lengths(self, task_feature_lengths: dict) -> dict:
     """The task feature lengths to build batches with: a method that adds input positions
@@ -135,8 +138,9 @@ class ModelKind(abc.ABC):
     return self.feature_converter(self.pack)
 
   def eval_feature_converter(self) -> seqio.FeatureConverter:
-    """Unpacked: one example per row, so a row's prompt is its own."""
-    return self.feature_converter(False)
+    """Unpacked: one example per row, so a row's prompt is its own; whole targets (a
+    decoder-only prompt is where the loss weights are 0)."""
+    return self.feature_converter(False, apply_loss_mask=False)
 
   @abc.abstractmethod
   def init_batch(self, batch_size: int = 1, inputs_length: int = 4,
@@ -288,8 +292,9 @@ class EncoderDecoderModel(ModelKind):
   def _network(self, config):
     return EncoderDecoder(config)
 
-  def feature_converter(self, pack):
-    return seqio.EncDecFeatureConverter(pack=pack)
+  def feature_converter(self, pack, apply_loss_mask=True):
+    return loss_masked_converter.EncDecFeatureConverter(pack=pack,
+                                                        apply_loss_mask=apply_loss_mask)
 
   def init_batch(self, batch_size=1, inputs_length=4, targets_length=4):
     ones = lambda length: jnp.ones((batch_size, length), jnp.int32)
@@ -344,10 +349,10 @@ class DecoderOnlyModel(ModelKind):
   def _network(self, config):
     return DecoderOnly(config)
 
-  def feature_converter(self, pack):
-    converter = (seqio.DecoderFeatureConverter if self.prefix_lm
+  def feature_converter(self, pack, apply_loss_mask=True):
+    converter = (loss_masked_converter.PrefixLMFeatureConverter if self.prefix_lm
                  else CausalDecoderFeatureConverter)
-    return converter(pack=pack, loss_on_targets_only=True)
+    return converter(pack=pack, loss_on_targets_only=True, apply_loss_mask=apply_loss_mask)
 
   def init_batch(self, batch_size=1, inputs_length=4, targets_length=4):
     ones = jnp.ones((batch_size, inputs_length + targets_length), jnp.int32)

@@ -6,7 +6,8 @@ the embedded instruction suite in all its formats and its mixtures (`instruct_su
 `instruct_suite_heldout_<cluster>_rank`, `instruct_suite_noinstr`,
 `instruct_suite_flan2022`, ...), and FLAN/T0 datasets over
 TFDS (`flan_<name>`, data read only when asked for), and apart from those the tool-use
-suite (`tool_<type>...` and its mixture `tool_suite`, see tasks/tool_suite_tasks.py) and
+suite (`tool_<type>...`, its mixture `tool_suite` and with the suite's tasks
+`tool_suite_sft`, see tasks/tool_suite_tasks.py) and
 the pretraining objectives over plain-text corpora (`pretrain_<objective>_<corpus>`,
 mixtures `pretrain_<objective>`, see tasks/pretrain_tasks.py).
 """
@@ -24,6 +25,7 @@ TOOL_TASKS, TOOL_MIXTURE = _tool_suite_tasks.register_all()
 PRETRAIN_TASKS, PRETRAIN_MIXTURES = _pretrain_tasks.register_all()
 MIXTURES = _mixtures.register_all() + [TOOL_MIXTURE] + PRETRAIN_MIXTURES
 DEFAULT_MIXTURE = _mixtures.DEFAULT_MIXTURE
+MIXTURES.append(_tool_suite_tasks.register_sft_mixture(DEFAULT_MIXTURE))
 
 __all__ = ["CLUSTERS", "DEFAULT_MIXTURE", "FLAN_TASKS", "MIXTURES", "PRETRAIN_MIXTURES",
            "PRETRAIN_TASKS", "RELATED_CLUSTERS", "SUITE_TASKS", "TOOL_MIXTURE", "TOOL_TASKS",

@@ -5,6 +5,7 @@ from typing import Any, Mapping, Sequence
 import seqio
 import tensorflow as tf
 
+from tasks import loss_mask
 from tasks import stats
 from tasks import vocab
 
@@ -41,9 +42,13 @@ def output_features(vocabulary: seqio.Vocabulary | None = None) -> dict[str, seq
 
 
 def tokenize_count_and_trim(dataset: tf.data.Dataset, sequence_length, output_features,
-                            task_name: str) -> tf.data.Dataset:
+                            task_name: str, loss_masked: bool = False) -> tf.data.Dataset:
   """Tokenizes the output features (keeping `<name>_pretokenized` copies), counts in
   `tasks.stats` the examples the length limits cut, trims, and appends EOS.
+
+  loss_masked: the texts mark spans to leave out of the loss (tasks.loss_mask); the
+  pretokenized copies are the plain texts and the targets' mask, trimmed with them and 1 on
+  EOS, is the feature `loss_mask.MASK_FEATURE`.
 
   It does what seqio's `tokenize` + `append_eos_after_trim` do, plus the counting, in one
   map that autograph never converts: with 29 tasks per mixture, tracing three converted
@@ -59,19 +64,32 @@ def tokenize_count_and_trim(dataset: tf.data.Dataset, sequence_length, output_fe
     out = dict(example)
     updates = [seen.assign_add(1)]
     for name, feature in output_features.items():
-      ids = feature.vocabulary.encode_tf(example[name])
-      out[f"{name}_pretokenized"] = example[name]
+      mask = None
+      if not loss_masked:
+        ids = feature.vocabulary.encode_tf(example[name])
+        out[f"{name}_pretokenized"] = example[name]
+      elif name == "targets":
+        ids, mask = loss_mask.tokenize_masked(feature.vocabulary, example[name])
+        out[f"{name}_pretokenized"] = loss_mask.plain(example[name])
+      else:
+        out[f"{name}_pretokenized"] = loss_mask.plain(example[name])
+        ids = feature.vocabulary.encode_tf(out[f"{name}_pretokenized"])
       if name in limits:
         updates.append(cut[name].assign_add(tf.cast(tf.size(ids) > limits[name], tf.int64)))
         ids = ids[:limits[name]]
+        mask = None if mask is None else mask[:limits[name]]
       if feature.add_eos:
         ids = tf.concat([ids, [feature.vocabulary.eos_id]], axis=0)
+        mask = None if mask is None else tf.concat([mask, [1]], axis=0)
       out[name] = ids
+      if mask is not None:
+        out[loss_mask.MASK_FEATURE] = mask
     with tf.control_dependencies(updates):
       return {k: tf.identity(v) for k, v in out.items()}
 
   return dataset.map(process, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def preprocessors(task_name: str) -> list:
-  return [functools.partial(tokenize_count_and_trim, task_name=task_name)]
+def preprocessors(task_name: str, loss_masked: bool = False) -> list:
+  return [functools.partial(tokenize_count_and_trim, task_name=task_name,
+                            loss_masked=loss_masked)]

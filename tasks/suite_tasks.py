@@ -75,9 +75,10 @@ def source_for(task: suite.TaskType, fmt: formats_lib.Format, name: str) -> seqi
   return _SuiteSource(task, functools.partial(_dataset_fn, task=task, fmt=fmt, name=name))
 
 
-def register_task(task: suite.TaskType, fmt: formats_lib.Format, name: str | None = None
-                  ) -> str:
-  """Registers the task type in one format, under `name` (default: `task_name`)."""
+def register_task(task: suite.TaskType, fmt: formats_lib.Format, name: str | None = None,
+                  loss_masked: bool = False) -> str:
+  """Registers the task type in one format, under `name` (default: `task_name`);
+  loss_masked: its targets mark spans to leave out of the loss (tasks.loss_mask)."""
   name = name or task_name(task, fmt)
   source = source_for(task, fmt, name)
   if fmt == formats_lib.RANK_CLASSIFICATION:
@@ -85,7 +86,7 @@ def register_task(task: suite.TaskType, fmt: formats_lib.Format, name: str | Non
     postprocess_fn, metric_fns = rank_classification.postprocess_target, [
         rank_classification.rank_accuracy]
   else:
-    preprocessors = features.preprocessors(name)
+    preprocessors = features.preprocessors(name, loss_masked)
     postprocess_fn = metrics.postprocess_for(cot=fmt.cot)
     metric_fns = metrics.metric_fns_for(task.metric)
   seqio.TaskRegistry.add(

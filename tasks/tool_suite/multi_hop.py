@@ -76,7 +76,8 @@ def make_example(rng: random.Random) -> dict:
     example = rng.choice((_bridge, _comparison))(rng, org)
     if example is not None:
       gold = [documents[i] for i in example["gold_doc_ids"]]
-      return {**example, "trajectory": traj.render(example["steps"]), "split": org.split,
+      return {**example, "trajectory": traj.render(example["steps"]),
+              "react_target": traj.training_target(example["steps"]), "split": org.split,
               **entities.numbered_passages(rng, gold, org.split)}
 
 
@@ -87,8 +88,9 @@ DIRECT_TEMPLATES = (
     _cot("Question: {question}\nLet us reason before answering."),
 )
 RAG_TEMPLATES = held_out_facts.RAG_TEMPLATES
+# The prompt of the ReAct loop (tools.react.ReactAgent.prompt with these instructions).
 REACT_TEMPLATES = (
-    T(f"{traj.INSTRUCTION}\nQuestion: {{question}}", "{trajectory}"),
+    T(f"{traj.INSTRUCTION}\nQuestion: {{question}}{traj.PROMPT_END}", "{react_target}"),
 )
 
 TASK = TaskType("multi_hop", "multi_hop", make_example, DIRECT_TEMPLATES, ("question",),

@@ -41,7 +41,9 @@ def test_a_tool_task_tokenizes_through_seqio():
   task = seqio.get_mixture_or_task("tool_multi_hop_react")
   dataset = task.get_dataset({"inputs": 512, "targets": 512}, split="test", shuffle=False)
   example = next(iter(dataset.as_numpy_iterator()))
-  assert example["targets_pretokenized"].decode().startswith("Thought: ")
+  # The layout of the ReAct loop: the prompt ends with "Thought:", the model goes on.
+  assert example["inputs_pretokenized"].decode().endswith("\nThought:")
+  assert example["targets_pretokenized"].decode().startswith("I need ")
   assert example["targets"][-1] == 1  # EOS
 
 
