@@ -88,6 +88,24 @@ class _Prompter:
     return [_text(self.vocabulary, ids) for ids in generated], [cut for _, cut in encoded]
 
 
+@dataclasses.dataclass(frozen=True)
+class _ReadsPastEos:
+  """A chat vocabulary for the ReAct loop, whose episode text is the decoding of all its
+  ids: a chat prompt holds the EOS (`<|im_end|>`) at the end of every earlier turn, and
+  seqio's `decode` stops at the first one (the loop itself cuts generations at EOS)."""
+  vocabulary: object
+
+  @property
+  def eos_id(self) -> int:
+    return self.vocabulary.eos_id
+
+  def encode(self, text: str):
+    return self.vocabulary.encode(text)
+
+  def decode(self, ids) -> str:
+    return self.vocabulary._decode(list(ids))  # pylint: disable=protected-access
+
+
 def _prompter(strategy: prompting.PromptStrategy, task: seqio.Task, task_type,
               template: templates_lib.Template) -> _Prompter:
   if strategy.chat is None:
@@ -241,7 +259,8 @@ def _react(strategy, task_type, template, examples, model, prompter):
                              max_step_tokens=strategy.react_step_tokens,
                              max_total_tokens=model.inputs_length + strategy.react_max_steps
                              * strategy.react_step_tokens * 2)
-  vocabulary = prompter.vocabulary
+  vocabulary = prompter.vocabulary if prompter.chat is None else _ReadsPastEos(
+      prompter.vocabulary)
   decoder = ReactDecoder(model, vocabulary, config, prompt_eos=prompter.prompt_eos)
   answers, rows, traces, shown_per_example = [], [], [], []
   for example in examples:

@@ -69,3 +69,12 @@ def test_each_strategy_builds_and_its_prompts_fit(strategy):
       assert text.endswith("<|im_start|>assistant\n" + ("Thought:" if strategy == "react"
                                                          else ""))
       assert not ev.strategy.chat.ids(text, ev.feature_lengths["inputs"])[1], task_name
+
+
+def test_the_react_episode_reads_past_the_exemplar_turns():
+  ev = _evaluation("react")
+  text = _prompts(ev, "tool_multi_hop")[0]
+  vocabulary = tool_strategies._ReadsPastEos(ev.strategy.chat.vocabulary)
+  ids = vocabulary.encode(text)
+  assert vocabulary.eos_id in ids[:-1]  # the exemplar turns end with it
+  assert vocabulary.decode(ids) == text
