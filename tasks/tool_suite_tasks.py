@@ -56,6 +56,15 @@ def tool_task(task_name: str, tool: str) -> str | None:
   return f"{PREFIX}{task_type.name}"
 
 
+def direct_task(task_name: str, cot: bool) -> str | None:
+  """`tool_<type>` (the direct-answer task) of any tool-suite task name whose type can be
+  asked directly (`cot`: with a rationale), else None."""
+  task_type = task_type_of(task_name)
+  if task_type is None or (cot and not task_type.has_cot):
+    return None
+  return f"{PREFIX}{task_type.name}"
+
+
 def register_all() -> tuple[list[str], str]:
   """Returns the task names and the mixture's name."""
   trained, few_shot = [], []

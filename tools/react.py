@@ -88,15 +88,20 @@ DEFAULT_INSTRUCTIONS = (
 class ReactAgent:
   """`ReactAgent(generate, vocabulary, registry).run(question)` -> ReactTrace.
 
-  examples: worked episodes placed between the instructions and the question (few-shot)."""
+  examples: worked episodes placed between the instructions and the question (few-shot);
+  prompt_text: the whole prompt of a question instead (e.g. a chat model's turns, ending
+  where the model's first Thought goes)."""
   generate: Generate
   vocabulary: Vocabulary
   registry: ToolRegistry
   config: ReactConfig = ReactConfig()
   instructions: str = DEFAULT_INSTRUCTIONS
   examples: str = ""
+  prompt_text: Callable[[str], str] | None = None
 
   def prompt(self, question: str) -> str:
+    if self.prompt_text is not None:
+      return self.prompt_text(question)
     return (self.instructions.format(tools=self.registry.describe()) + self.examples
             + f"\nQuestion: {question}\nThought:")
 

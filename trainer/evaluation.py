@@ -170,6 +170,18 @@ class Evaluation:
           self.strategy.num_samples, self.strategy.temperature)
     return model.predict_fn()
 
+  def eos_id(self) -> int:
+    """Where decoding stops: the EOS of the vocabulary the prompts are in (a chat model's
+    end of turn, `<|im_end|>` for SmolLM2), the same for every task."""
+    if self.strategy.chat is not None:
+      return self.strategy.chat.vocabulary.eos_id
+    ids = {seqio.get_mixture_or_task(t).output_features["targets"].vocabulary.eos_id
+           for t in self.task_names}
+    if len(ids) > 1:
+      raise ValueError(f"evaluation {self.name!r}: its tasks end with different EOS ids "
+                       f"{sorted(ids)}; evaluate them separately")
+    return ids.pop()
+
   def _inference_model(self, model, params, param_shardings, mesh, rules):
     """The previous run's model with new parameters when nothing else changed, so the
     training loop's periodic evaluations compile their decode and score functions once."""
@@ -180,8 +192,8 @@ class Evaluation:
       return previous
     self._model = inference.InferenceModel(
         model, params, param_shardings, mesh, rules, self.batch_size,
-        self.feature_lengths["inputs"], self.max_new_tokens, beam_size=self.beam_size,
-        compute_dtype=self.compute_dtype)
+        self.feature_lengths["inputs"], self.max_new_tokens, eos_id=self.eos_id(),
+        beam_size=self.beam_size, compute_dtype=self.compute_dtype)
     return self._model
 
   def run(self, model: ModelKind, params, param_shardings, mesh, rules) -> dict:
@@ -189,7 +201,7 @@ class Evaluation:
     inference_model = self._inference_model(model, params, param_shardings, mesh, rules)
     per_task, self.predictions, self.traces = {}, [], []
     for task_name in self.task_names:
-      if self.strategy.uses_tools:
+      if self.strategy.reads_examples:
         values, rows, traces = tool_strategies.evaluate_task(
             self.strategy, task_name, self.split, self.num_examples, inference_model)
         per_task[task_name] = values
@@ -234,7 +246,7 @@ class Evaluation:
                        f"{self.strategy.name})\n\n" + markdown_table(results))
     run_dir.write_text(os.path.join(out_dir, "predictions.jsonl"), "".join(
         json.dumps(row, default=_json_value) + "\n" for row in self.predictions))
-    if self.strategy.uses_tools:
+    if self.strategy.reads_examples:
       run_dir.write_text(os.path.join(out_dir, "traces.jsonl"), "".join(
           json.dumps(trace, default=_json_value) + "\n" for trace in self.traces))
     writer = metric_writers.SummaryWriter(out_dir)

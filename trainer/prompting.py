@@ -12,6 +12,11 @@
   tool-suite task types that have that tool's view: rag retrieves `top_k` passages (BM25
   over `collection_path`) into the prompt; pal runs the generated program in the sandbox;
   react runs a Thought / Action / Observation loop with search, lookup and calculator.
+
+With `chat` (trainer.chat_prompts.ChatPrompts: a chat model's template, vocabulary and
+shots), few_shot, few_shot_cot and the tool strategies evaluate the raw examples of the
+tool-suite task types too, each prompt the model's own chat turns with train exemplars as
+earlier turns (trainer/tool_strategies.py).
 """
 import dataclasses
 
@@ -22,10 +27,12 @@ import tensorflow as tf
 from tasks import catalog
 from tasks import metrics as task_metrics
 from tasks import tool_suite_tasks
+from trainer.chat_prompts import ChatPrompts
 
 TOOL_STRATEGIES = ("rag", "pal", "react")
 STRATEGIES = ("zero_shot", "few_shot", "few_shot_cot", "zero_shot_cot",
               "self_consistency") + TOOL_STRATEGIES
+CHAT_STRATEGIES = ("few_shot", "few_shot_cot") + TOOL_STRATEGIES
 STEP_BY_STEP_CUE = "Let's think step by step."
 # Suffixes the tasks package gives a task type's formats; stripped to find the base name.
 _FORMAT_SUFFIXES = ("_fs_noopt", "_fs_cot", "_noopt", "_fs", "_cot", "_noinstr")
@@ -39,10 +46,12 @@ class PromptStrategy:
   num_samples: int = 5          # self_consistency: generations per example
   temperature: float = 0.7      # self_consistency: sampling temperature
   cue: str = STEP_BY_STEP_CUE   # zero_shot_cot / self_consistency
-  top_k: int = 4                # rag: passages in the prompt; react: hits a search shows
+  top_k: int = 4                # rag: passages in the prompt (react: react_search_hits)
   collection_path: str | None = None  # rag / react: JSONL documents (None: the tool suite's)
   react_max_steps: int = 6      # react: Thought / Action / Observation steps per question
   react_step_tokens: int = 64   # react: tokens the model may write per step
+  react_search_hits: int | None = None  # react: hits a search shows (None: top_k)
+  chat: ChatPrompts | None = None  # a chat model's few-shot turns (CHAT_STRATEGIES only)
 
   def __post_init__(self):
     if self.name not in STRATEGIES:
@@ -51,10 +60,18 @@ class PromptStrategy:
       raise ValueError(f"PromptStrategy.num_samples={self.num_samples} must be >= 1")
     if self.top_k < 1:
       raise ValueError(f"PromptStrategy.top_k={self.top_k} must be >= 1")
+    if self.chat is not None and self.name not in CHAT_STRATEGIES:
+      raise ValueError(f"PromptStrategy.name={self.name!r} has no chat form; with "
+                       f"PromptStrategy.chat: {list(CHAT_STRATEGIES)}")
 
   @property
   def uses_tools(self) -> bool:
     return self.name in TOOL_STRATEGIES
+
+  @property
+  def reads_examples(self) -> bool:
+    """Evaluated over the raw tool-suite examples (trainer.tool_strategies), not seqio's."""
+    return self.uses_tools or self.chat is not None
 
   @property
   def extracts_answer(self) -> bool:
@@ -105,6 +122,8 @@ def task_for(task_name: str, strategy: PromptStrategy) -> str | None:
     return task_name
   if strategy.uses_tools:
     return tool_suite_tasks.tool_task(task_name, strategy.name)
+  if strategy.chat is not None:
+    return tool_suite_tasks.direct_task(task_name, cot=strategy.name == "few_shot_cot")
   if strategy.name in ("zero_shot_cot", "self_consistency"):
     return zero_shot_cot_task(task_name, strategy.cue)
   suffix = "_fs" if strategy.name == "few_shot" else "_fs_cot"

@@ -2,7 +2,7 @@
 
 One `episode()` per question. Its first call prefills the prompt (the loop's prompt + EOS, the
 layout a task input has in training: the encoder input of an encoder-decoder, the decoder
-prompt of a decoder-only model) and generates until "Observation:". Each later call keeps
+prompt of a decoder-only model; without the EOS for a chat model, whose EOS ends a turn) and generates until "Observation:". Each later call keeps
 the KV cache: it feeds only what the loop kept of the last generation and appended since (the
 tool's observation), so the prompt is never recomputed (models/decoding.continue_generation).
 The cache is sized once for a whole episode, appended blocks are padded to a power of two
@@ -42,8 +42,10 @@ def _block_width(length: int) -> int:
 class ReactDecoder:
   """`ReactDecoder(inference_model, vocabulary, config).episode()` -> a ReAct `generate`."""
 
-  def __init__(self, model: InferenceModel, vocabulary, config: react.ReactConfig):
+  def __init__(self, model: InferenceModel, vocabulary, config: react.ReactConfig,
+               prompt_eos: bool = True):
     self.model = model
+    self.prompt_eos = prompt_eos
     self.vocabulary = vocabulary
     self.rows = model.row_ways
     self._stop_strings = tuple(react.STOP_STRINGS)
@@ -71,7 +73,7 @@ class ReactDecoder:
       token_ids = [int(i) for i in token_ids]
       rng = jax.random.key(0)  # greedy: the key is unused
       if state is None:
-        prompt = token_ids + [self.model.eos_id]
+        prompt = token_ids + [self.model.eos_id] * self.prompt_eos
         if len(prompt) > self.model.inputs_length:
           raise ValueError(f"the ReAct prompt has {len(prompt)} tokens, more than "
                            f"inputs_length={self.model.inputs_length}")

@@ -14,14 +14,24 @@
   calculator and finish; the answer is finish's argument. Beside the task metric: finished
   episodes, steps, and recall of the documents the searches showed.
 
+With `PromptStrategy.chat` (a chat model: trainer.chat_prompts) every prompt is the model's
+own chat turns, in its vocabulary: `num_shots` train examples rendered by the same template
+(the type's direct or CoT template for few_shot / few_shot_cot; its `_rag`, `_pal` or `_react`
+view for the tools) as earlier user and assistant turns, then the question; a ReAct reply
+begins with "Thought:". few_shot and few_shot_cot then answer directly (the CoT answer is
+extracted after `tasks.templates.ANSWER_PHRASE`), over the same examples as the tools.
+
 Each example gets a prediction row (as trainer.evaluation writes them) and a trace (what was
 retrieved, the program and its outcome, the episode).
 """
+import dataclasses
 import functools
 from typing import Sequence
 
 import seqio
 
+from tasks import metrics as task_metrics
+from tasks import render as render_lib
 from tasks import templates as templates_lib
 from tasks import tool_suite
 from tasks import tool_suite_tasks
@@ -30,8 +40,12 @@ from tools import pal, react, registry
 from tools.retrieval import bm25, collection, metrics as retrieval_metrics, prompts
 from tools.sandbox import Sandbox
 from trainer import prompting
+from trainer.chat_prompts import ChatPrompts
 from trainer.inference import InferenceModel
 from trainer.react_decoder import ReactDecoder
+
+
+_REACT_REPLY_START = "Thought:"
 
 
 @functools.lru_cache(maxsize=4)
@@ -43,10 +57,63 @@ def _collection_path(strategy: prompting.PromptStrategy) -> str:
   return str(strategy.collection_path or tool_suite.COLLECTION_PATH)
 
 
-def _prompt_ids(vocabulary, text: str, inputs_length: int) -> tuple[list[int], bool]:
-  """The prompt as a task input (ids + EOS) within inputs_length, and whether it was cut."""
-  ids = [int(i) for i in vocabulary.encode(text)]
-  return ids[:inputs_length - 1] + [vocabulary.eos_id], len(ids) > inputs_length - 1
+@dataclasses.dataclass(frozen=True)
+class _Prompter:
+  """How a prompt reaches the model: as the task's input (its text + EOS, in the task's
+  vocabulary), or with `chat` as a chat model's turns after the exemplars' (no EOS)."""
+  vocabulary: object
+  chat: ChatPrompts | None = None
+  exemplars: tuple[tuple[str, str], ...] = ()
+
+  @property
+  def prompt_eos(self) -> bool:
+    return self.chat is None
+
+  def text(self, question: str, reply_start: str = "") -> str:
+    if self.chat is None:
+      return question + reply_start
+    return self.chat.text(self.exemplars, question, reply_start)
+
+  def ids(self, text: str, inputs_length: int) -> tuple[list[int], bool]:
+    """The prompt's ids within inputs_length, and whether it was cut."""
+    if self.chat is not None:
+      return self.chat.ids(text, inputs_length)
+    ids = [int(i) for i in self.vocabulary.encode(text)]
+    return ids[:inputs_length - 1] + [self.vocabulary.eos_id], len(ids) > inputs_length - 1
+
+  def generate(self, model: InferenceModel, texts: Sequence[str]) -> tuple[list[str], list[bool]]:
+    """(greedy generations, whether each prompt was cut)."""
+    encoded = [self.ids(t, model.inputs_length) for t in texts]
+    generated = model.generate_ids([ids for ids, _ in encoded])
+    return [_text(self.vocabulary, ids) for ids in generated], [cut for _, cut in encoded]
+
+
+@dataclasses.dataclass(frozen=True)
+class _ReadsPastEos:
+  """A chat vocabulary for the ReAct loop, whose episode text is the decoding of all its
+  ids: a chat prompt holds the EOS (`<|im_end|>`) at the end of every earlier turn, and
+  seqio's `decode` stops at the first one (the loop itself cuts generations at EOS)."""
+  vocabulary: object
+
+  @property
+  def eos_id(self) -> int:
+    return self.vocabulary.eos_id
+
+  def encode(self, text: str):
+    return self.vocabulary.encode(text)
+
+  def decode(self, ids) -> str:
+    return self.vocabulary._decode(list(ids))  # pylint: disable=protected-access
+
+
+def _prompter(strategy: prompting.PromptStrategy, task: seqio.Task, task_type,
+              template: templates_lib.Template) -> _Prompter:
+  if strategy.chat is None:
+    return _Prompter(task.output_features["targets"].vocabulary)
+  shots = task_type.examples("train")[:strategy.chat.num_shots]
+  return _Prompter(strategy.chat.vocabulary, strategy.chat, tuple(
+      render_lib.render_template(template, e, where=f"{task_type.name} exemplar")
+      for e in shots))
 
 
 def _text(vocabulary, ids: Sequence[int]) -> str:
@@ -56,9 +123,13 @@ def _text(vocabulary, ids: Sequence[int]) -> str:
   return vocabulary.decode(ids)
 
 
-def _view_template(task_type, tool: str) -> templates_lib.Template:
+def _template(task_type, strategy_name: str) -> templates_lib.Template:
+  """The template of the strategy's prompts and exemplars: the type's first direct (or CoT)
+  template, or the first of its tool view."""
+  if strategy_name in ("few_shot", "few_shot_cot"):
+    return task_type.templates_for(cot=strategy_name == "few_shot_cot")[0]
   return next(view.templates[0] for suffix, view in tool_suite.TOOL_VIEWS
-              if suffix == f"_{tool}" and view.name == task_type.name)
+              if suffix == f"_{strategy_name}" and view.name == task_type.name)
 
 
 def _scores(task: seqio.Task, targets: list[str], answers: list[str]) -> tuple[dict, list]:
@@ -82,9 +153,12 @@ def evaluate_task(strategy: prompting.PromptStrategy, task_name: str, split: str
   if not examples:
     raise ValueError(f"tool strategy {strategy.name!r}: task {task_name!r} has no examples in "
                      f"split {split!r}")
-  vocabulary = task.output_features["targets"].vocabulary
-  run = {"rag": _rag, "pal": _pal, "react": _react}[strategy.name]
-  answers, extra_metrics, rows, traces = run(strategy, task_type, examples, model, vocabulary)
+  template = _template(task_type, strategy.name)
+  prompter = _prompter(strategy, task, task_type, template)
+  run = {"rag": _rag, "pal": _pal, "react": _react, "few_shot": _direct,
+         "few_shot_cot": _direct}[strategy.name]
+  answers, extra_metrics, rows, traces = run(strategy, task_type, template, examples, model,
+                                             prompter)
   targets = [e["answer"] for e in examples]
   values, each = _scores(task, targets, answers)
   values.update(extra_metrics)
@@ -95,14 +169,29 @@ def evaluate_task(strategy: prompting.PromptStrategy, task_name: str, split: str
   return values, rows, traces
 
 
-def _rag(strategy, task_type, examples, model, vocabulary):
-  del task_type
+def _rendered(template, task_type, examples) -> list[str]:
+  return [render_lib.render_template(template, e, where=task_type.name)[0] for e in examples]
+
+
+def _direct(strategy, task_type, template, examples, model, prompter):
+  """few_shot / few_shot_cot of a chat model: the answer without tools."""
+  texts = [prompter.text(t) for t in _rendered(template, task_type, examples)]
+  generations, cuts = prompter.generate(model, texts)
+  extract = task_metrics.postprocess_for(cot=template.cot)
+  rows = [{"input": t, "prediction": g} for t, g in zip(texts, generations)]
+  traces = [{"prompt": t, "generation": g, "prompt_truncated": cut}
+            for t, g, cut in zip(texts, generations, cuts)]
+  return ([extract(g) for g in generations], {"prompts_truncated": float(sum(cuts))}, rows,
+          traces)
+
+
+def _rag(strategy, task_type, template, examples, model, prompter):
+  del task_type, template
   hits = _retriever(_collection_path(strategy)).search_batch(
       [e["question"] for e in examples], strategy.top_k)
-  texts = [prompts.rag_prompt(e["question"], [h.document for h in row])
+  texts = [prompter.text(prompts.rag_prompt(e["question"], [h.document for h in row]))
            for e, row in zip(examples, hits)]
-  encoded = [_prompt_ids(vocabulary, t, model.inputs_length) for t in texts]
-  generations = [_text(vocabulary, ids) for ids in model.generate_ids([e[0] for e in encoded])]
+  generations, cuts = prompter.generate(model, texts)
   retrieved = [[h.document.id for h in row] for row in hits]
   gold = [list(e["gold_doc_ids"]) for e in examples]
   cited = [prompts.extract_citations(g, [h.document for h in row]).doc_ids
@@ -110,25 +199,24 @@ def _rag(strategy, task_type, examples, model, vocabulary):
   extra = {f"recall@{strategy.top_k}": retrieval_metrics.recall_at_k(retrieved, gold,
                                                                     strategy.top_k),
            **retrieval_metrics.citation_scores(cited, gold),
-           "prompts_truncated": float(sum(cut for _, cut in encoded))}
+           "prompts_truncated": float(sum(cuts))}
   rows = [{"input": t, "prediction": g} for t, g in zip(texts, generations)]
   traces = [{"retrieved": [{"id": h.document.id, "score": h.score, "rank": h.rank} for h in row],
              "gold_doc_ids": g, "prompt": t, "generation": gen, "cited_doc_ids": list(c),
              "prompt_truncated": cut}
-            for row, g, t, gen, c, (_, cut) in zip(hits, gold, texts, generations, cited, encoded)]
+            for row, g, t, gen, c, cut in zip(hits, gold, texts, generations, cited, cuts)]
   return [prompts.strip_citations(g) for g in generations], extra, rows, traces
 
 
-def _pal(strategy, task_type, examples, model, vocabulary):
+def _pal(strategy, task_type, template, examples, model, prompter):
   del strategy
-  template = _view_template(task_type, "pal")
-  texts = [templates_lib.render(template, e, where=f"{task_type.name} pal")[0] for e in examples]
-  encoded = [_prompt_ids(vocabulary, t, model.inputs_length) for t in texts]
-  generations = [_text(vocabulary, ids) for ids in model.generate_ids([e[0] for e in encoded])]
+  texts = [prompter.text(t) for t in _rendered(template, task_type, examples)]
+  generations, cuts = prompter.generate(model, texts)
   answers, extra, outcomes = run_programs(generations, Sandbox())
+  extra["prompts_truncated"] = float(sum(cuts))
   rows = [{"input": t, "prediction": g} for t, g in zip(texts, generations)]
-  traces = [{"prompt": t, "generation": g, "pal": o.to_json()}
-            for t, g, o in zip(texts, generations, outcomes)]
+  traces = [{"prompt": t, "generation": g, "pal": o.to_json(), "prompt_truncated": cut}
+            for t, g, o, cut in zip(texts, generations, outcomes, cuts)]
   return answers, extra, rows, traces
 
 
@@ -152,7 +240,7 @@ def _search_tools(strategy, shown: list[str]):
     by_key.setdefault(document.title.lower(), document)
 
   def search(query: str) -> str:
-    found = retriever.search(query, strategy.top_k)
+    found = retriever.search(query, strategy.react_search_hits or strategy.top_k)
     shown.extend(h.document.id for h in found)
     return " ".join(f"[{h.document.id}] {h.document.title}: {h.document.text}" for h in found)
 
@@ -166,20 +254,27 @@ def _search_tools(strategy, shown: list[str]):
   return search, lookup
 
 
-def _react(strategy, task_type, examples, model, vocabulary):
-  del task_type
+def _react(strategy, task_type, template, examples, model, prompter):
   config = react.ReactConfig(max_steps=strategy.react_max_steps,
                              max_step_tokens=strategy.react_step_tokens,
                              max_total_tokens=model.inputs_length + strategy.react_max_steps
                              * strategy.react_step_tokens * 2)
-  decoder = ReactDecoder(model, vocabulary, config)
+  vocabulary = prompter.vocabulary if prompter.chat is None else _ReadsPastEos(
+      prompter.vocabulary)
+  decoder = ReactDecoder(model, vocabulary, config, prompt_eos=prompter.prompt_eos)
   answers, rows, traces, shown_per_example = [], [], [], []
   for example in examples:
     shown: list[str] = []
     search, lookup = _search_tools(strategy, shown)
+    prompt_text = None
+    if prompter.chat is not None:  # the exemplars' layout; the reply begins as theirs do
+      chat_text = prompter.text(_rendered(template, task_type, [example])[0],
+                                reply_start=_REACT_REPLY_START)
+      prompt_text = lambda question, text=chat_text: text
     agent = react.ReactAgent(decoder.episode(), vocabulary,
                              registry.builtin_registry(search=search, lookup=lookup),
-                             config, instructions=trajectory.INSTRUCTION)
+                             config, instructions=trajectory.INSTRUCTION,
+                             prompt_text=prompt_text)
     try:
       trace = agent.run(example["question"]).to_json()
     except ValueError as error:  # e.g. a prompt longer than inputs_length: this example fails

@@ -215,3 +215,14 @@ def test_python_tool_runs_in_the_sandbox(vocabulary):
   assert trace.steps[0].observation == "40514"
   assert trace.steps[1].observation == "error: ZeroDivisionError: division by zero"
   assert trace.answer == "40514"
+
+
+def test_prompt_text_replaces_the_whole_prompt(vocabulary):
+  model = ScriptedModel(vocabulary, ["I know it.\nAction: finish[7]"])
+  agent = react.ReactAgent(model, vocabulary, builtin_registry(),
+                           prompt_text=lambda question: f"<turn>{question}</turn>\nThought:")
+  trace = agent.run("What is 3 + 4?")
+  assert model.seen == ["<turn>What is 3 + 4?</turn>\nThought:"]
+  assert trace.answer == "7"
+  assert trace.model_mask[:len(vocabulary.encode("<turn>"))] == [0] * len(
+      vocabulary.encode("<turn>"))

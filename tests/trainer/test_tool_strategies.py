@@ -46,6 +46,7 @@ def test_tool_strategies_pick_the_types_with_that_tool():
     ev = evaluation.Evaluation(name, "tool_suite", LENGTHS,
                                strategy=prompting.PromptStrategy(name))
     assert sorted(ev.task_names) == expected, name
+    assert ev.eos_id() == vocab.default_vocabulary().eos_id == 1  # the suite vocabulary's EOS
   with pytest.raises(ValueError, match="no task"):
     evaluation.Evaluation("x", "tool_large_arithmetic", LENGTHS,
                           strategy=prompting.PromptStrategy("rag"))
