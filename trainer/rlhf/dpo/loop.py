@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from trainer import (checkpoints as checkpoints_lib, initial_checkpoint, partitioning,
-                     run_dir, stage_runner, train_state)
-from trainer.rlhf import batches, policy_samples
+                     run_dir, stage_runner, throughput, train_state)
+from trainer.rlhf import batches, policy_samples, stage_flops
 from trainer.rlhf.dpo import losses as losses_lib
 from trainer.rlhf.dpo import pairs as pairs_lib
 from trainer.rlhf.dpo import step as step_lib
@@ -200,8 +200,13 @@ def train_dpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
         jnp.zeros((), jnp.int32), jax.tree.map(jnp.copy, p), optimizer.init(p)),
                    out_shardings=state_shardings)(reference_params)
 
+  cost = stage_flops.dpo_step(model, batch_size, prompt_length, response_length,
+                              online_reference=config.uses_reference and not cached)
+  rate = throughput.stage_throughput(config.loss_type.upper(), cost.tokens, cost.flops,
+                                     mesh.devices.size)
+
   def log_metrics(fetched, step_time):
-    return dict(fetched, step_time_s=step_time, pairs_per_s=batch_size / step_time)
+    return dict(rate.log_metrics(fetched, step_time), pairs_per_s=batch_size / step_time)
 
   def on_start(_, start_step):
     print(f"{config.loss_type}: {counts['pairs']} pairs from {counts['comparisons']} "

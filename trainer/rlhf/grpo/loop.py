@@ -18,8 +18,8 @@ import numpy as np
 
 from tasks import rl_prompts as rl_prompts_lib
 from trainer import (checkpoints as checkpoints_lib, initial_checkpoint, partitioning,
-                     restore, run_dir, stage_runner, train_state)
-from trainer.rlhf import batches, policy_samples
+                     restore, run_dir, stage_runner, throughput, train_state)
+from trainer.rlhf import batches, policy_samples, stage_flops
 from trainer.rlhf.grpo import advantages as advantages_lib
 from trainer.rlhf.grpo import rewards as rewards_lib
 from trainer.rlhf.grpo import step as step_lib
@@ -110,6 +110,10 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
       in_shardings=(shardings, None, partitioning.replicated(mesh)),
       out_shardings=(shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
 
+  cost = stage_flops.grpo_iteration(model, rows, prompt_length, response_length,
+                                    epochs=config.epochs, reward_model=reward_module is not None)
+  rate = throughput.stage_throughput(stage_name, cost.tokens, cost.flops, mesh.devices.size)
+
   def iterations_from(start):
     for iteration in itertools.count(start):
       chosen = batches.iteration_prompts(len(prompts), prompts_per_iteration, iteration, seed)
@@ -156,7 +160,8 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
   stage = stage_runner.Stage(
       abstract_state=abstract,
       init=lambda: initial_policy_state(ref_params, optimizer, shardings),
-      step=iterate, batches=iterations_from, name=stage_name, unit="iteration")
+      step=iterate, batches=iterations_from, log_metrics=rate.log_metrics, name=stage_name,
+      unit="iteration")
   state, metrics = stage_runner.run(stage, iterations, model_dir=model_dir,
                                     checkpoints=checkpoints, log_every=log_every)
   return state, ref_params, metrics
