@@ -16,9 +16,9 @@ import numpy as np
 from models.reward_model import check_same_vocabulary
 from tasks import comparisons as comparisons_lib
 from tasks import rl_prompts as rl_prompts_lib
-from trainer import (checkpoints as checkpoints_lib, data, frozen_base, initial_checkpoint,
-                     partitioning, restore, stage_runner)
-from trainer.rlhf import batches, policy_samples
+from trainer import (checkpoints as checkpoints_lib, compile_step, data, frozen_base,
+                     initial_checkpoint, partitioning, restore, stage_runner, throughput)
+from trainer.rlhf import batches, policy_samples, stage_flops
 from trainer.rlhf.ppo import ppo_step, rollout
 from trainer.rlhf.ppo import state as state_lib
 from trainer.rlhf.ppo.kl_controller import KLController
@@ -45,6 +45,18 @@ def _ptx_batches(mixture, feature_lengths, feature_converter, rows: int, seed: i
                  start_iteration: int):
   dataset = data.training_dataset(mixture, feature_lengths, feature_converter, rows, seed)
   return dataset.skip(start_iteration).as_numpy_iterator()
+
+
+def jit_ppo_update(model, value_model, policy_optimizer, value_optimizer,
+                   config: ppo_step.PPOConfig, kl_controller, shardings, mesh, *, eos_id: int):
+  """(PPOState, rollout, ptx batch or None, rng) -> (PPOState, metrics), jitted with the
+  state's shardings (donated); the rollout and ptx keep the shardings they come with."""
+  update = functools.partial(ppo_step.ppo_update, model=model, value_apply=value_model.apply,
+                             policy_optimizer=policy_optimizer,
+                             value_optimizer=value_optimizer, config=config,
+                             kl_controller=kl_controller, eos_id=eos_id)
+  return jax.jit(update, in_shardings=(shardings, None, None, partitioning.replicated(mesh)),
+                 out_shardings=(shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
 
 
 @gin.configurable
@@ -96,13 +108,15 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                               shardings.value.params, eos_id=eos_id)
   use_ptx = config.ptx_coef > 0
   ptx_rows = config.epochs * config.num_minibatches * ptx_batch_size
-  update = jax.jit(
-      functools.partial(ppo_step.ppo_update, model=model,
-                        value_apply=value_model.apply, policy_optimizer=policy_optimizer,
-                        value_optimizer=value_optimizer, config=config,
-                        kl_controller=kl_controller, eos_id=eos_id),
-      in_shardings=(shardings, None, None, partitioning.replicated(mesh)),
-      out_shardings=(shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
+  update = jit_ppo_update(model, value_model, policy_optimizer, value_optimizer, config,
+                          kl_controller, shardings, mesh, eos_id=eos_id)
+
+  ptx_lengths = (model.batch_lengths(compile_step.train_batch_shapes(
+      model, ptx_feature_lengths, ptx_rows)) if use_ptx else (0, 0))
+  cost = stage_flops.ppo_iteration(model, batch_size, prompt_length, response_length,
+                                   epochs=config.epochs, ptx_rows=ptx_rows if use_ptx else 0,
+                                   ptx_lengths=ptx_lengths)
+  rate = throughput.stage_throughput("PPO", cost.tokens, cost.flops, mesh.devices.size)
 
   def iterations_from(start):
     """(iteration, prompt rows, ptx batch or None) of every iteration from `start`."""
@@ -143,7 +157,7 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
       init=lambda: state_lib.initial_ppo_state(ref_params, reward_params, policy_optimizer,
                                                value_optimizer, kl_controller.init_coef,
                                                shardings),
-      step=iterate, batches=iterations_from,
+      step=iterate, batches=iterations_from, log_metrics=rate.log_metrics,
       restore=state_lib.restore_ppo_state, name="PPO", unit="iteration")
   state, metrics = stage_runner.run(stage, iterations, model_dir=model_dir,
                                     checkpoints=checkpoints, log_every=log_every)
