@@ -56,7 +56,8 @@ class CompiledSize:
     flops = "n/a" if self.xla_flops is None else f"{self.xla_flops:.4g}"
     return (f"arguments {b(self.argument_bytes)}, outputs {b(self.output_bytes)} "
             f"({b(self.alias_bytes)} aliased to donated arguments), temporaries "
-            f"{b(self.temp_bytes)}, total {b(self.peak_bytes)}; XLA FLOPs {flops}")
+            f"{b(self.temp_bytes)}, total {b(self.peak_bytes)}; XLA FLOPs {flops} (loop "
+            "bodies counted once)")
 
 
 def compiled_size(compiled) -> CompiledSize:

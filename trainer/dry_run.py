@@ -18,6 +18,7 @@ import jax.numpy as jnp
 
 from trainer import aot_sizing, compile_step, loop, partitioning, restore, train_state
 from trainer.rlhf import reward_loop, stage_flops
+from trainer.rlhf.dpo import loop as dpo_loop
 from trainer.rlhf.ppo import loop as ppo_loop
 from trainer.rlhf.ppo import rollout
 from trainer.rlhf.ppo import state as ppo_state
@@ -28,9 +29,12 @@ DEFAULT_RESPONSES_PER_PROMPT = 4
 
 @dataclasses.dataclass(frozen=True)
 class CompiledStep:
+  """beside: the resident entries that stay in memory while it runs without being its
+  arguments (PPO's update does not read the reference)."""
   name: str
   size: aot_sizing.CompiledSize
   compile_seconds: float
+  beside: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +49,12 @@ class DryRun:
   unit: str = "step"
 
   @property
+  def peak_bytes(self) -> int:
+    """The largest step's total with what stays resident beside it."""
+    return max(s.size.peak_bytes + sum(self.resident[k] for k in s.beside)
+               for s in self.steps)
+
+  @property
   def devices(self) -> int:
     return math.prod(self.mesh.values())
 
@@ -56,6 +66,8 @@ class DryRun:
              f"  resident per device: {resident}; total {b(sum(self.resident.values()))}"]
     lines += [f"  {s.name} per device: {s.size.line()}; compiled in {s.compile_seconds:.1f}s"
               for s in self.steps]
+    lines.append(f"  peak per device: {b(self.peak_bytes)} (the largest step with what "
+                 "stays resident beside it)")
     lines.append(f"  model FLOPs per {self.unit} (the model kind's count, all devices): "
                  f"{self.model_flops_per_step:.4g} over {self.tokens_per_step:,} tokens")
     if jax.devices()[0].platform == "cpu":
@@ -64,10 +76,11 @@ class DryRun:
     return "\n".join(lines)
 
 
-def _compiled(name, compile_fn) -> CompiledStep:
+def _compiled(name, compile_fn, beside=()) -> CompiledStep:
   start = time.perf_counter()
   compiled = compile_fn()
-  return CompiledStep(name, aot_sizing.compiled_size(compiled), time.perf_counter() - start)
+  return CompiledStep(name, aot_sizing.compiled_size(compiled), time.perf_counter() - start,
+                      beside)
 
 
 def _lowered(jitted, mesh, rules, *args):
@@ -181,9 +194,11 @@ def size_ppo(args) -> DryRun:
   steps = [
       _compiled("score (reference, value, reward model)", lambda: _lowered(
           score, mesh, rules, abstract.policy.params, abstract.value.params,
-          abstract.value.params, prompts, responses)),
+          abstract.value.params, prompts, responses),
+          beside=("policy parameters", "policy optimizer state", "value optimizer state")),
       _compiled("PPO update" + (" with ptx" if use_ptx else ""), lambda: _lowered(
-          update, mesh, rules, abstract, episodes, ptx, rng))]
+          update, mesh, rules, abstract, episodes, ptx, rng),
+          beside=("reference parameters", "reward-model parameters"))]
   resident = dict(_state_bytes("policy ", abstract.policy), **_state_bytes("value ",
                                                                            abstract.value))
   resident["reference parameters"] = resident["policy parameters"]
@@ -196,6 +211,34 @@ def size_ppo(args) -> DryRun:
       else (0, 0))
   return DryRun("PPO", dict(mesh.shape), resident, steps, cost.tokens, cost.flops,
                 unit="iteration (generate + score + update)")
+
+
+def size_dpo(args) -> DryRun:
+  model, optimizer, config = args["model"], args["optimizer"], args["config"]
+  batch_size = args["batch_size"]
+  prompt_length, response_length = args["prompt_length"], args["response_length"]
+  mesh, rules = _mesh_and_rules(args)
+  example = _sequence_example(model, 2 * batch_size, prompt_length, response_length)
+  abstract_state, shardings = train_state.state_shardings(model.module, optimizer, example,
+                                                          mesh, rules)
+  online = dpo_loop.reads_reference_online(config)
+  rows = dpo_loop.batch_shardings(mesh, rules, config.uses_reference and not online)
+  lengths = {"prompts": (prompt_length,), "chosen": (response_length,),
+             "rejected": (response_length,), "reference_chosen": (),
+             "reference_rejected": ()}
+  batch = {k: _ids(batch_size, *lengths[k], sharding=sharding,
+                   dtype=jnp.float32 if k.startswith("reference") else jnp.int32)
+           for k, sharding in rows.items()}
+  jitted = dpo_loop.jit_dpo_step(model, optimizer, args["learning_rate"], config, shardings,
+                                 mesh, rules, eos_id=1)
+  step = _compiled(f"{config.loss_type.upper()} step", lambda: _lowered(
+      jitted, mesh, rules, abstract_state, abstract_state.params if online else None, batch),
+      beside=() if online else ("reference parameters",))
+  resident = _state_bytes("", abstract_state)
+  resident["reference parameters"] = resident["parameters"]
+  cost = stage_flops.dpo_step(model, batch_size, prompt_length, response_length, online)
+  return DryRun(config.loss_type.upper(), dict(mesh.shape), resident, [step], cost.tokens,
+                cost.flops)
 
 
 def stage_arguments(stage) -> dict:
@@ -213,7 +256,7 @@ def dry_run(stage, responses_per_prompt: int = DEFAULT_RESPONSES_PER_PROMPT) -> 
   sizers = {loop.train: size_sft,
             reward_loop.train_reward_model: lambda args: size_reward_model(
                 args, responses_per_prompt),
-            ppo_loop.train_ppo: size_ppo}
+            ppo_loop.train_ppo: size_ppo, dpo_loop.train_dpo: size_dpo}
   if stage not in sizers:
     raise ValueError(f"--dry_run sizes the stages {[s.__name__ for s in sizers]}; "
                      f"run_stage.stage is {getattr(stage, '__name__', stage)!r}")

@@ -1,6 +1,9 @@
 """Dry runs of the reward-model and PPO stages at tiny size on the 8 test devices: the
 figures are the compiled steps' and the shardings' own, and nothing is read or written."""
+import glob
+import math
 import os
+import re
 
 import gin
 import pytest
@@ -73,11 +76,41 @@ def test_ppo_dry_run_sizes_policy_reference_value_and_reward_model(monkeypatch):
   # The scorer reads the reference, the value model and the reward model.
   assert score.size.argument_bytes > (report.resident["reference parameters"]
                                       + 2 * report.resident["value parameters"])
+  # The update runs beside the reference and the reward model it does not read.
+  assert report.peak_bytes >= update.size.peak_bytes + report.resident["reference parameters"]
   assert "PPO" in report.table() and "reward-model parameters" in report.table()
+
+
+def test_dpo_dry_run_sizes_policy_and_reference(monkeypatch):
+  report = sized(monkeypatch, ["gin/models/llama_tiny.gin", "gin/runs/dpo.gin"],
+                 ("MODEL_DIR", "SFT_DIR", "COMPARISONS_DIR"), ["train_dpo.batch_size = 8"])
+  assert report.stage == "DPO"
+  assert report.resident["reference parameters"] == report.resident["parameters"]
+  (step,) = report.steps
+  assert step.size.temp_bytes > 0
+  # Chosen and rejected rows: 16 sequences of prompt + response + EOS.
+  assert report.tokens_per_step == 16 * (96 + 17)
 
 
 def test_an_unsized_stage_is_named(monkeypatch):
   with pytest.raises(ValueError, match="--dry_run sizes the stages.*run_stage.stage is "
-                     "'train_dpo'"):
-    sized(monkeypatch, ["gin/models/llama_tiny.gin", "gin/runs/dpo.gin"],
-          ("MODEL_DIR", "SFT_DIR", "COMPARISONS_DIR"))
+                     "'train_grpo'"):
+    sized(monkeypatch, ["gin/models/llama_tiny.gin", "gin/runs/grpo.gin"],
+          ("MODEL_DIR", "SFT_DIR"))
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(REPO, "gin/runs/pod/*.gin"))))
+def test_pod_run_files_mesh_the_devices_their_command_simulates(monkeypatch, path):
+  monkeypatch.chdir(REPO)
+  with open(path) as f:
+    devices = int(re.search(r"--dry_run_devices=(\d+)", f.read()).group(1))
+  assert path.endswith(f"_{devices}.gin")
+  gin.clear_config()
+  try:
+    train_script.parse_gin([path], [f"{name} = '/nonexistent'"
+                                    for name in ("MODEL_DIR", "SFT_DIR", "REWARD_DIR")
+                                    if "ppo" in path or name == "MODEL_DIR"])
+    mesh = [gin.query_parameter(f"make_mesh.{axis}") for axis in ("data", "fsdp", "model")]
+  finally:
+    gin.clear_config()
+  assert math.prod(mesh) == devices

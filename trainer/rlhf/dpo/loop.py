@@ -41,20 +41,32 @@ def batch_shardings(mesh, rules, cached_reference: bool) -> dict:
   return shardings
 
 
-def compile_dpo_step(model, optimizer, learning_rate, config: losses_lib.DPOConfig,
-                     state_shardings, mesh, rules, eos_id: int):
+def reads_reference_online(config: losses_lib.DPOConfig) -> bool:
+  return config.uses_reference and config.reference == "online"
+
+
+def jit_dpo_step(model, optimizer, learning_rate, config: losses_lib.DPOConfig,
+                 state_shardings, mesh, rules, eos_id: int):
   """(state, reference params or None, batch) -> (state, metrics), jitted with the state's,
   the reference's (its parameters shard like the policy's) and the batch's shardings; the
-  reference is an argument only when the loss reads it online."""
-  online = config.uses_reference and config.reference == "online"
+  reference is an argument only when the loss reads it online. Call it under the mesh."""
+  online = reads_reference_online(config)
   fn = functools.partial(step_lib.dpo_step, model=model, optimizer=optimizer,
                          learning_rate_fn=learning_rate, config=config, eos_id=eos_id)
-  jitted = jax.jit(fn, in_shardings=(state_shardings,
-                                     state_shardings.params if online else None,
-                                     batch_shardings(mesh, rules, config.uses_reference
-                                                     and not online)),
-                   out_shardings=(state_shardings, partitioning.replicated(mesh)),
-                   donate_argnums=(0,))
+  return jax.jit(fn, in_shardings=(state_shardings,
+                                   state_shardings.params if online else None,
+                                   batch_shardings(mesh, rules, config.uses_reference
+                                                   and not online)),
+                 out_shardings=(state_shardings, partitioning.replicated(mesh)),
+                 donate_argnums=(0,))
+
+
+def compile_dpo_step(model, optimizer, learning_rate, config: losses_lib.DPOConfig,
+                     state_shardings, mesh, rules, eos_id: int):
+  """`jit_dpo_step` run under the mesh and rules."""
+  online = reads_reference_online(config)
+  jitted = jit_dpo_step(model, optimizer, learning_rate, config, state_shardings, mesh, rules,
+                        eos_id)
 
   def run(state, reference_params, batch):
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
@@ -201,7 +213,7 @@ def train_dpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                    out_shardings=state_shardings)(reference_params)
 
   cost = stage_flops.dpo_step(model, batch_size, prompt_length, response_length,
-                              online_reference=config.uses_reference and not cached)
+                              online_reference=reads_reference_online(config))
   rate = throughput.stage_throughput(config.loss_type.upper(), cost.tokens, cost.flops,
                                      mesh.devices.size)
 
