@@ -19,6 +19,8 @@ import jax.numpy as jnp
 from trainer import aot_sizing, compile_step, loop, partitioning, restore, train_state
 from trainer.rlhf import reward_loop, stage_flops
 from trainer.rlhf.dpo import loop as dpo_loop
+from trainer.rlhf.grpo import loop as grpo_loop
+from trainer.rlhf.grpo import rewards as grpo_rewards
 from trainer.rlhf.ppo import loop as ppo_loop
 from trainer.rlhf.ppo import rollout
 from trainer.rlhf.ppo import state as ppo_state
@@ -241,6 +243,40 @@ def size_dpo(args) -> DryRun:
                 cost.flops)
 
 
+def size_grpo(args) -> DryRun:
+  model, optimizer, config = args["model"], args["optimizer"], args["config"]
+  samples = args["prompts_per_iteration"] * config.group_size
+  prompt_length, response_length = args["prompt_length"], args["response_length"]
+  mesh, rules = _mesh_and_rules(args)
+  example = _sequence_example(model, samples, prompt_length, response_length)
+  abstract_state, shardings = train_state.state_shardings(model.module, optimizer, example,
+                                                          mesh, rules)
+  rows = partitioning.batch_sharding(mesh, rules, 2)
+  per_token = _ids(samples, response_length, sharding=rows, dtype=jnp.float32)
+  samples_batch = {
+      "prompts": _ids(samples, prompt_length, sharding=rows),
+      "responses": _ids(samples, response_length, sharding=rows), "logprobs": per_token,
+      "ref_logprobs": per_token,
+      "rewards": _ids(samples, sharding=partitioning.batch_sharding(mesh, rules, 1),
+                      dtype=jnp.float32)}
+  update = grpo_loop.jit_grpo_update(model, optimizer, config, shardings, mesh, eos_id=1)
+  resident = _state_bytes("", abstract_state)
+  resident["reference parameters"] = resident["parameters"]
+  beside = ["reference parameters"]
+  reward_model = grpo_rewards.REWARD_MODEL in (args["reward_weights"] or {})
+  if reward_model:
+    reward_abstract, _ = restore.abstract_params(model.scalar_head(), example, mesh, rules)
+    resident["reward-model parameters"] = aot_sizing.per_device_bytes(reward_abstract)
+    beside.append("reward-model parameters")
+  step = _compiled(f"{config.estimator} update", lambda: _lowered(
+      update, mesh, rules, abstract_state, samples_batch,
+      jax.eval_shape(lambda: jax.random.key(0))), beside=tuple(beside))
+  cost = stage_flops.grpo_iteration(model, samples, prompt_length, response_length,
+                                    epochs=config.epochs, reward_model=reward_model)
+  return DryRun(config.estimator.upper(), dict(mesh.shape), resident, [step], cost.tokens,
+                cost.flops, unit="iteration (generate + score + update)")
+
+
 def stage_arguments(stage) -> dict:
   """The stage function's defaults overlaid with what gin binds for it (references
   evaluated, e.g. the model kind and the optimizer)."""
@@ -256,7 +292,8 @@ def dry_run(stage, responses_per_prompt: int = DEFAULT_RESPONSES_PER_PROMPT) -> 
   sizers = {loop.train: size_sft,
             reward_loop.train_reward_model: lambda args: size_reward_model(
                 args, responses_per_prompt),
-            ppo_loop.train_ppo: size_ppo, dpo_loop.train_dpo: size_dpo}
+            ppo_loop.train_ppo: size_ppo, dpo_loop.train_dpo: size_dpo,
+            grpo_loop.train_grpo: size_grpo}
   if stage not in sizers:
     raise ValueError(f"--dry_run sizes the stages {[s.__name__ for s in sizers]}; "
                      f"run_stage.stage is {getattr(stage, '__name__', stage)!r}")

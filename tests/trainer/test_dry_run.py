@@ -92,11 +92,20 @@ def test_dpo_dry_run_sizes_policy_and_reference(monkeypatch):
   assert report.tokens_per_step == 16 * (96 + 17)
 
 
+def test_grpo_dry_run_sizes_the_update_beside_the_reference(monkeypatch):
+  report = sized(monkeypatch, ["gin/models/llama_tiny.gin", "gin/runs/grpo.gin"],
+                 ("MODEL_DIR", "SFT_DIR"))
+  assert report.stage == "GRPO"
+  (update,) = report.steps
+  assert update.size.alias_bytes >= report.resident["parameters"]  # the state is donated
+  assert report.peak_bytes == (update.size.peak_bytes
+                               + report.resident["reference parameters"])
+
+
 def test_an_unsized_stage_is_named(monkeypatch):
   with pytest.raises(ValueError, match="--dry_run sizes the stages.*run_stage.stage is "
-                     "'train_grpo'"):
-    sized(monkeypatch, ["gin/models/llama_tiny.gin", "gin/runs/grpo.gin"],
-          ("MODEL_DIR", "SFT_DIR"))
+                     "'instructgpt_pipeline'"):
+    sized(monkeypatch, ["gin/runs/instructgpt_tiny.gin"], ("MODEL_DIR",))
 
 
 @pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(REPO, "gin/runs/pod/*.gin"))))

@@ -44,6 +44,16 @@ def _check_batch(config: step_lib.GRPOConfig, prompts_per_iteration: int, num_pr
                      "per iteration")
 
 
+def jit_grpo_update(model, optimizer, config: step_lib.GRPOConfig, shardings, mesh, *,
+                    eos_id: int):
+  """(policy TrainState, rollout, rng) -> (state, metrics), jitted with the state's
+  shardings (donated); the rollout keeps the shardings it comes with."""
+  update = functools.partial(step_lib.grpo_update, model=model, optimizer=optimizer,
+                             config=config, eos_id=eos_id)
+  return jax.jit(update, in_shardings=(shardings, None, partitioning.replicated(mesh)),
+                 out_shardings=(shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
+
+
 @gin.configurable
 def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                reward_dir: str | None = None, *, model=gin.REQUIRED, clusters=gin.REQUIRED,
@@ -104,11 +114,7 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                                 eos_id=eos_id, compute_dtype=sampler_dtype)
   score = rollout.make_reference_scorer(model, mesh, rules, shardings.params, reward_module,
                                         reward_shardings, eos_id=eos_id)
-  update = jax.jit(
-      functools.partial(step_lib.grpo_update, model=model, optimizer=optimizer,
-                        config=config, eos_id=eos_id),
-      in_shardings=(shardings, None, partitioning.replicated(mesh)),
-      out_shardings=(shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
+  update = jit_grpo_update(model, optimizer, config, shardings, mesh, eos_id=eos_id)
 
   cost = stage_flops.grpo_iteration(model, rows, prompt_length, response_length,
                                     epochs=config.epochs, reward_model=reward_module is not None)
