@@ -102,6 +102,15 @@ def test_grpo_dry_run_sizes_the_update_beside_the_reference(monkeypatch):
                                + report.resident["reference parameters"])
 
 
+def test_lora_sft_dry_run_trains_the_delta_beside_the_frozen_base(monkeypatch):
+  report = sized(monkeypatch, ["gin/runs/sft_tiny.gin", "gin/peft/lora.gin"], ("MODEL_DIR",))
+  assert report.stage == "SFT"
+  (step,) = report.steps
+  # The frozen base is an argument of the step; the trained delta is a small part of it.
+  assert report.resident["parameters"] < report.resident["frozen base"] / 10
+  assert step.size.argument_bytes > report.resident["frozen base"]
+
+
 def test_an_unsized_stage_is_named(monkeypatch):
   with pytest.raises(ValueError, match="--dry_run sizes the stages.*run_stage.stage is "
                      "'instructgpt_pipeline'"):
