@@ -14,7 +14,8 @@ from interop import hf_config, param_mapping
 from models.config import ModelConfig
 
 
-def _host_array(leaf) -> np.ndarray:
+def host_array(leaf) -> np.ndarray:
+  """A (possibly multi-host sharded) parameter as one fp32 numpy array on every host."""
   if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
     leaf = multihost_utils.process_allgather(leaf, tiled=True)
   return np.asarray(jax.device_get(leaf), dtype=np.float32)
@@ -31,7 +32,7 @@ def hf_state_dict(config: ModelConfig, params) -> dict[str, np.ndarray]:
     if path not in flat:
       raise KeyError(f"export: parameter {'/'.join(link.path)} is missing from the tree")
     if path not in host:
-      host[path] = _host_array(flat[path])
+      host[path] = host_array(flat[path])
     array = host[path] if path == link.path else host[path][link.layer]
     tensors[link.hf_name] = link.to_hf(array)
   return tensors

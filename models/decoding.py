@@ -4,7 +4,8 @@ Both model kinds share the loop; they differ only in how the cache is filled fir
 - encoder-decoder: the encoder runs once, then the decoder reads BOS (id 0) at slot 0,
   which also stores every layer's cross-attention keys/values in the cache;
 - decoder-only: the prompts, left-aligned to the end of a [b, P] buffer, run in one
-  prefill call (bidirectionally inside the prompt for a prefix-LM).
+  prefill call (bidirectionally inside the prompt for a prefix-LM); a PEFT soft prompt
+  (the module's `extra_positions`) takes the slots before that buffer, written first.
 Every later step feeds one token per row at the next cache slot. Each row marks the slots
 that hold its sequence (`valid`): left padding, the PAD fed after it ended and tokens it
 dropped are holes, and its positions count only its own tokens, so a row's numbers depend
@@ -72,6 +73,8 @@ class KVCache:
 
   def __init__(self, module: nn.Module):
     self.module = module
+    # A soft prompt's positions (models.peft.soft_prompts) in front of the decoder-only cache.
+    self.extra_positions = getattr(module, "extra_positions", 0)
 
   def _decode(self, params, cache, *args, **kwargs):
     variables = {"params": params} if cache is None else {"params": params, "cache": cache}
@@ -138,7 +141,7 @@ class EncoderDecoderCache(KVCache):
 class DecoderOnlyCache(KVCache):
 
   def min_cache_length(self, batch, max_new_tokens):
-    return batch["decoder_prompt_tokens"].shape[1] + max_new_tokens
+    return self.extra_positions + batch["decoder_prompt_tokens"].shape[1] + max_new_tokens
 
   def feed(self, params, cache, tokens, slot, valid, cross_mask):
     del cross_mask
@@ -155,12 +158,17 @@ class DecoderOnlyCache(KVCache):
     full = jnp.zeros((b, cache_length), jnp.int32)
     all_slots = _step_masks(key_slots, jnp.ones((b, cache_length), bool))
     cache = self.empty_cache(params, (full,) + all_slots, 0)
-    valid = (key_slots >= pad[:, None]) & (key_slots < prompt_width)
-    slots = jnp.broadcast_to(jnp.arange(prompt_width), prompts.shape)
-    masks = _step_masks(slots, valid,
-                        prompt_end=prompt_width if bidirectional_prompt else None)
-    logits, variables = self._decode(params, cache, prompts, *masks, cache_slot=0)
-    return logits[:, -1], variables["cache"], prompt_width, valid, None
+    extra = self.extra_positions
+    if extra:  # a soft prompt first, causal in itself (so before a bidirectional prompt)
+      in_soft_prompt = jnp.broadcast_to(key_slots < extra, (b, cache_length))
+      _, cache = self.feed(params, cache, jnp.zeros((b, extra), jnp.int32), 0,
+                           in_soft_prompt, None)
+    end = extra + prompt_width
+    valid = (key_slots < extra) | ((key_slots >= extra + pad[:, None]) & (key_slots < end))
+    slots = jnp.broadcast_to(extra + jnp.arange(prompt_width), prompts.shape)
+    masks = _step_masks(slots, valid, prompt_end=end if bidirectional_prompt else None)
+    logits, variables = self._decode(params, cache, prompts, *masks, cache_slot=extra)
+    return logits[:, -1], variables["cache"], end, valid, None
 
 
 def decoding_model(module: nn.Module, params, compute_dtype=None):

@@ -11,6 +11,7 @@ chosen once in gin (`DecoderOnlyModel.prefix_lm`): it is then trained, decoded a
 under the same attention mask.
 """
 import abc
+import copy
 import functools
 
 import flax.linen as nn
@@ -32,7 +33,7 @@ from models import losses
 from models.peft import param_trees
 from models.peft.method import PeftMethod
 from models.peft.peft_module import PeftModule
-from models.reward_model import ScalarHeadModel
+from models.reward_model import ScalarHeadModel, WithTrainedHead
 
 
 class ModelKind(abc.ABC):
@@ -96,6 +97,15 @@ class ModelKind(abc.ABC):
     """The base network's tree with the method folded in (LoRA, (IA)^3), for export."""
     return params if self.peft is None else self.module.merged(params)
 
+  def without_peft(self) -> "ModelKind":
+    """The same kind running the bare network: the model with its method switched off
+    (an RLHF reference policy reads the base weights through it); itself without one."""
+    if self.peft is None:
+      return self
+    bare = copy.copy(self)
+    bare.peft, bare.module = None, self.module.network
+    return bare
+
   @abc.abstractmethod
   def _network(self, config: ModelConfig) -> nn.Module:
     ...
@@ -105,6 +115,21 @@ class ModelKind(abc.ABC):
   @abc.abstractmethod
   def feature_converter(self, pack: bool) -> seqio.FeatureConverter:
     ...
+
+  def data_feature_lengths(self, task_feature_lengths: dict) -> dict:
+    """The task feature lengths to build batches with: a method that adds input positions
+    (a soft prompt) takes them from the inputs' length, so prompt + input fit in it."""
+    extra = 0 if self.peft is None else self.peft.extra_positions
+    if not extra:
+      return task_feature_lengths
+    inputs = task_feature_lengths["inputs"]
+    if extra >= inputs:
+      raise ValueError(
+          f"{self.peft!r}: a prompt of {extra} positions leaves no room for the input in the "
+          f"configured input length TASK_FEATURE_LENGTHS['inputs'] = {inputs} (prompt + "
+          f"input must fit in it): shorten the prompt to at most {inputs - 1} positions or "
+          f"lengthen the inputs")
+    return dict(task_feature_lengths, inputs=inputs - extra)
 
   def train_feature_converter(self) -> seqio.FeatureConverter:
     return self.feature_converter(self.pack)
@@ -213,9 +238,13 @@ class ModelKind(abc.ABC):
 
   # ---- RLHF: one layout for policy, reference, value and reward model
 
-  def scalar_head(self) -> ScalarHeadModel:
-    """The reward / value network: this kind's trunk with a scalar head."""
-    return ScalarHeadModel(self.config, trunk=self._network(self.config))
+  def scalar_head(self, with_peft: bool = False):
+    """The reward / value network: this kind's trunk with a scalar head; with_peft: under
+    the kind's PEFT method (if it has one), the head trained beside the method."""
+    head = ScalarHeadModel(self.config, trunk=self._network(self.config))
+    if not with_peft or self.peft is None:
+      return head
+    return PeftModule(head, WithTrainedHead(self.peft), self.init_batch())
 
   @abc.abstractmethod
   def sequence_batch(self, prompts_bp, responses_br, eos_id: int):
@@ -247,6 +276,11 @@ class EncoderDecoderModel(ModelKind):
     if not config.is_encoder_decoder:
       raise ValueError("models.EncoderDecoderModel needs ModelConfig.num_encoder_layers > 0;"
                        " a decoder-only config goes with models.DecoderOnlyModel")
+    if pack and peft is not None and peft.extra_positions:
+      raise ValueError(
+          f"models.EncoderDecoderModel: {peft!r} puts a soft prompt in the encoder, which "
+          f"attends to every input token of its row: in a packed row it would carry one "
+          f"example's tokens to another. Set models.EncoderDecoderModel.pack = False")
     super().__init__(config, pack, loss_chunk_size, loss_vocab_chunk_size, peft)
 
   kv_cache = decoding.EncoderDecoderCache

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from models.config import ModelConfig
 from models.decoder import hidden_instead_of_logits
+from models.peft.method import PeftMethod
 
 
 class ScalarHeadModel(nn.Module):
@@ -36,6 +37,33 @@ class ScalarHeadModel(nn.Module):
                       (), cfg.param_dtype)
     scores = jnp.einsum("bte,e->bt", hidden.astype(jnp.float32), kernel.astype(jnp.float32))
     return nn.with_logical_constraint(scores + bias, ("batch", "length"))
+
+
+HEAD_PARAMS = ("head_kernel", "head_bias")
+
+
+class WithTrainedHead(PeftMethod):
+  """A PEFT method on a scalar-head model: the method's own parameters train, and so does
+  the head (new, it has no base value to keep)."""
+
+  def __init__(self, method: PeftMethod):
+    self.method = method
+    self.extra_positions = method.extra_positions
+
+  def __repr__(self):
+    return f"{self.method!r} with the scalar head trained"
+
+  def intercept(self, next_fun, args, kwargs, context):
+    return self.method.intercept(next_fun, args, kwargs, context)
+
+  def describe_targets(self) -> str:
+    return self.method.describe_targets()
+
+  def trains_base_param(self, name: str) -> bool:
+    return name in HEAD_PARAMS or self.method.trains_base_param(name)
+
+  def merged(self, params: dict) -> dict:
+    return self.method.merged(params)
 
 
 def last_token_index(target_tokens):

@@ -36,26 +36,56 @@ def to_python(value: Any) -> Any:
   return value
 
 
+def _as_numpy(value: Any, spec: tf.TensorSpec) -> np.ndarray:
+  if spec.dtype == tf.string:
+    encoded = [v.encode("utf-8") for v in value] if spec.shape.rank else value.encode("utf-8")
+    return np.array(encoded, dtype=object).reshape([-1] if spec.shape.rank else [])
+  return np.asarray(value, spec.dtype.as_numpy_dtype)
+
+
+def _empty(spec: tf.TensorSpec) -> np.ndarray:
+  shape = [0 if d is None else d for d in spec.shape]
+  return np.full(shape, b"" if spec.dtype == tf.string else 0, spec.dtype.as_numpy_dtype)
+
+
 def render_records(dataset: tf.data.Dataset, render_fn: RenderFn, task_name: str,
                    extra_signature: Mapping[str, tf.TensorSpec] | None = None
                    ) -> tf.data.Dataset:
+  """Each record rendered in Python, in order; unusable ones counted and dropped.
+
+  The Python call is a stateless `numpy_function` (its output depends on the record and
+  its index alone), which lets tf.data save the position of a pipeline through it, so a
+  resumed run continues from there (trainer.input_state) rather than replaying.
+  """
   signature = dict(features.TEXT_SIGNATURE, **(extra_signature or {}))
+  record_structure = dataset.element_spec
 
-  def generate():
-    for index, record in enumerate(dataset.as_numpy_iterator()):
-      try:
-        python_record = to_python(record)
-        if set(python_record) == {jsonl_source.JSON_FIELD}:
-          python_record = json.loads(python_record[jsonl_source.JSON_FIELD])
-      except UnicodeDecodeError as e:
-        stats.count(task_name, f"{stats.SKIP_NOT_UTF8} (record {index}: {e.reason})")
-        continue
-      rendered = render_fn(python_record, index)
-      if rendered is None:
-        stats.count(task_name, SKIP_UNUSABLE)
-        continue
-      for example in stats.checked_text_examples(task_name, [rendered]):
-        example.setdefault("choices", [])
-        yield {k: example[k] for k in signature}
+  def render(index, *flat_record):
+    """[usable, then the signature's fields] of record `index`."""
+    unusable = [np.bool_(False)] + [_empty(spec) for spec in signature.values()]
+    try:
+      python_record = to_python(tf.nest.pack_sequence_as(record_structure, list(flat_record)))
+      if set(python_record) == {jsonl_source.JSON_FIELD}:
+        python_record = json.loads(python_record[jsonl_source.JSON_FIELD])
+    except UnicodeDecodeError as e:
+      stats.count(task_name, f"{stats.SKIP_NOT_UTF8} (record {index}: {e.reason})")
+      return unusable
+    rendered = render_fn(python_record, int(index))
+    if rendered is None:
+      stats.count(task_name, SKIP_UNUSABLE)
+      return unusable
+    for example in stats.checked_text_examples(task_name, [rendered]):
+      example.setdefault("choices", [])
+      return [np.bool_(True)] + [_as_numpy(example[k], spec) for k, spec in signature.items()]
+    return unusable
 
-  return tf.data.Dataset.from_generator(generate, output_signature=signature)
+  def rendered_or_unusable(index, record):
+    usable, *fields = tf.numpy_function(
+        render, [index, *tf.nest.flatten(record)],
+        [tf.bool] + [spec.dtype for spec in signature.values()], stateful=False)
+    for field, spec in zip(fields, signature.values()):
+      field.set_shape(spec.shape)
+    return usable, dict(zip(signature, fields))
+
+  return (dataset.enumerate().map(rendered_or_unusable)
+          .filter(lambda usable, _: usable).map(lambda _, example: example))

@@ -7,6 +7,7 @@ them the same way.
 import functools
 import pathlib
 
+import numpy as np
 import seqio
 import tensorflow as tf
 
@@ -108,23 +109,28 @@ class TokenizersVocabulary(seqio.Vocabulary):
     return self._tokenizer.decode([int(i) for i in ids], skip_special_tokens=False)
 
   def _encode_tf(self, s):
-    # tf.py_function keeps one code path (the Rust tokenizer) for eager and graph use.
+    # A numpy_function keeps one code path (the Rust tokenizer) for eager and graph use;
+    # stateless, so tf.data can save the position of a pipeline that tokenizes with it.
     def encode_numpy(texts):
-      return tf.ragged.constant([self._encode(t.decode("utf-8")) for t in texts.numpy()],
-                                dtype=tf.int32, ragged_rank=1).to_tensor(-1)
+      ids = [self._encode(t.decode("utf-8")) for t in texts]
+      dense = np.full((len(ids), max(map(len, ids), default=0)), -1, np.int32)
+      for row, row_ids in zip(dense, ids):
+        row[:len(row_ids)] = row_ids
+      return dense
     scalar = s.shape.rank == 0
     batch = tf.reshape(s, [-1])
-    dense = tf.py_function(encode_numpy, [batch], tf.int32)
+    dense = tf.numpy_function(encode_numpy, [batch], tf.int32, stateful=False)
     dense.set_shape([None, None])
     ragged = tf.RaggedTensor.from_tensor(dense, padding=-1)
     return ragged[0] if scalar else ragged
 
   def _decode_tf(self, ids):
     def decode_numpy(rows):
-      return tf.constant([self._decode([i for i in row if i >= 0]) for row in rows.numpy()])
+      return np.array([self._decode([i for i in row if i >= 0]).encode("utf-8")
+                       for row in rows], dtype=object)
     rank = ids.shape.rank
     rows = tf.reshape(ids, [-1, tf.shape(ids)[-1]])
-    texts = tf.py_function(decode_numpy, [rows], tf.string)
+    texts = tf.numpy_function(decode_numpy, [rows], tf.string, stateful=False)
     return tf.reshape(texts, tf.shape(ids)[:-1]) if rank != 1 else tf.reshape(texts, [])
 
   def __eq__(self, other):

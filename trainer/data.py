@@ -1,7 +1,11 @@
 """Batches from seqio for a training run: deterministic, per host, resumable by step."""
+import os
+
 import jax
 import numpy as np
 import seqio
+
+from trainer import input_state
 
 
 def training_dataset(mixture_or_task_name: str, task_feature_lengths: dict,
@@ -9,8 +13,8 @@ def training_dataset(mixture_or_task_name: str, task_feature_lengths: dict,
                      split: str = "train"):
   """An infinite, shuffled, batched tf.data pipeline of this host's share of the batch.
 
-  The same seed gives the same sequence of batches, so a resumed run skips the batches it
-  has already consumed and continues exactly where it stopped.
+  The same seed gives the same sequence of batches, so a resumed run continues exactly
+  where it stopped (from the saved position, see `resumable_input`).
   """
   if batch_size % jax.process_count():
     raise ValueError(f"BATCH_SIZE={batch_size} is not divisible by the "
@@ -20,6 +24,18 @@ def training_dataset(mixture_or_task_name: str, task_feature_lengths: dict,
       shuffle=True, num_epochs=None, seed=seed,
       shard_info=seqio.ShardInfo(jax.process_index(), jax.process_count()),
       batch_size=batch_size // jax.process_count(), verbose=False)
+
+
+def resumable_input(dataset, model_dir: str, mixture_or_task_name: str,
+                    task_feature_lengths: dict, batch_size: int, seed: int,
+                    split: str = "train") -> input_state.ResumableInput:
+  """`training_dataset`'s batches with their position saved in MODEL_DIR/input_state."""
+  return input_state.ResumableInput(
+      dataset, os.path.join(model_dir, "input_state"),
+      input_state.fingerprint(mixture_or_task_name, task_feature_lengths, batch_size, seed,
+                              split),
+      lambda: input_state.tasks_running_python(mixture_or_task_name, task_feature_lengths,
+                                               split))
 
 
 def example_batch(element_spec) -> dict:

@@ -109,26 +109,61 @@ def _state_bytes(prefix: str, state) -> dict:
           f"{prefix}optimizer state": aot_sizing.per_device_bytes(state.opt_state)}
 
 
+def _frozen_bytes(abstract_frozen) -> dict:
+  return {"frozen base": aot_sizing.per_device_bytes(abstract_frozen)} if abstract_frozen else {}
+
+
+def _shardings_of(abstract):
+  return jax.tree.map(lambda leaf: leaf.sharding, abstract)
+
+
+@dataclasses.dataclass(frozen=True)
+class AbstractPolicy:
+  """What a stage trains, as trainer/rlhf/policy_weights.load lays it out: state /
+  shardings, the TrainState (the trained delta's under PEFT); frozen, the frozen base ({}
+  without PEFT), an argument of every step; reference, the reference's tree (under PEFT
+  the base itself, no second copy); resident, their per-device bytes by name."""
+  state: train_state.TrainState
+  shardings: train_state.TrainState
+  frozen: dict
+  reference: dict
+  resident: dict
+
+  @property
+  def reference_beside(self) -> tuple:
+    """The resident entry a step that does not read the reference runs beside."""
+    return ("reference parameters",) if "reference parameters" in self.resident else ()
+
+
+def _abstract_policy(model, optimizer, example, mesh, rules, prefix: str = "") -> AbstractPolicy:
+  if model.peft is None:
+    state, shardings = train_state.state_shardings(model.module, optimizer, example, mesh,
+                                                   rules)
+    resident = _state_bytes(prefix, state)
+    resident["reference parameters"] = resident[f"{prefix}parameters"]
+    return AbstractPolicy(state, shardings, {}, state.params, resident)
+  abstract_all, _ = restore.abstract_params(model.module, model.init_batch(), mesh, rules)
+  base = model.base_params(abstract_all)
+  frozen = model.split_params(base)[0]
+  state, shardings = train_state.state_shardings(model.module, optimizer, example, mesh, rules,
+                                                 lambda params: model.split_params(params)[1])
+  return AbstractPolicy(state, shardings, frozen, base,
+                        dict(_frozen_bytes(frozen), **_state_bytes(prefix, state)))
+
+
 def size_sft(args) -> DryRun:
   model, optimizer, batch_size = args["model"], args["optimizer"], args["batch_size"]
   mesh, rules = _mesh_and_rules(args)
   shapes = compile_step.train_batch_shapes(model, args["task_feature_lengths"], batch_size)
-  trainable = abstract_frozen = None
-  resident = {}
-  if model.peft is not None:
-    abstract_all, _ = restore.abstract_params(model.module, model.init_batch(), mesh, rules)
-    abstract_frozen = model.split_params(model.base_params(abstract_all))[0]
-    trainable = lambda params: model.split_params(params)[1]
-    resident["frozen base"] = aot_sizing.per_device_bytes(abstract_frozen)
-  abstract_state, shardings = train_state.state_shardings(model.module, optimizer, shapes,
-                                                          mesh, rules, trainable)
+  policy = _abstract_policy(model, optimizer, shapes, mesh, rules)
   abstract_batch = compile_step.abstract_batch_from_shapes(shapes, mesh, rules)
   step = _compiled("train step", lambda: compile_step.compile_sft_step(
-      model, optimizer, args["learning_rate"], abstract_state, shardings, abstract_batch,
+      model, optimizer, args["learning_rate"], policy.state, policy.shardings, abstract_batch,
       mesh, rules, num_microbatches=args["num_microbatches"], z_loss=args["z_loss"],
       label_smoothing=args["label_smoothing"], dropout_seed=args["seed"],
-      abstract_frozen=abstract_frozen))
-  resident.update(_state_bytes("", abstract_state))
+      abstract_frozen=policy.frozen or None))
+  # The SFT stage holds no reference.
+  resident = {k: v for k, v in policy.resident.items() if k != "reference parameters"}
   lengths = model.batch_lengths(shapes)
   return DryRun("SFT", dict(mesh.shape), resident, [step], batch_size * sum(lengths),
                 model.train_flops(batch_size, *lengths))
@@ -139,21 +174,28 @@ def size_reward_model(args, responses_per_prompt: int) -> DryRun:
   prompt_length, response_length = args["prompt_length"], args["response_length"]
   mesh, rules = _mesh_and_rules(args)
   k = responses_per_prompt
-  reward_model = model.scalar_head()
+  reward_model = model.scalar_head(with_peft=True)
   example = _sequence_example(model, batch_size * k, prompt_length, response_length)
+  abstract_frozen, trainable = {}, None
+  if model.peft is not None:  # the trunk is the frozen base, as in the stage
+    abstract_all, _ = restore.abstract_params(reward_model, model.init_batch(), mesh, rules)
+    abstract_frozen = reward_model.split(abstract_all)[0]
+    trainable = lambda params: reward_model.split(params)[1]
   abstract_state, shardings = train_state.state_shardings(reward_model, optimizer, example,
-                                                          mesh, rules)
+                                                          mesh, rules, trainable)
   rows = reward_loop.comparison_batch_shardings(mesh, rules)
   batch = {"prompts": _ids(batch_size, prompt_length, sharding=rows["prompts"]),
            "responses": _ids(batch_size, k, response_length, sharding=rows["responses"]),
            "ranks": _ids(batch_size, k, sharding=rows["ranks"])}
   jitted = reward_loop.jit_reward_step(model, reward_model, optimizer, args["learning_rate"],
-                                       shardings, mesh, rules, eos_id=1, seed=args["seed"])
+                                       shardings, _shardings_of(abstract_frozen), mesh, rules,
+                                       eos_id=1, seed=args["seed"])
   step = _compiled(f"reward-model step ({k} responses per prompt)",
-                   lambda: _lowered(jitted, mesh, rules, abstract_state, batch))
+                   lambda: _lowered(jitted, mesh, rules, abstract_state, batch, abstract_frozen))
   cost = stage_flops.reward_model_step(model, batch_size, k, prompt_length, response_length)
-  return DryRun("reward model", dict(mesh.shape), _state_bytes("", abstract_state), [step],
-                cost.tokens, cost.flops)
+  return DryRun("reward model", dict(mesh.shape),
+                dict(_frozen_bytes(abstract_frozen), **_state_bytes("", abstract_state)),
+                [step], cost.tokens, cost.flops)
 
 
 def _ptx_batch(model, args, mesh):
@@ -174,9 +216,10 @@ def size_ppo(args) -> DryRun:
   mesh, rules = _mesh_and_rules(args)
   value_model = model.scalar_head()
   example = _sequence_example(model, batch_size, prompt_length, response_length)
-  abstract, shardings = ppo_state.ppo_state_shardings(
-      model.module, args["policy_optimizer"], value_model, args["value_optimizer"], example,
-      mesh, rules)
+  policy = _abstract_policy(model, args["policy_optimizer"], example, mesh, rules, "policy ")
+  abstract, shardings = ppo_state.with_value_model(
+      policy.state, policy.shardings, value_model, args["value_optimizer"], example, mesh,
+      rules)
   rows = partitioning.batch_sharding(mesh, rules, 2)
   prompts = _ids(batch_size, prompt_length, sharding=rows)
   responses = _ids(batch_size, response_length, sharding=rows)
@@ -190,20 +233,18 @@ def size_ppo(args) -> DryRun:
   rng = jax.eval_shape(lambda: jax.random.key(0))
   update = ppo_loop.jit_ppo_update(model, value_model, args["policy_optimizer"],
                                    args["value_optimizer"], config, args["kl_controller"],
-                                   shardings, mesh, eos_id=1)
-  score = rollout.jit_score(model, value_model, mesh, rules, shardings.policy.params,
+                                   shardings, _shardings_of(policy.frozen), mesh, eos_id=1)
+  score = rollout.jit_score(model, value_model, mesh, rules, _shardings_of(policy.reference),
                             shardings.value.params, eos_id=1)
   steps = [
       _compiled("score (reference, value, reward model)", lambda: _lowered(
-          score, mesh, rules, abstract.policy.params, abstract.value.params,
+          score, mesh, rules, policy.reference, abstract.value.params,
           abstract.value.params, prompts, responses),
           beside=("policy parameters", "policy optimizer state", "value optimizer state")),
       _compiled("PPO update" + (" with ptx" if use_ptx else ""), lambda: _lowered(
-          update, mesh, rules, abstract, episodes, ptx, rng),
-          beside=("reference parameters", "reward-model parameters"))]
-  resident = dict(_state_bytes("policy ", abstract.policy), **_state_bytes("value ",
-                                                                           abstract.value))
-  resident["reference parameters"] = resident["policy parameters"]
+          update, mesh, rules, abstract, episodes, ptx, rng, policy.frozen),
+          beside=policy.reference_beside + ("reward-model parameters",))]
+  resident = dict(policy.resident, **_state_bytes("value ", abstract.value))
   resident["reward-model parameters"] = resident["value parameters"]
   ptx_rows = config.epochs * config.num_minibatches * args["ptx_batch_size"] if use_ptx else 0
   cost = stage_flops.ppo_iteration(
@@ -221,8 +262,7 @@ def size_dpo(args) -> DryRun:
   prompt_length, response_length = args["prompt_length"], args["response_length"]
   mesh, rules = _mesh_and_rules(args)
   example = _sequence_example(model, 2 * batch_size, prompt_length, response_length)
-  abstract_state, shardings = train_state.state_shardings(model.module, optimizer, example,
-                                                          mesh, rules)
+  policy = _abstract_policy(model, optimizer, example, mesh, rules)
   online = dpo_loop.reads_reference_online(config)
   rows = dpo_loop.batch_shardings(mesh, rules, config.uses_reference and not online)
   lengths = {"prompts": (prompt_length,), "chosen": (response_length,),
@@ -231,16 +271,15 @@ def size_dpo(args) -> DryRun:
   batch = {k: _ids(batch_size, *lengths[k], sharding=sharding,
                    dtype=jnp.float32 if k.startswith("reference") else jnp.int32)
            for k, sharding in rows.items()}
-  jitted = dpo_loop.jit_dpo_step(model, optimizer, args["learning_rate"], config, shardings,
-                                 mesh, rules, eos_id=1)
+  jitted = dpo_loop.jit_dpo_step(model, optimizer, args["learning_rate"], config,
+                                 policy.shardings, mesh, rules, 1, _shardings_of(policy.frozen),
+                                 _shardings_of(policy.reference))
   step = _compiled(f"{config.loss_type.upper()} step", lambda: _lowered(
-      jitted, mesh, rules, abstract_state, abstract_state.params if online else None, batch),
-      beside=() if online else ("reference parameters",))
-  resident = _state_bytes("", abstract_state)
-  resident["reference parameters"] = resident["parameters"]
+      jitted, mesh, rules, policy.state, policy.reference if online else None, batch,
+      policy.frozen), beside=() if online else policy.reference_beside)
   cost = stage_flops.dpo_step(model, batch_size, prompt_length, response_length, online)
-  return DryRun(config.loss_type.upper(), dict(mesh.shape), resident, [step], cost.tokens,
-                cost.flops)
+  return DryRun(config.loss_type.upper(), dict(mesh.shape), policy.resident, [step],
+                cost.tokens, cost.flops)
 
 
 def size_grpo(args) -> DryRun:
@@ -249,8 +288,7 @@ def size_grpo(args) -> DryRun:
   prompt_length, response_length = args["prompt_length"], args["response_length"]
   mesh, rules = _mesh_and_rules(args)
   example = _sequence_example(model, samples, prompt_length, response_length)
-  abstract_state, shardings = train_state.state_shardings(model.module, optimizer, example,
-                                                          mesh, rules)
+  policy = _abstract_policy(model, optimizer, example, mesh, rules)
   rows = partitioning.batch_sharding(mesh, rules, 2)
   per_token = _ids(samples, response_length, sharding=rows, dtype=jnp.float32)
   samples_batch = {
@@ -259,18 +297,19 @@ def size_grpo(args) -> DryRun:
       "ref_logprobs": per_token,
       "rewards": _ids(samples, sharding=partitioning.batch_sharding(mesh, rules, 1),
                       dtype=jnp.float32)}
-  update = grpo_loop.jit_grpo_update(model, optimizer, config, shardings, mesh, eos_id=1)
-  resident = _state_bytes("", abstract_state)
-  resident["reference parameters"] = resident["parameters"]
-  beside = ["reference parameters"]
+  update = grpo_loop.jit_grpo_update(model, optimizer, config, policy.shardings,
+                                     _shardings_of(policy.frozen), mesh, eos_id=1)
+  resident = dict(policy.resident)
+  beside = list(policy.reference_beside)
   reward_model = grpo_rewards.REWARD_MODEL in (args["reward_weights"] or {})
   if reward_model:
-    reward_abstract, _ = restore.abstract_params(model.scalar_head(), example, mesh, rules)
+    reward_abstract, _ = restore.abstract_params(model.scalar_head(), model.init_batch(),
+                                                 mesh, rules)
     resident["reward-model parameters"] = aot_sizing.per_device_bytes(reward_abstract)
     beside.append("reward-model parameters")
   step = _compiled(f"{config.estimator} update", lambda: _lowered(
-      update, mesh, rules, abstract_state, samples_batch,
-      jax.eval_shape(lambda: jax.random.key(0))), beside=tuple(beside))
+      update, mesh, rules, policy.state, samples_batch,
+      jax.eval_shape(lambda: jax.random.key(0)), policy.frozen), beside=tuple(beside))
   cost = stage_flops.grpo_iteration(model, samples, prompt_length, response_length,
                                     epochs=config.epochs, reward_model=reward_model)
   return DryRun(config.estimator.upper(), dict(mesh.shape), resident, [step], cost.tokens,

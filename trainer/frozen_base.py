@@ -114,6 +114,29 @@ def check_same_base(saved_metadata: dict | None, base: FrozenBase, where: str):
         f"run its own base (INITIAL_CHECKPOINT_PATH) or a fresh MODEL_DIR.")
 
 
+def checkpoint_metadata(base: FrozenBase | None) -> dict | None:
+  """What every delta checkpoint of a run on `base` records (None: not a PEFT run)."""
+  return None if base is None else {METADATA_KEY: base.identity}
+
+
+def restore_whole_state(checkpoints, abstract):
+  return checkpoints.restore(abstract)
+
+
+def checked_restore(base: FrozenBase | None, restore=restore_whole_state):
+  """A stage's `restore(checkpoints, abstract)` (by default: the whole state) that first
+  refuses a checkpoint that is not a delta of `base` (unchanged when there is no base)."""
+  if base is None:
+    return restore
+
+  def restore_delta(checkpoints, abstract):
+    step = checkpoints.latest_step()
+    check_same_base(checkpoints.saved_custom_metadata(step), base,
+                    f"{checkpoints.directory}/{step}")
+    return restore(checkpoints, abstract)
+  return restore_delta
+
+
 def _describe(identity: dict) -> str:
   if identity.get("path"):
     return identity["path"]
@@ -123,8 +146,8 @@ def _describe(identity: dict) -> str:
 
 
 def refuse_peft(model: ModelKind, stage: str):
-  """The RLHF stages do not compose deltas with bases yet: a clear error, not a confusing
-  checkpoint mismatch later."""
+  """For a stage that reads a whole SFT model (comparison sampling): a clear error, not a
+  confusing checkpoint mismatch later."""
   if model.peft is not None:
     raise NotImplementedError(
         f"{stage}: {model.peft!r} is set on the model, but this stage does not run "

@@ -42,6 +42,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
     raise ValueError("train: set initial_checkpoint_path or initial_params, not both")
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
+  task_feature_lengths = model.data_feature_lengths(task_feature_lengths)
   fresh = not model_dir or not restore.is_checkpoint_directory(model_dir)
   base = None
   if model.peft is not None:
@@ -54,9 +55,13 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
   model_dir = prepare_model_dir(model_dir)
   checkpoints = checkpoints_lib.Checkpoints(
       os.path.join(model_dir, "checkpoints"), checkpoint_every, keep_checkpoints,
-      custom_metadata=None if base is None else {frozen_base.METADATA_KEY: base.identity})
+      custom_metadata=frozen_base.checkpoint_metadata(base))
   dataset = data.training_dataset(mixture_or_task_name, task_feature_lengths,
                                   model.train_feature_converter(), batch_size, seed)
+  inputs = data.resumable_input(dataset, model_dir, mixture_or_task_name, task_feature_lengths,
+                                batch_size, seed)
+  if not fresh:
+    inputs.check_saved()
   example = data.example_batch(dataset.element_spec)
   trainable = None if base is None else (lambda params: model.split_params(params)[1])
   abstract_state, state_shardings = train_state.state_shardings(
@@ -67,7 +72,10 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
                                            mesh, rules, seed, trainable)
     # Optimizer states start at zeros whatever the weights.
     if base is not None:  # the base leaves the method trains start at the base's values
-      state = state.replace(params=model.join_params(state.params, base.trained))
+      start = jax.jit(model.peft.initial_trainable,
+                      out_shardings=jax.tree.map(lambda x: x.sharding, state.params))
+      state = state.replace(params=model.join_params(start(state.params, base.frozen),
+                                                     base.trained))
     elif initial_checkpoint_path:
       state = state.replace(params=initial_checkpoint.load(
           initial_checkpoint_path, model.config, abstract_state.params,
@@ -110,7 +118,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
 
   def batches(start_step):
     return (data.to_global_arrays(batch, batch_shardings)
-            for batch in dataset.skip(start_step).as_numpy_iterator())
+            for batch in inputs.iterator(start_step))
 
   def evaluate_if_due(done, state):
     if evaluation is not None and eval_every and (done % eval_every == 0
@@ -122,16 +130,10 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
                                       shardings)
       evaluation.write(evaluation.run(model, params, shardings, mesh, rules), model_dir, done)
 
-  def restore_delta(checkpoints, abstract):
-    step = checkpoints.latest_step()
-    frozen_base.check_same_base(checkpoints.saved_custom_metadata(step), base,
-                                f"{checkpoints.directory}/{step}")
-    return checkpoints.restore(abstract)
-
   stage = stage_runner.Stage(abstract_state=abstract_state, init=init,
                              step=step_fn if base is None else step_on_frozen_base,
                              batches=batches, log_metrics=rate.log_metrics, on_start=on_start,
-                             after_step=evaluate_if_due,
-                             **({} if base is None else {"restore": restore_delta}))
+                             after_step=evaluate_if_due, save_inputs=inputs.save_beside,
+                             restore=frozen_base.checked_restore(base))
   return stage_runner.run(stage, train_steps, model_dir=model_dir, checkpoints=checkpoints,
                           log_every=log_every)

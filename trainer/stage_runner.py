@@ -45,6 +45,8 @@ class Stage:
   after_step: (steps done, state) -> None after every step (e.g. a periodic evaluation);
     its time is kept out of the step time.
   restore: (checkpoints, abstract_state) -> the newest saved state.
+  save_inputs: (steps done, checkpoints) -> None just before that step's state is saved (the
+    input pipeline's position, so `batches` can resume from it).
   name, unit: how messages name the stage and its steps ("PPO iteration 3").
   """
   abstract_state: Any
@@ -55,6 +57,7 @@ class Stage:
   on_start: Callable[[Any, int], None] | None = None
   after_step: Callable[[int, Any], None] | None = None
   restore: Callable[[checkpoints_lib.Checkpoints, Any], Any] = _restore_whole_state
+  save_inputs: Callable[[int, checkpoints_lib.Checkpoints], None] | None = None
   name: str = ""
   unit: str = "step"
 
@@ -119,6 +122,8 @@ def run(stage: Stage, total_steps: int, *, model_dir: str,
         log.write(done, last_metrics)
         window_start, window_steps = time.perf_counter(), 0
       if save_due:
+        if stage.save_inputs is not None:
+          stage.save_inputs(done, checkpoints)
         checkpoints.save(done, state)
   finally:
     if checkpoints is not None:

@@ -29,8 +29,9 @@ def matches(pattern: str, module: nn.Module) -> bool:
 class PeftMethod(abc.ABC):
   """A method; subclasses are gin-configurable (`PEFT = @lora()` etc.)."""
 
-  # Room for methods that add sequence positions (soft prompts, prefixes): such a method
-  # reports how many key/value slots it occupies so the kind can size caches and masks.
+  # Methods that add sequence positions (soft prompts) report how many: a decoder-only
+  # cache gives them its first slots, and the data pipeline takes them from the inputs'
+  # length (models.model_kinds).
   extra_positions = 0
 
   @abc.abstractmethod
@@ -46,6 +47,12 @@ class PeftMethod(abc.ABC):
     everything the method adds always does."""
     del name
     return False
+
+  def initial_trainable(self, trainable: dict, frozen: dict) -> dict:
+    """A fresh run's trainable parameters once the base is known (a method whose start
+    depends on the base's values recomputes them from `frozen`)."""
+    del frozen
+    return trainable
 
   def merged(self, params: dict) -> dict:
     """The network's own parameter tree with the method folded in (for export)."""

@@ -38,6 +38,10 @@ class PeftModule:
       raise AttributeError(name)
     return getattr(self.network, name)
 
+  @property
+  def extra_positions(self) -> int:
+    return self.method.extra_positions
+
   def clone(self, **overrides):
     """The network cloned (e.g. unscanned for the decode loops) with the method still on."""
     twin = object.__new__(PeftModule)

@@ -91,20 +91,26 @@ def prompt_then_generated(prompts, generated_tokens):
 
 def full_forward_logits(kind: str, prompts, generated_tokens, bidirectional_prompt=False):
   """Logits predicting each generated token, from one uncached pass per batch."""
-  module = MODELS[kind].module
-  params = jax.device_get(sharded_params(kind)[1])
+  return forward_logits(_forward(kind), MODELS[kind].config,
+                        jax.device_get(sharded_params(kind)[1]), prompts, generated_tokens,
+                        bidirectional_prompt)
+
+
+def forward_logits(forward, config, params, prompts, generated_tokens,
+                   bidirectional_prompt=False):
+  """`full_forward_logits` through forward(params, batch) -> logits of any model."""
   b, n = generated_tokens.shape
-  if module.config.is_encoder_decoder:
+  if config.is_encoder_decoder:
     inputs = np.concatenate([np.zeros((b, 1), np.int32), generated_tokens[:, :-1]], axis=1)
     batch = {"encoder_input_tokens": prompts["encoder_input_tokens"],
              "decoder_input_tokens": inputs,
              "decoder_target_tokens": np.ones_like(inputs)}  # only marks rows valid
-    return np.asarray(_forward(kind)(params, batch))
+    return np.asarray(forward(params, batch))
   inputs, prefix = prompt_then_generated(prompts, generated_tokens)
   lengths = prompts["decoder_prompt_lengths"]
   valid = (np.arange(inputs.shape[1])[None, :] < (lengths + n)[:, None]).astype(np.int32)
   batch = {"decoder_input_tokens": inputs, "decoder_target_tokens": valid}
   if bidirectional_prompt:
     batch["decoder_causal_attention"] = prefix
-  logits = np.asarray(_forward(kind)(params, batch))
+  logits = np.asarray(forward(params, batch))
   return np.stack([logits[row, length - 1:length - 1 + n] for row, length in enumerate(lengths)])

@@ -62,3 +62,12 @@ def test_tokenizers_vocabulary_matches_seqio_interface(bpe_file):
 def test_tokenizers_vocabulary_names_a_missing_special_token(bpe_file):
   with pytest.raises(ValueError, match=r"eos token '<\|im_end\|>'"):
     vocab.TokenizersVocabulary(bpe_file, eos_token="<|im_end|>")
+
+
+def test_tokenizers_vocabulary_keeps_a_pipeline_saveable(bpe_file):
+  from trainer import input_state  # the resume it enables
+  v = vocab.TokenizersVocabulary(bpe_file, eos_token="</s>")
+  dataset = tf.data.Dataset.from_tensor_slices(["the cat", "the mat"]).map(v.encode_tf)
+  assert not input_state.python_ops(dataset)
+  assert [ids.tolist() for ids in dataset.as_numpy_iterator()] == [
+      v.encode("the cat"), v.encode("the mat")]

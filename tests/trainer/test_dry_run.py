@@ -102,6 +102,17 @@ def test_grpo_dry_run_sizes_the_update_beside_the_reference(monkeypatch):
                                + report.resident["reference parameters"])
 
 
+def test_grpo_dry_run_weighting_the_reward_model_keeps_it_resident(monkeypatch):
+  report = sized(monkeypatch, ["gin/models/llama_tiny.gin", "gin/runs/grpo.gin"],
+                 ("MODEL_DIR", "SFT_DIR"),
+                 ["train_grpo.reward_weights = {'verifiable': 1.0, 'reward_model': 0.5}"])
+  (update,) = report.steps
+  assert update.beside == ("reference parameters", "reward-model parameters")
+  # The policy's trunk with a scalar head: within a percent of the policy's parameters.
+  policy, reward = report.resident["parameters"], report.resident["reward-model parameters"]
+  assert abs(reward - policy) < policy / 100
+
+
 def test_lora_sft_dry_run_trains_the_delta_beside_the_frozen_base(monkeypatch):
   report = sized(monkeypatch, ["gin/runs/sft_tiny.gin", "gin/peft/lora.gin"], ("MODEL_DIR",))
   assert report.stage == "SFT"
@@ -132,3 +143,22 @@ def test_pod_run_files_mesh_the_devices_their_command_simulates(monkeypatch, pat
   finally:
     gin.clear_config()
   assert math.prod(mesh) == devices
+
+
+@pytest.mark.parametrize("run_file,directories,stage", [
+    ("ppo", ("MODEL_DIR", "SFT_DIR", "REWARD_DIR"), "PPO"),
+    ("reward", ("MODEL_DIR", "SFT_DIR", "COMPARISONS_DIR"), "reward model"),
+    ("dpo", ("MODEL_DIR", "SFT_DIR", "COMPARISONS_DIR"), "DPO"),
+    ("grpo", ("MODEL_DIR", "SFT_DIR"), "GRPO")])
+def test_lora_rlhf_dry_run_passes_the_frozen_base_to_the_training_step(monkeypatch, run_file,
+                                                                       directories, stage):
+  report = sized(monkeypatch, ["gin/models/llama_tiny.gin", "gin/mixtures/instruct_suite.gin",
+                               f"gin/runs/{run_file}.gin", "gin/peft/lora.gin"], directories)
+  assert report.stage == stage
+  # One copy of the base: it is the reference too, so no second one stays resident.
+  assert "reference parameters" not in report.resident
+  trained = report.resident.get("policy parameters", report.resident.get("parameters"))
+  assert trained < report.resident["frozen base"] / 10
+  update = report.steps[-1]
+  assert update.size.argument_bytes > report.resident["frozen base"]
+  assert "reference parameters" not in update.beside

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import train as train_script
 from trainer import checkpoints as checkpoints_lib
+from trainer import input_state
 
 TASK = "loop_test_reverse_words"
 
@@ -63,12 +64,17 @@ def _repo_cwd(monkeypatch):
 
 
 @pytest.mark.slow
-def test_train_logs_checkpoints_and_resumes_exactly(tmp_path):
+def test_train_logs_checkpoints_and_resumes_exactly(tmp_path, capsys):
   straight, resumed = tmp_path / "straight", tmp_path / "resumed"
   run_train(straight, 6)
   run_train(resumed, 4)
   assert sorted(os.listdir(resumed / "checkpoints")) == ["2", "4"]
+  assert sorted(os.listdir(resumed / "input_state")) == ["2", "4"]
+  capsys.readouterr()
   state, _ = run_train(resumed, 6)  # same command, larger TRAIN_STEPS
+  out = capsys.readouterr().out
+  assert f"input pipeline restored at step 4 from {resumed / 'input_state'}" in out
+  assert "replaying" not in out
   assert int(state.step) == 6
   assert os.path.exists(resumed / "config.gin")
   assert os.path.exists(resumed / "config.resumed_at_4.gin")
@@ -113,3 +119,13 @@ def test_incompatible_checkpoint_is_refused_and_kept(tmp_path):
     run_train(tmp_path, 4, extra=["ModelConfig.emb_dim = 48"])
   assert sorted(os.listdir(tmp_path / "checkpoints")) == before
   assert (tmp_path / "metrics.jsonl").read_text() == metrics_before
+
+
+def test_input_state_of_another_config_is_refused_before_any_work(tmp_path):
+  run_train(tmp_path, 2)
+  metrics_before = (tmp_path / "metrics.jsonl").read_text()
+  with pytest.raises(input_state.InputStateMismatchError, match="seed: saved 0, this run 1"):
+    run_train(tmp_path, 4, extra=["train.seed = 1"])
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2"]
+  assert (tmp_path / "metrics.jsonl").read_text() == metrics_before
+  assert not (tmp_path / "config.resumed_at_2.gin").exists()

@@ -1,6 +1,7 @@
 """train.py --multiprocess: two processes of two CPU devices each train one sharded run."""
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -42,6 +43,11 @@ def run_two_processes(script: str, flags: list[str]) -> list[str]:
   return outputs
 
 
+TRAIN_FLAGS = ["--gin_file=gin/runs/sft_tiny.gin", "--gin.BATCH_SIZE=8",
+               "--gin.MIXTURE_OR_TASK_NAME='suite_addition'", "--gin.train.checkpoint_every=2",
+               "--gin.train.log_every=1"]
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
   """(MODEL_DIR, outputs) of a two-process training run of two steps."""
@@ -49,9 +55,7 @@ def trained_run(tmp_path_factory):
   # make_mesh spreads the data axis over both processes' devices; FSDP puts a parameter's
   # shards on both hosts, so every step needs cross-process collectives.
   outputs = run_two_processes("train.py", [
-      "--gin_file=gin/runs/sft_tiny.gin", f"--gin.MODEL_DIR='{model_dir}'",
-      "--gin.TRAIN_STEPS=2", "--gin.BATCH_SIZE=8", "--gin.MIXTURE_OR_TASK_NAME='suite_addition'",
-      "--gin.train.checkpoint_every=2", "--gin.train.log_every=1"])
+      *TRAIN_FLAGS, f"--gin.MODEL_DIR='{model_dir}'", "--gin.TRAIN_STEPS=2"])
   return model_dir, outputs
 
 
@@ -64,6 +68,24 @@ def test_two_processes_train_one_run(trained_run):
   assert all(r["loss"] > 0 for r in records)
   assert os.listdir(tmp_path / "checkpoints") == ["2"]
   assert "step 2/2" in outputs[0] and "step 2/2" not in outputs[1]
+  # Each process saves its own input position.
+  assert sorted(os.listdir(tmp_path / "input_state" / "2")) == [
+      f"process_{i}.{ext}" for i in range(2) for ext in ("data-00000-of-00001", "index", "json")]
+
+
+@pytest.mark.slow
+def test_one_process_resumes_a_two_process_run_saying_what_changed(trained_run, tmp_path):
+  model_dir = tmp_path / "run"
+  shutil.copytree(trained_run[0], model_dir)
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+             JAX_PLATFORMS="cpu")
+  done = subprocess.run([sys.executable, "train.py", *TRAIN_FLAGS, *MODEL_FLAGS,
+                         f"--gin.MODEL_DIR='{model_dir}'", "--gin.TRAIN_STEPS=3"],
+                        cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=400)
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  assert ("the input state was saved by 2 processes and this run has 1" in done.stdout
+          and "replaying 2 batches" in done.stdout), done.stdout[-3000:]
+  assert "step 3/3" in done.stdout
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 running sum): a resumed run ends where the uninterrupted one does, logged metrics reach
 metrics.jsonl, and a non-finite metric stops the run naming the step and the metric while
 the newest good checkpoint stays."""
+import dataclasses
 import json
 import math
 import os
@@ -56,6 +57,17 @@ def test_resume_continues_the_batches_exactly(tmp_path):
   assert metrics == {"loss": 21.0, "batch": 6.0}
   with open(tmp_path / "resumed" / "metrics.jsonl") as f:
     assert [json.loads(line)["step"] for line in f] == [1, 2, 3, 4, 5, 6]
+
+
+def test_inputs_are_saved_before_each_state(tmp_path):
+  saved = []
+
+  def save_inputs(done, checkpoints):
+    saved.append((done, checkpoints.latest_step()))
+
+  run(tmp_path, 5, dataclasses.replace(sum_stage(), save_inputs=save_inputs))
+  # Each step's inputs are written before orbax starts saving that step.
+  assert saved == [(2, None), (4, 2), (5, 4)]
 
 
 def test_non_finite_metric_stops_naming_step_and_metric(tmp_path):

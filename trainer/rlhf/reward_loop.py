@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from models.reward_model import trunk_params_from_lm
+from models.reward_model import HEAD_PARAMS, trunk_params_from_lm
 from tasks import comparisons as comparisons_lib
 from trainer import (checkpoints as checkpoints_lib, frozen_base, initial_checkpoint,
                      partitioning, restore, stage_runner, throughput, train_state)
@@ -93,14 +93,72 @@ def _load(comparisons_dir, name):
   return comparisons, skipped
 
 
-def jit_reward_step(model, reward_model, optimizer, learning_rate, state_shardings, mesh,
-                    rules, *, eos_id: int, seed: int):
-  """The reward-model step, jitted with the state's and the comparison rows' shardings."""
+def _abstract_of(state):
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+                      state)
+
+
+def _initial_reward_model(model, reward_model, optimizer, example, mesh, rules, seed: int,
+                          lm_path: str):
+  """(TrainState at step 0, frozen base tree, base identity or None): the trunk from the LM
+  at `lm_path`, a fresh head. Under PEFT the trunk is the frozen base (named by the
+  identity delta checkpoints record) and the state holds the method's parameters and the
+  head only."""
+  lm = model.without_peft()
+  lm_abstract, lm_shardings = restore.abstract_params(lm.module, example, mesh, rules)
+  initial_checkpoint.check(lm_path, model.config, lm_abstract)
+  sft_params = initial_checkpoint.load(lm_path, model.config, lm_abstract, lm_shardings)
+  if model.peft is None:
+    _, shardings = train_state.state_shardings(reward_model, optimizer, example, mesh, rules)
+    fresh = restore.init_params(reward_model, example, shardings.params, mesh, rules, seed)
+    params = trunk_params_from_lm(sft_params, {k: fresh[k] for k in HEAD_PARAMS})
+    return jax.jit(lambda p: train_state.TrainState(jnp.zeros((), jnp.int32), p,
+                                                    optimizer.init(p)),
+                   out_shardings=shardings)(params), {}, None
+  trainable = lambda params: reward_model.split(params)[1]
+  _, shardings = train_state.state_shardings(reward_model, optimizer, example, mesh, rules,
+                                             trainable)
+  state = train_state.create_train_state(reward_model, optimizer, example, shardings, mesh,
+                                         rules, seed, trainable)
+  frozen, trained = reward_model.split(trunk_params_from_lm(sft_params, {}))
+  identity = {"path": os.fspath(lm_path), "seed": None,
+              "fingerprint": frozen_base.fingerprint(sft_params)}
+  return state.replace(params=model.join_params(state.params, trained)), frozen, identity
+
+
+def merged_peft_reward_model(directory, model, abstract, example, mesh, rules):
+  """The PEFT reward model saved in `directory` (its delta) on its base, the LM whose path
+  and fingerprint the checkpoint records, with the method folded in: a plain scalar-head
+  tree in `abstract`'s shardings. `model` carries the method the reward model trained with."""
+  metadata, where = restore.saved_custom_metadata(directory)
+  if model.peft is None:
+    raise ValueError(f"reward model {where} is a parameter-efficient delta; configure the "
+                     "stage's model with the PEFT method it was trained with")
+  reward_model = model.scalar_head(with_peft=True)
+  full_abstract, _ = restore.abstract_params(reward_model, example, mesh, rules)
+  delta = restore.restore_params(directory, reward_model.split(full_abstract)[1])[0]
+  base_path = metadata[frozen_base.METADATA_KEY]["path"]
+  lm = model.without_peft()
+  lm_abstract, lm_shardings = restore.abstract_params(lm.module, example, mesh, rules)
+  base = initial_checkpoint.load(base_path, model.config, lm_abstract, lm_shardings)
+  frozen_base.check_same_base(metadata, frozen_base.FrozenBase(
+      {}, {}, {"path": base_path, "fingerprint": frozen_base.fingerprint(base)}), where)
+  frozen, _ = reward_model.split(trunk_params_from_lm(base, {}))
+  merged = reward_model.merged(model.join_params(frozen, delta))
+  return jax.device_put(merged, jax.tree.map(lambda x: x.sharding, abstract))
+
+
+def jit_reward_step(model, reward_model, optimizer, learning_rate, state_shardings,
+                    frozen_shardings, mesh, rules, *, eos_id: int, seed: int):
+  """(state, comparison rows, frozen base) -> (state, metrics): the reward-model step,
+  jitted with the state's (donated), the comparison rows' and the frozen base's shardings
+  (an empty tree without PEFT)."""
   step = functools.partial(reward_step.reward_step, apply_fn=reward_model.apply,
                            sequence_batch=model.sequence_batch, eos_id=eos_id,
                            optimizer=optimizer, learning_rate_fn=learning_rate,
                            dropout_seed=seed)
-  return jax.jit(step, in_shardings=(state_shardings, comparison_batch_shardings(mesh, rules)),
+  return jax.jit(step, in_shardings=(state_shardings, comparison_batch_shardings(mesh, rules),
+                                     frozen_shardings),
                  out_shardings=(state_shardings, partitioning.replicated(mesh)),
                  donate_argnums=(0,))
 
@@ -118,8 +176,10 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
   vocabulary: the policy's (default: the embedded SentencePiece model).
   initial_checkpoint_path: the LM whose trunk the reward model starts from (a run of ours,
     a HuggingFace directory or a .gguf file); default: sft_dir's newest checkpoint.
+  With a PEFT method on `model` that trunk is a frozen base: the method's parameters and
+  the head train, and the checkpoint is a delta naming the base (merged_peft_reward_model
+  composes it for PPO and GRPO).
   """
-  frozen_base.refuse_peft(model, "train_reward_model")
   results_path = os.path.join(model_dir, RESULTS_FILE)
   if os.path.exists(results_path):
     print(f"reward model already trained in {model_dir}", flush=True)
@@ -138,30 +198,24 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
   if len(train) < batch_size:
     raise ValueError(f"{len(train)} training comparisons, fewer than batch_size={batch_size}")
 
-  reward_model = model.scalar_head()
+  reward_model = model.scalar_head(with_peft=True)
   eos_id = vocabulary.eos_id
   example, _ = model.sequence_batch(
       jnp.ones((batch_size * k, prompt_length), jnp.int32),
       jnp.ones((batch_size * k, response_length), jnp.int32), eos_id)
-  abstract_state, state_shardings = train_state.state_shardings(
-      reward_model, optimizer, example, mesh, rules)
-  lm_abstract, lm_shardings = restore.abstract_params(model.module, example, mesh, rules)
-  sft_params = initial_checkpoint.params_or_run(initial_checkpoint_path, sft_dir, model.config,
-                                                lm_abstract, lm_shardings)
+  state, frozen, identity = _initial_reward_model(
+      model, reward_model, optimizer, example, mesh, rules, seed,
+      initial_checkpoint_path or os.path.join(sft_dir, "checkpoints"))
+  state_shardings = jax.tree.map(lambda x: x.sharding, state)
   os.makedirs(model_dir, exist_ok=True)
-  fresh = restore.init_params(reward_model, example, state_shardings.params, mesh, rules, seed)
-  params = trunk_params_from_lm(sft_params, {k_: fresh[k_] for k_ in ("head_kernel",
-                                                                       "head_bias")})
-  state = jax.jit(lambda p: train_state.TrainState(jnp.zeros((), jnp.int32), p,
-                                                   optimizer.init(p)),
-                  out_shardings=state_shardings)(params)
 
   step_fn = jit_reward_step(model, reward_model, optimizer, learning_rate, state_shardings,
-                            mesh, rules, eos_id=eos_id, seed=seed)
+                            jax.tree.map(lambda x: x.sharding, frozen), mesh, rules,
+                            eos_id=eos_id, seed=seed)
   options = dict(apply_fn=reward_model.apply, sequence_batch=model.sequence_batch,
                  eos_id=eos_id)
-  score_fn = jax.jit(lambda p, b: reward_step.response_rewards(
-      p, b["prompts"], b["responses"], **options))
+  score_fn = jax.jit(lambda p, b, f: reward_step.response_rewards(
+      model.join_params(f, p), b["prompts"], b["responses"], **options))
 
   steps_per_epoch = len(train) // batch_size
   total = steps_per_epoch * epochs
@@ -179,7 +233,8 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
         yield {k_: v[rows] for k_, v in train_arrays.items()}
 
   # No checkpoint while training: the one saved is the normalised model at the end.
-  stage = stage_runner.Stage(abstract_state=abstract_state, init=lambda: state, step=step_fn,
+  stage = stage_runner.Stage(abstract_state=_abstract_of(state), init=lambda: state,
+                             step=lambda state, batch: step_fn(state, batch, frozen),
                              batches=batches_from, log_metrics=rate.log_metrics,
                              name="reward model")
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
@@ -187,7 +242,7 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
                                 log_every=log_every)
 
     def rewards(arrays):
-      return policy_samples.map_in_chunks(functools.partial(score_fn, state.params),
+      return policy_samples.map_in_chunks(lambda b: score_fn(state.params, b, frozen),
                                           {k_: arrays[k_] for k_ in ("prompts", "responses")},
                                           batch_size)
 
@@ -197,8 +252,9 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
         "prompts": train_arrays["prompts"],
         "responses": normalization_responses(train, vocabulary, response_length)})[:, 0])
     state = state.replace(params=reward_step.normalized_head(state.params, demo_rewards))
-  checkpoints = checkpoints_lib.Checkpoints(os.path.join(model_dir, "checkpoints"), total,
-                                            keep=1)
+  checkpoints = checkpoints_lib.Checkpoints(
+      os.path.join(model_dir, "checkpoints"), total, keep=1,
+      custom_metadata=None if identity is None else {frozen_base.METADATA_KEY: identity})
   checkpoints.save(total, state)
   checkpoints.close()
   results = {"heldout_pair_accuracy": heldout_accuracy["all"],

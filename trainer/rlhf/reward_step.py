@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from models import peft
 from trainer.rlhf import batches
 
 
@@ -52,13 +53,15 @@ def comparison_loss(rewards_nk, ranks_nk):
   return loss, sums
 
 
-def reward_step(state, batch, *, apply_fn, optimizer, learning_rate_fn, eos_id: int,
-                sequence_batch, dropout_seed: int = 0):
-  """One optimizer update of the reward model; returns (new state, metrics)."""
+def reward_step(state, batch, frozen=None, *, apply_fn, optimizer, learning_rate_fn,
+                eos_id: int, sequence_batch, dropout_seed: int = 0):
+  """One optimizer update of the reward model; returns (new state, metrics). frozen: a
+  PEFT reward model's base (the trunk), which completes the state's trained part."""
   dropout_rng = jax.random.fold_in(jax.random.key(dropout_seed), state.step)
 
   def loss_fn(params):
-    rewards = response_rewards(params, batch["prompts"], batch["responses"],
+    rewards = response_rewards(peft.join(frozen, params) if frozen else params,
+                               batch["prompts"], batch["responses"],
                                apply_fn=apply_fn, sequence_batch=sequence_batch,
                                eos_id=eos_id, dropout_rng=dropout_rng)
     loss, sums = comparison_loss(rewards, batch["ranks"])

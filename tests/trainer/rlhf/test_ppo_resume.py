@@ -33,19 +33,21 @@ def save_params(directory, module, example, mesh, rules, seed, edit=lambda p: p)
   checkpoints.close()
 
 
-def run(tmp_path, iterations, reward_dir):
+def run(tmp_path, iterations, reward_dir, **ptx):
+  """ptx: ptx_mixture and ptx_feature_lengths for PPO-ptx."""
   policy = model_for(CONFIG)
   return loop.train_ppo(
       str(tmp_path / "ppo"), str(tmp_path / "sft"), str(reward_dir), model=policy,
       clusters=["arithmetic"], iterations=iterations, policy_optimizer=optax.adam(1e-4),
       value_optimizer=optax.adam(1e-4),
-      config=ppo_step.PPOConfig(num_minibatches=2, epochs=1),
+      config=ppo_step.PPOConfig(num_minibatches=2, epochs=1, ptx_coef=0.5 if ptx else 0.0),
       kl_controller=KLController(0.05, target=1.0, horizon=100), batch_size=BATCH,
       num_prompts=16, prompt_length=PROMPT_LEN, response_length=RESPONSE_LEN,
-      mesh=partitioning.make_mesh(devices=jax.devices()[:1]), checkpoint_every=1)
+      mesh=partitioning.make_mesh(devices=jax.devices()[:1]), checkpoint_every=1,
+      ptx_batch_size=2, **ptx)
 
 
-def test_ppo_stage_resumes_and_stops_on_nan(tmp_path):
+def save_sft_and_reward(tmp_path):
   mesh = partitioning.make_mesh(devices=jax.devices()[:1])
   rules = partitioning.logical_axis_rules()
   model = model_for(CONFIG)
@@ -53,6 +55,11 @@ def test_ppo_stage_resumes_and_stops_on_nan(tmp_path):
                                     jnp.ones((BATCH, RESPONSE_LEN), jnp.int32), 1)
   save_params(tmp_path / "sft", model.module, example, mesh, rules, 0)
   save_params(tmp_path / "reward", model.scalar_head(), example, mesh, rules, 1)
+  return model, example, mesh, rules
+
+
+def test_ppo_stage_resumes_and_stops_on_nan(tmp_path):
+  model, example, mesh, rules = save_sft_and_reward(tmp_path)
   save_params(tmp_path / "nan_reward", model.scalar_head(), example, mesh, rules, 1,
               edit=lambda p: dict(p, head_bias=p["head_bias"] * jnp.nan))
 
@@ -80,3 +87,17 @@ def test_ppo_stage_resumes_and_stops_on_nan(tmp_path):
   checkpoints = checkpoints_lib.Checkpoints(str(tmp_path / "ppo" / "checkpoints"), 1)
   assert checkpoints.latest_step() == 2
   checkpoints.close()
+
+
+@pytest.mark.slow
+def test_ppo_ptx_resumes_its_pretraining_batches_from_the_saved_position(tmp_path, capsys):
+  import tasks  # noqa: F401  (registers the suite)
+  save_sft_and_reward(tmp_path)
+  ptx = {"ptx_mixture": "suite_addition",
+         "ptx_feature_lengths": {"inputs": 24, "targets": 8}}
+  run(tmp_path, 2, tmp_path / "reward", **ptx)
+  assert sorted(os.listdir(tmp_path / "ppo" / "input_state")) == ["1", "2"]
+  capsys.readouterr()
+  state, _, _, metrics = run(tmp_path, 3, tmp_path / "reward", **ptx)
+  assert "input pipeline restored at step 2" in capsys.readouterr().out
+  assert int(state.step) == 3 and np.isfinite(metrics["ptx_loss"])

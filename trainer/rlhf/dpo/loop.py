@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from trainer import (checkpoints as checkpoints_lib, initial_checkpoint, partitioning,
-                     run_dir, stage_runner, throughput, train_state)
-from trainer.rlhf import batches, policy_samples, stage_flops
+from trainer import (checkpoints as checkpoints_lib, partitioning, run_dir, stage_runner,
+                     throughput)
+from trainer.rlhf import batches, policy_samples, policy_weights, stage_flops
 from trainer.rlhf.dpo import losses as losses_lib
 from trainer.rlhf.dpo import pairs as pairs_lib
 from trainer.rlhf.dpo import step as step_lib
@@ -46,31 +46,39 @@ def reads_reference_online(config: losses_lib.DPOConfig) -> bool:
 
 
 def jit_dpo_step(model, optimizer, learning_rate, config: losses_lib.DPOConfig,
-                 state_shardings, mesh, rules, eos_id: int):
-  """(state, reference params or None, batch) -> (state, metrics), jitted with the state's,
-  the reference's (its parameters shard like the policy's) and the batch's shardings; the
-  reference is an argument only when the loss reads it online. Call it under the mesh."""
+                 state_shardings, mesh, rules, eos_id: int, frozen_shardings=None,
+                 reference_shardings=None):
+  """(state, reference params or None, batch, frozen base) -> (state, metrics), jitted with
+  the state's, the reference's (by default its parameters shard like the policy's), the
+  batch's and the frozen base's shardings; the reference is an argument only when the loss
+  reads it online. frozen_shardings: a PEFT policy's base's (never donated); None without
+  PEFT. Call it under the mesh."""
   online = reads_reference_online(config)
   fn = functools.partial(step_lib.dpo_step, model=model, optimizer=optimizer,
                          learning_rate_fn=learning_rate, config=config, eos_id=eos_id)
+  reference_shardings = reference_shardings or state_shardings.params
   return jax.jit(fn, in_shardings=(state_shardings,
-                                   state_shardings.params if online else None,
+                                   reference_shardings if online else None,
                                    batch_shardings(mesh, rules, config.uses_reference
-                                                   and not online)),
+                                                   and not online),
+                                   frozen_shardings),
                  out_shardings=(state_shardings, partitioning.replicated(mesh)),
                  donate_argnums=(0,))
 
 
 def compile_dpo_step(model, optimizer, learning_rate, config: losses_lib.DPOConfig,
-                     state_shardings, mesh, rules, eos_id: int):
-  """`jit_dpo_step` run under the mesh and rules."""
+                     state_shardings, mesh, rules, eos_id: int, frozen=None,
+                     reference_shardings=None):
+  """(state, reference params or None, batch) -> (state, metrics): `jit_dpo_step` run under
+  the mesh and rules. frozen: a PEFT policy's base, an argument of every call."""
   online = reads_reference_online(config)
   jitted = jit_dpo_step(model, optimizer, learning_rate, config, state_shardings, mesh, rules,
-                        eos_id)
+                        eos_id, jax.tree.map(lambda leaf: leaf.sharding, frozen),
+                        reference_shardings)
 
   def run(state, reference_params, batch):
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-      return jitted(state, reference_params if online else None, batch)
+      return jitted(state, reference_params if online else None, batch, frozen)
   return run
 
 
@@ -137,13 +145,14 @@ def pair_metrics(score, params, reference_params, pairs, chunk: int) -> dict:
 
 
 def kl_to_reference(params, reference_params, prompts, *, model, mesh, rules,
-                    param_shardings, response_length: int, eos_id: int, chunk: int,
-                    seed: int) -> dict:
+                    param_shardings, reference_shardings, response_length: int, eos_id: int,
+                    chunk: int, seed: int) -> dict:
   """Mean over prompts of sum_t log pi(y_t) - log pi_ref(y_t) for responses sampled from
   the policy at temperature 1 (as trainer/rlhf/evaluation.py measures it), and their length."""
   sample = rollout.make_sampler(model, mesh, rules, param_shardings,
                                 max_new_tokens=response_length, eos_id=eos_id)
-  score = rollout.make_reference_scorer(model, mesh, rules, param_shardings, eos_id=eos_id)
+  score = rollout.make_reference_scorer(model, mesh, rules, reference_shardings,
+                                        eos_id=eos_id)
   responses, logprobs = policy_samples.sample_in_chunks(sample, params, prompts, chunk, seed)
   reference = policy_samples.map_in_chunks(
       lambda b: score(reference_params, None, b["prompts"], b["responses"]),
@@ -170,6 +179,9 @@ def train_dpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
     run of ours, a HuggingFace directory or a .gguf file); default: sft_dir's newest
     checkpoint. It must match `model`'s config; that is checked, like the data, before
     MODEL_DIR is touched.
+  With a PEFT method on `model` (models.peft) that starting point is the one frozen base:
+  the reference is the base with the method switched off, the state and its checkpoints
+  hold the trained delta only and name the base (see trainer.rlhf.policy_weights).
   heldout_prompts: how many distinct prompts of heldout.jsonl the final KL samples on.
   """
   mesh = mesh or partitioning.make_mesh()
@@ -188,14 +200,14 @@ def train_dpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
   example, _ = model.sequence_batch(jnp.ones((2 * batch_size, prompt_length), jnp.int32),
                                     jnp.ones((2 * batch_size, response_length), jnp.int32),
                                     eos_id)
-  abstract_state, state_shardings = train_state.state_shardings(model.module, optimizer,
-                                                                example, mesh, rules)
-  reference_params = initial_checkpoint.params_or_run(
-      initial_checkpoint_path, sft_dir, model.config, abstract_state.params,
-      state_shardings.params)
+  policy = policy_weights.load(model, optimizer, example, mesh, rules,
+                               initial_checkpoint_path=initial_checkpoint_path,
+                               sft_dir=sft_dir, seed=seed)
+  reference_params = policy.reference
   model_dir = run_dir.prepare_model_dir(model_dir)
   checkpoints = checkpoints_lib.Checkpoints(os.path.join(model_dir, "checkpoints"),
-                                            checkpoint_every, keep=2)
+                                            checkpoint_every, keep=2,
+                                            custom_metadata=policy.checkpoint_metadata)
 
   cached = config.uses_reference and config.reference == "cached"
   if cached:
@@ -203,14 +215,8 @@ def train_dpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
       train_pairs.update(cached_reference_logprobs(
           model_dir, train_pairs, lambda b: compute(reference_params, b), batch_size))
-  step_fn = compile_dpo_step(model, optimizer, learning_rate, config, state_shardings, mesh,
-                             rules, eos_id)
-
-  def init():
-    # A copy: the state is donated to the step, the reference must outlive it.
-    return jax.jit(lambda p: train_state.TrainState(
-        jnp.zeros((), jnp.int32), jax.tree.map(jnp.copy, p), optimizer.init(p)),
-                   out_shardings=state_shardings)(reference_params)
+  step_fn = compile_dpo_step(model, optimizer, learning_rate, config, policy.shardings, mesh,
+                             rules, eos_id, policy.frozen, policy.reference_shardings)
 
   cost = stage_flops.dpo_step(model, batch_size, prompt_length, response_length,
                               online_reference=reads_reference_online(config))
@@ -228,22 +234,30 @@ def train_dpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                          else "config.gin", gin.operative_config_str())
 
   stage = stage_runner.Stage(
-      abstract_state=abstract_state, init=init,
+      abstract_state=policy.abstract,
+      init=lambda: policy.initial_state(optimizer, example, mesh, rules, seed),
       step=lambda state, batch: step_fn(state, reference_params, batch),
       batches=lambda start: _epoch_batches(train_pairs, batch_size, seed, start),
-      log_metrics=log_metrics, on_start=on_start, name=config.loss_type.upper())
+      log_metrics=log_metrics, on_start=on_start, restore=policy.checked_restore(),
+      name=config.loss_type.upper())
   state, _ = stage_runner.run(stage, total, model_dir=model_dir, checkpoints=checkpoints,
                               log_every=log_every)
 
   score = make_pair_scorer(model, config, eos_id)
+  # At the start the policy is the reference (a PEFT method starts as the identity).
+  score_at_start = (score if model.peft is None
+                    else make_pair_scorer(model.without_peft(), config, eos_id))
+  policy_params = policy.policy_params(state.params)
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    before = pair_metrics(score, reference_params, reference_params, heldout_pairs, batch_size)
-    after = pair_metrics(score, state.params, reference_params, heldout_pairs, batch_size)
+    before = pair_metrics(score_at_start, reference_params, reference_params, heldout_pairs,
+                          batch_size)
+    after = pair_metrics(score, policy_params, reference_params, heldout_pairs, batch_size)
   _, distinct = np.unique(heldout_pairs["prompts"], axis=0, return_index=True)
   results = kl_to_reference(
-      state.params, reference_params,
+      policy_params, reference_params,
       heldout_pairs["prompts"][np.sort(distinct)[:heldout_prompts]], model=model, mesh=mesh,
-      rules=rules, param_shardings=state_shardings.params, response_length=response_length,
+      rules=rules, param_shardings=policy.policy_param_shardings,
+      reference_shardings=policy.reference_shardings, response_length=response_length,
       eos_id=eos_id, chunk=batch_size, seed=seed)
   results.update({f"heldout_{k}": v for k, v in after.items()})
   results.update({f"heldout_{k}_at_start": v for k, v in before.items()})

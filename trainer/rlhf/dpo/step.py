@@ -34,18 +34,21 @@ def pair_logprobs(model, params, batch, eos_id: int):
 
 
 def reference_logprobs(model, reference_params, batch, eos_id: int):
-  """{"reference_chosen", "reference_rejected"} [b]: the frozen reference's log-probs."""
-  chosen, rejected, _, _ = pair_logprobs(model, jax.lax.stop_gradient(reference_params),
-                                         batch, eos_id)
+  """{"reference_chosen", "reference_rejected"} [b]: the frozen reference's log-probs
+  (`model`'s network without its PEFT method, if it has one)."""
+  chosen, rejected, _, _ = pair_logprobs(model.without_peft(),
+                                         jax.lax.stop_gradient(reference_params), batch,
+                                         eos_id)
   return {"reference_chosen": chosen, "reference_rejected": rejected}
 
 
-def pair_loss(params, reference_params, batch, *, model, config: losses_lib.DPOConfig,
-              eos_id: int):
-  """(mean loss over the batch's pairs, metrics). reference_params: None unless the loss
-  needs reference log-probs online (cached ones are in the batch)."""
-  chosen, rejected, chosen_tokens, rejected_tokens = pair_logprobs(model, params, batch,
-                                                                   eos_id)
+def pair_loss(params, reference_params, batch, frozen=None, *, model,
+              config: losses_lib.DPOConfig, eos_id: int):
+  """(mean loss over the batch's pairs, metrics). params: the trained part, which `frozen`
+  (a PEFT policy's base) completes. reference_params: None unless the loss needs
+  reference log-probs online (cached ones are in the batch)."""
+  chosen, rejected, chosen_tokens, rejected_tokens = pair_logprobs(
+      model, model.join_params(frozen, params), batch, eos_id)
   reference = {}
   if config.uses_reference:
     reference = (batch if reference_params is None
@@ -64,11 +67,13 @@ def pair_loss(params, reference_params, batch, *, model, config: losses_lib.DPOC
   return jnp.mean(out.losses), metrics
 
 
-def dpo_step(state, reference_params, batch, *, model, optimizer, learning_rate_fn,
-             config: losses_lib.DPOConfig, eos_id: int):
-  """One optimizer update of the policy on a batch of pairs; (new TrainState, metrics)."""
+def dpo_step(state, reference_params, batch, frozen=None, *, model, optimizer,
+             learning_rate_fn, config: losses_lib.DPOConfig, eos_id: int):
+  """One optimizer update of the policy on a batch of pairs; (new TrainState, metrics).
+  frozen: a PEFT policy's base (None without PEFT), read, never changed."""
   (loss, metrics), grads = jax.value_and_grad(pair_loss, has_aux=True)(
-      state.params, reference_params, batch, model=model, config=config, eos_id=eos_id)
+      state.params, reference_params, batch, frozen, model=model, config=config,
+      eos_id=eos_id)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   metrics.update(loss=loss, grad_norm=optax.tree.norm(grads),

@@ -17,20 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from tasks import rl_prompts as rl_prompts_lib
-from trainer import (checkpoints as checkpoints_lib, initial_checkpoint, partitioning,
-                     restore, run_dir, stage_runner, throughput, train_state)
-from trainer.rlhf import batches, policy_samples, stage_flops
+from trainer import (checkpoints as checkpoints_lib, partitioning, restore, run_dir,
+                     stage_runner, throughput)
+from trainer.rlhf import batches, policy_samples, policy_weights, stage_flops
 from trainer.rlhf.grpo import advantages as advantages_lib
 from trainer.rlhf.grpo import rewards as rewards_lib
 from trainer.rlhf.grpo import step as step_lib
 from trainer.rlhf.ppo import rollout
 from trainer.rlhf.ppo.loop import reward_model_params
-
-
-def initial_policy_state(params, optimizer, shardings):
-  def init(params):
-    return train_state.TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
-  return jax.jit(init, in_shardings=(shardings.params,), out_shardings=shardings)(params)
 
 
 def _check_batch(config: step_lib.GRPOConfig, prompts_per_iteration: int, num_prompts: int):
@@ -44,13 +38,15 @@ def _check_batch(config: step_lib.GRPOConfig, prompts_per_iteration: int, num_pr
                      "per iteration")
 
 
-def jit_grpo_update(model, optimizer, config: step_lib.GRPOConfig, shardings, mesh, *,
-                    eos_id: int):
-  """(policy TrainState, rollout, rng) -> (state, metrics), jitted with the state's
-  shardings (donated); the rollout keeps the shardings it comes with."""
+def jit_grpo_update(model, optimizer, config: step_lib.GRPOConfig, shardings,
+                    frozen_shardings, mesh, *, eos_id: int):
+  """(policy TrainState, rollout, rng, frozen base) -> (state, metrics), jitted with the
+  state's shardings (donated) and the frozen base's (a PEFT policy's, never donated; an
+  empty tree without PEFT); the rollout keeps the shardings it comes with."""
   update = functools.partial(step_lib.grpo_update, model=model, optimizer=optimizer,
                              config=config, eos_id=eos_id)
-  return jax.jit(update, in_shardings=(shardings, None, partitioning.replicated(mesh)),
+  return jax.jit(update, in_shardings=(shardings, None, partitioning.replicated(mesh),
+                                       frozen_shardings),
                  out_shardings=(shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
 
 
@@ -75,6 +71,9 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
     GRPOConfig.tis_cap corrects for the sampler/trainer mismatch.
   initial_checkpoint_path: the reference policy, which a fresh run's policy starts from;
     default: sft_dir's newest checkpoint.
+  With a PEFT method on `model` (models.peft) that starting point is the one frozen base:
+  the reference is the base with the method switched off, the state and its checkpoints
+  hold the trained delta only and name the base (see trainer.rlhf.policy_weights).
   """
   reward_weights = dict(reward_weights or {"verifiable": 1.0})
   host_functions = rewards_lib.resolve(reward_weights, reward_functions, bool(reward_dir))
@@ -95,26 +94,29 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
 
   example, _ = model.sequence_batch(jnp.ones((rows, prompt_length), jnp.int32),
                                     jnp.ones((rows, response_length), jnp.int32), eos_id)
-  abstract, shardings = train_state.state_shardings(model.module, optimizer, example, mesh,
-                                                    rules)
-  ref_params = initial_checkpoint.params_or_run(initial_checkpoint_path, sft_dir, model.config,
-                                                abstract.params, shardings.params)
+  policy = policy_weights.load(model, optimizer, example, mesh, rules,
+                               initial_checkpoint_path=initial_checkpoint_path,
+                               sft_dir=sft_dir, seed=seed)
+  ref_params, shardings = policy.reference, policy.shardings
   reward_module = reward_params = reward_shardings = None
   if rewards_lib.REWARD_MODEL in reward_weights:
     reward_module = model.scalar_head()
     reward_abstract, reward_shardings = restore.abstract_params(reward_module, example, mesh,
                                                                 rules)
-    reward_params = reward_model_params(reward_dir, model.config, reward_abstract)
+    reward_params = reward_model_params(reward_dir, model, reward_abstract, example, mesh,
+                                        rules)
   model_dir = run_dir.prepare_model_dir(model_dir)
   checkpoints = checkpoints_lib.Checkpoints(os.path.join(model_dir, "checkpoints"),
-                                            checkpoint_every, keep=2)
+                                            checkpoint_every, keep=2,
+                                            custom_metadata=policy.checkpoint_metadata)
 
-  sample = rollout.make_sampler(model, mesh, rules, shardings.params,
+  sample = rollout.make_sampler(model, mesh, rules, policy.policy_param_shardings,
                                 max_new_tokens=response_length, temperature=temperature,
                                 eos_id=eos_id, compute_dtype=sampler_dtype)
-  score = rollout.make_reference_scorer(model, mesh, rules, shardings.params, reward_module,
-                                        reward_shardings, eos_id=eos_id)
-  update = jit_grpo_update(model, optimizer, config, shardings, mesh, eos_id=eos_id)
+  score = rollout.make_reference_scorer(model, mesh, rules, policy.reference_shardings,
+                                        reward_module, reward_shardings, eos_id=eos_id)
+  update = jit_grpo_update(model, optimizer, config, shardings, policy.frozen_shardings, mesh,
+                           eos_id=eos_id)
 
   cost = stage_flops.grpo_iteration(model, rows, prompt_length, response_length,
                                     epochs=config.epochs, reward_model=reward_module is not None)
@@ -142,7 +144,7 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
     iteration, rows_index = batch
     batch_prompts = jnp.asarray(prompt_ids[rows_index])
     t0 = time.perf_counter()
-    responses, logprobs = sample(state.params, batch_prompts,
+    responses, logprobs = sample(policy.policy_params(state.params), batch_prompts,
                                  jax.random.key(seed * 1_000_003 + iteration))
     responses.block_until_ready()
     t1 = time.perf_counter()
@@ -154,7 +156,7 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                                     "logprobs": logprobs,
                                     "ref_logprobs": scored["ref_logprobs"],
                                     "rewards": jnp.asarray(total)},
-                            jax.random.key(seed * 7_919 + iteration))
+                            jax.random.key(seed * 7_919 + iteration), policy.frozen)
     metrics = jax.device_get(metrics)
     t3 = time.perf_counter()
     return state, dict(metrics, **reward_metrics,
@@ -164,10 +166,10 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                        samples_per_s=rows / (t3 - t0))
 
   stage = stage_runner.Stage(
-      abstract_state=abstract,
-      init=lambda: initial_policy_state(ref_params, optimizer, shardings),
-      step=iterate, batches=iterations_from, log_metrics=rate.log_metrics, name=stage_name,
-      unit="iteration")
+      abstract_state=policy.abstract,
+      init=lambda: policy.initial_state(optimizer, example, mesh, rules, seed),
+      step=iterate, batches=iterations_from, log_metrics=rate.log_metrics,
+      restore=policy.checked_restore(), name=stage_name, unit="iteration")
   state, metrics = stage_runner.run(stage, iterations, model_dir=model_dir,
                                     checkpoints=checkpoints, log_every=log_every)
   return state, ref_params, metrics

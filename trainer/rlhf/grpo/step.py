@@ -51,6 +51,7 @@ class GRPOConfig:
 
 
 def _minibatch_loss(params, mb, *, model, config: GRPOConfig, eos_id: int):
+  """params: the policy's whole tree."""
   batch, offset = model.sequence_batch(mb["prompts"], mb["responses"], eos_id)
   logprobs, entropy = batches.sequence_logprobs(model, params, batch, offset, mb["responses"])
   mask = mb["mask"]
@@ -69,9 +70,11 @@ def _trainer_logprobs(params, rollout, *, model, eos_id: int):
   return logprobs
 
 
-def grpo_update(state, rollout, rng, *, model, optimizer, config: GRPOConfig, eos_id: int):
+def grpo_update(state, rollout, rng, frozen=None, *, model, optimizer, config: GRPOConfig,
+                eos_id: int):
   """One iteration's training of the policy TrainState on `rollout`; returns (new state,
-  metrics). `model` is the policy's model kind."""
+  metrics). `model` is the policy's model kind; frozen: a PEFT policy's base, which
+  completes the state's trained part (read, never changed)."""
   mask = batches.response_mask(rollout["responses"])
   rewards = rollout["rewards"]
   advantages = advantages_lib.group_advantages(rewards, config.group_size, config.estimator)
@@ -81,10 +84,12 @@ def grpo_update(state, rollout, rng, *, model, optimizer, config: GRPOConfig, eo
           "ref_logprobs": rollout["ref_logprobs"], "advantages": advantages}
   if config.tis_cap is not None:
     trainer_old = jax.lax.stop_gradient(
-        _trainer_logprobs(state.params, rollout, model=model, eos_id=eos_id)) * mask
+        _trainer_logprobs(model.join_params(frozen, state.params), rollout, model=model,
+                          eos_id=eos_id)) * mask
     data["old_logprobs"] = trainer_old
     data["tis_weights"] = losses.tis_weights(trainer_old, sampler, config.tis_cap) * mask
-  grad_fn = jax.grad(lambda p, mb: _minibatch_loss(p, mb, model=model, config=config,
+  grad_fn = jax.grad(lambda p, mb: _minibatch_loss(model.join_params(frozen, p), mb,
+                                                   model=model, config=config,
                                                    eos_id=eos_id), has_aux=True)
 
   def minibatch_update(state, mb_and_nothing):

@@ -17,8 +17,8 @@ from models.reward_model import check_same_vocabulary
 from tasks import comparisons as comparisons_lib
 from tasks import rl_prompts as rl_prompts_lib
 from trainer import (checkpoints as checkpoints_lib, compile_step, data, frozen_base,
-                     initial_checkpoint, partitioning, restore, stage_runner, throughput)
-from trainer.rlhf import batches, policy_samples, stage_flops
+                     partitioning, restore, stage_runner, throughput)
+from trainer.rlhf import batches, policy_samples, policy_weights, reward_loop, stage_flops
 from trainer.rlhf.ppo import ppo_step, rollout
 from trainer.rlhf.ppo import state as state_lib
 from trainer.rlhf.ppo.kl_controller import KLController
@@ -32,30 +32,40 @@ def labeler_scores(vocabulary, prompts, responses_np):
                    for p, t, f in zip(prompts, texts, finished)], np.float32)
 
 
-def reward_model_params(reward_dir, policy_config, value_abstract):
-  """The trained RM's parameters; a vocabulary other than the policy's is refused."""
+def reward_model_params(reward_dir, model, value_abstract, example, mesh, rules):
+  """The trained RM's parameters, shaped like `value_abstract` (a plain scalar head); a
+  vocabulary other than the policy's is refused. A PEFT reward model (a delta checkpoint)
+  is composed with its base and merged (see reward_loop.merged_peft_reward_model)."""
   directory = os.path.join(reward_dir, "checkpoints")
+  if frozen_base.METADATA_KEY in restore.saved_custom_metadata(directory)[0]:
+    return reward_loop.merged_peft_reward_model(directory, model, value_abstract, example,
+                                                mesh, rules)
   saved = restore.saved_params_metadata(directory)
   reward_vocab = saved["trunk"]["token_embedder"]["embedding"].shape[0]
-  check_same_vocabulary(policy_config.vocab_size, reward_vocab)
+  check_same_vocabulary(model.config.vocab_size, reward_vocab)
   return restore.restore_params(directory, value_abstract)[0]
 
 
-def _ptx_batches(mixture, feature_lengths, feature_converter, rows: int, seed: int,
-                 start_iteration: int):
+def _ptx_inputs(mixture, feature_lengths, feature_converter, rows: int, seed: int,
+                model_dir: str):
+  """The pretraining-mix batches, one per iteration, their position saved per checkpoint."""
   dataset = data.training_dataset(mixture, feature_lengths, feature_converter, rows, seed)
-  return dataset.skip(start_iteration).as_numpy_iterator()
+  return data.resumable_input(dataset, model_dir, mixture, feature_lengths, rows, seed)
 
 
 def jit_ppo_update(model, value_model, policy_optimizer, value_optimizer,
-                   config: ppo_step.PPOConfig, kl_controller, shardings, mesh, *, eos_id: int):
-  """(PPOState, rollout, ptx batch or None, rng) -> (PPOState, metrics), jitted with the
-  state's shardings (donated); the rollout and ptx keep the shardings they come with."""
+                   config: ppo_step.PPOConfig, kl_controller, shardings, frozen_shardings,
+                   mesh, *, eos_id: int):
+  """(PPOState, rollout, ptx batch or None, rng, frozen base) -> (PPOState, metrics), jitted
+  with the state's shardings (donated) and the frozen base's (a PEFT policy's, never
+  donated; an empty tree without PEFT); the rollout and ptx keep the shardings they come
+  with."""
   update = functools.partial(ppo_step.ppo_update, model=model, value_apply=value_model.apply,
                              policy_optimizer=policy_optimizer,
                              value_optimizer=value_optimizer, config=config,
                              kl_controller=kl_controller, eos_id=eos_id)
-  return jax.jit(update, in_shardings=(shardings, None, None, partitioning.replicated(mesh)),
+  return jax.jit(update, in_shardings=(shardings, None, None, partitioning.replicated(mesh),
+                                       frozen_shardings),
                  out_shardings=(shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
 
 
@@ -78,8 +88,10 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
   initial_checkpoint_path: the reference policy, which a fresh run's policy starts from (a
     run of ours, a HuggingFace directory or a .gguf file); default: sft_dir's newest
     checkpoint. A resumed run's policy comes from its own checkpoint.
+  With a PEFT method on `model` (models.peft) that starting point is the one frozen base:
+  the reference is the base with the method switched off, the state and its checkpoints
+  hold the trained delta only and name the base (see trainer.rlhf.policy_weights).
   """
-  frozen_base.refuse_peft(model, "train_ppo")
   mesh = mesh or partitioning.make_mesh()
   rules = rules or partitioning.logical_axis_rules()
   vocabulary = batches.stage_vocabulary(vocabulary, model.config, "train_ppo")
@@ -92,24 +104,33 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
   example, _ = model.sequence_batch(
       jnp.ones((batch_size, prompt_length), jnp.int32),
       jnp.ones((batch_size, response_length), jnp.int32), eos_id)
-  abstract, shardings = state_lib.ppo_state_shardings(
-      model.module, policy_optimizer, value_model, value_optimizer, example, mesh, rules)
-  ref_params = initial_checkpoint.params_or_run(initial_checkpoint_path, sft_dir, model.config,
-                                                abstract.policy.params, shardings.policy.params)
-  reward_params = reward_model_params(reward_dir, model.config, abstract.value.params)
+  policy = policy_weights.load(model, policy_optimizer, example, mesh, rules,
+                               initial_checkpoint_path=initial_checkpoint_path,
+                               sft_dir=sft_dir, seed=seed)
+  abstract, shardings = state_lib.with_value_model(
+      policy.abstract, policy.shardings, value_model, value_optimizer, example, mesh, rules)
+  ref_params = policy.reference
+  reward_params = reward_model_params(reward_dir, model, abstract.value.params, example, mesh,
+                                      rules)
   os.makedirs(model_dir, exist_ok=True)
   checkpoints = checkpoints_lib.Checkpoints(os.path.join(model_dir, "checkpoints"),
-                                            checkpoint_every, keep=2)
+                                            checkpoint_every, keep=2,
+                                            custom_metadata=policy.checkpoint_metadata)
 
-  sample = rollout.make_sampler(model, mesh, rules, shardings.policy.params,
+  sample = rollout.make_sampler(model, mesh, rules, policy.policy_param_shardings,
                                 max_new_tokens=response_length, temperature=temperature,
                                 eos_id=eos_id)
-  score = rollout.make_scorer(model, value_model, mesh, rules, shardings.policy.params,
+  score = rollout.make_scorer(model, value_model, mesh, rules, policy.reference_shardings,
                               shardings.value.params, eos_id=eos_id)
   use_ptx = config.ptx_coef > 0
   ptx_rows = config.epochs * config.num_minibatches * ptx_batch_size
+  ptx_inputs = (_ptx_inputs(ptx_mixture, ptx_feature_lengths, model.train_feature_converter(),
+                            ptx_rows, seed, model_dir) if use_ptx else None)
+  if use_ptx and checkpoints.latest_step():
+    ptx_inputs.check_saved()
   update = jit_ppo_update(model, value_model, policy_optimizer, value_optimizer, config,
-                          kl_controller, shardings, mesh, eos_id=eos_id)
+                          kl_controller, shardings, policy.frozen_shardings, mesh,
+                          eos_id=eos_id)
 
   ptx_lengths = (model.batch_lengths(compile_step.train_batch_shapes(
       model, ptx_feature_lengths, ptx_rows)) if use_ptx else (0, 0))
@@ -120,8 +141,7 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
 
   def iterations_from(start):
     """(iteration, prompt rows, ptx batch or None) of every iteration from `start`."""
-    ptx_iter = (_ptx_batches(ptx_mixture, ptx_feature_lengths, model.train_feature_converter(),
-                             ptx_rows, seed, start) if use_ptx else None)
+    ptx_iter = ptx_inputs.iterator(start) if use_ptx else None
     for iteration in itertools.count(start):
       ptx = None
       if use_ptx:
@@ -135,7 +155,7 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
     iteration, rows, ptx = batch
     batch_prompts = jnp.asarray(prompt_ids[rows])
     t0 = time.perf_counter()
-    responses, logprobs = sample(state.policy.params, batch_prompts,
+    responses, logprobs = sample(policy.policy_params(state.policy.params), batch_prompts,
                                  jax.random.key(seed * 1_000_003 + iteration))
     responses.block_until_ready()
     t1 = time.perf_counter()
@@ -144,7 +164,7 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
     t2 = time.perf_counter()
     state, metrics = update(state, dict(scored, prompts=batch_prompts, responses=responses,
                                         logprobs=logprobs), ptx,
-                            jax.random.key(seed * 7_919 + iteration))
+                            jax.random.key(seed * 7_919 + iteration), policy.frozen)
     metrics = jax.device_get(metrics)
     t3 = time.perf_counter()
     labels = labeler_scores(vocabulary, [prompts[r] for r in rows], np.asarray(responses))
@@ -154,11 +174,13 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
 
   stage = stage_runner.Stage(
       abstract_state=abstract,
-      init=lambda: state_lib.initial_ppo_state(ref_params, reward_params, policy_optimizer,
-                                               value_optimizer, kl_controller.init_coef,
-                                               shardings),
+      init=lambda: state_lib.initial_ppo_state(
+          policy.initial_trainable(policy_optimizer, example, mesh, rules, seed),
+          reward_params, policy_optimizer, value_optimizer, kl_controller.init_coef,
+          shardings),
       step=iterate, batches=iterations_from, log_metrics=rate.log_metrics,
-      restore=state_lib.restore_ppo_state, name="PPO", unit="iteration")
+      restore=policy.checked_restore(state_lib.restore_ppo_state),
+      save_inputs=ptx_inputs.save_beside if use_ptx else None, name="PPO", unit="iteration")
   state, metrics = stage_runner.run(stage, iterations, model_dir=model_dir,
                                     checkpoints=checkpoints, log_every=log_every)
   return state, ref_params, reward_params, metrics

@@ -78,10 +78,11 @@ def apply_gradients(train_state, grads, optimizer):
                              opt_state=opt_state)
 
 
-def ppo_update(state, rollout, ptx, rng, *, model, value_apply, policy_optimizer,
+def ppo_update(state, rollout, ptx, rng, frozen=None, *, model, value_apply, policy_optimizer,
                value_optimizer, config: PPOConfig, kl_controller, eos_id: int):
   """One PPO iteration's training on `rollout`; returns (new PPOState, metrics).
-  `model` is the policy's model kind (its network, batch layout and loss)."""
+  `model` is the policy's model kind (its network, batch layout and loss); frozen: a PEFT
+  policy's base, which completes the state's trained part (read, never changed)."""
   mask = batches.response_mask(rollout["responses"])
   advantages, returns, rewards, kl = _advantages(rollout, mask, state.kl_coef, config)
   data = {"prompts": rollout["prompts"], "responses": rollout["responses"], "mask": mask,
@@ -89,7 +90,7 @@ def ppo_update(state, rollout, ptx, rng, *, model, value_apply, policy_optimizer
           "advantages": advantages, "returns": returns}
   loss_fn = jax.grad(
       lambda p, v, mb, ptx_mb: _minibatch_loss(
-          p, v, mb, ptx_mb, model=model, value_apply=value_apply, config=config,
+          model.join_params(frozen, p), v, mb, ptx_mb, model=model, value_apply=value_apply, config=config,
           eos_id=eos_id),
       argnums=(0, 1), has_aux=True)
 

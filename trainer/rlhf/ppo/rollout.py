@@ -30,8 +30,10 @@ def make_sampler(model, mesh, rules, policy_param_shardings, *, max_new_tokens: 
 
 
 def reference_logprobs(ref_params, batch, offset: int, responses_br, *, model):
-  """The reference policy's log-probs [B, R] of the responses, 0 past each response."""
-  logprobs, _ = batches.sequence_logprobs(model, ref_params, batch, offset, responses_br)
+  """The reference policy's log-probs [B, R] of the responses, 0 past each response: the
+  network of the policy's `model` without its PEFT method, if it has one."""
+  logprobs, _ = batches.sequence_logprobs(model.without_peft(), ref_params, batch, offset,
+                                          responses_br)
   return logprobs * batches.response_mask(responses_br)
 
 
@@ -62,27 +64,27 @@ def _on_mesh(jitted, mesh, rules):
   return run
 
 
-def jit_score(model, scalar_module, mesh, rules, policy_param_shardings,
+def jit_score(model, scalar_module, mesh, rules, reference_param_shardings,
               scalar_param_shardings, *, eos_id: int = 1):
   """`score` jitted with the models' parameter shardings and batch-split rows (call it
   under the mesh and rules)."""
   fn = functools.partial(score, model=model, scalar_apply=scalar_module.apply,
                          eos_id=eos_id)
   rows = partitioning.batch_sharding(mesh, rules, 2)
-  return jax.jit(fn, in_shardings=(policy_param_shardings, scalar_param_shardings,
+  return jax.jit(fn, in_shardings=(reference_param_shardings, scalar_param_shardings,
                                    scalar_param_shardings, rows, rows),
                  out_shardings={"ref_logprobs": rows, "values": rows,
                                 "scores": partitioning.batch_sharding(mesh, rules, 1)})
 
 
-def make_scorer(model, scalar_module, mesh, rules, policy_param_shardings,
+def make_scorer(model, scalar_module, mesh, rules, reference_param_shardings,
                 scalar_param_shardings, *, eos_id: int = 1):
   """The compiled `score` with the models' parameter shardings and batch-split rows."""
-  return _on_mesh(jit_score(model, scalar_module, mesh, rules, policy_param_shardings,
+  return _on_mesh(jit_score(model, scalar_module, mesh, rules, reference_param_shardings,
                             scalar_param_shardings, eos_id=eos_id), mesh, rules)
 
 
-def make_reference_scorer(model, mesh, rules, policy_param_shardings, reward_module=None,
+def make_reference_scorer(model, mesh, rules, reference_param_shardings, reward_module=None,
                           reward_param_shardings=None, *, eos_id: int = 1):
   """The compiled (ref params, RM params or None, prompts, responses) -> {"ref_logprobs"
   [B, R], and with a reward model "scores" [B]}: the scoring of a critic-free method."""
@@ -98,6 +100,6 @@ def make_reference_scorer(model, mesh, rules, policy_param_shardings, reward_mod
   out_shardings = {"ref_logprobs": rows}
   if reward_module is not None:
     out_shardings["scores"] = partitioning.batch_sharding(mesh, rules, 1)
-  jitted = jax.jit(fn, in_shardings=(policy_param_shardings, reward_param_shardings, rows,
+  jitted = jax.jit(fn, in_shardings=(reference_param_shardings, reward_param_shardings, rows,
                                      rows), out_shardings=out_shardings)
   return _on_mesh(jitted, mesh, rules)

@@ -26,6 +26,13 @@ def ppo_state_shardings(policy_module, policy_optimizer, value_module, value_opt
   """(abstract PPOState with shardings on its leaves, PPOState of NamedShardings)."""
   policy_abstract, policy_shardings = train_state.state_shardings(
       policy_module, policy_optimizer, example_batch, mesh, rules)
+  return with_value_model(policy_abstract, policy_shardings, value_module, value_optimizer,
+                          example_batch, mesh, rules)
+
+
+def with_value_model(policy_abstract, policy_shardings, value_module, value_optimizer,
+                     example_batch, mesh, rules):
+  """`ppo_state_shardings` from the policy's own TrainState layout (e.g. a PEFT delta's)."""
   value_abstract, value_shardings = train_state.state_shardings(
       value_module, value_optimizer, example_batch, mesh, rules)
   scalar = jax.ShapeDtypeStruct((), jnp.float32, sharding=partitioning.replicated(mesh))
