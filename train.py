@@ -1,6 +1,8 @@
 """Every training stage; the gin config picks SFT, reward model or PPO.
 
   python train.py --gin_file=gin/runs/sft_tiny.gin --gin.MODEL_DIR="'/tmp/sft_tiny'"
+  python train.py --gin_file=gin/runs/sft_tiny.gin --gin.MODEL_DIR="'/tmp/sft_tiny'" \
+      --dry_run --dry_run_devices=8    # compile for 8 simulated devices, print the sizes
 
 Flags: --gin_file (repeatable), --gin_bindings (repeatable) and the t5x shorthand
 --gin.NAME=VALUE, which is the same as --gin_bindings=NAME=VALUE. An error that is the
@@ -40,6 +42,15 @@ flags.DEFINE_bool("debug", False,
                   "Show the traceback of errors that are the user's to fix (a bad gin "
                   "binding, an unwritable MODEL_DIR, ...), which otherwise print only "
                   "their message.")
+flags.DEFINE_bool(
+    "dry_run", False,
+    "Compile the configured stage's steps for its mesh from abstract shapes and print one "
+    "device's memory (arguments, outputs, temporaries) and the FLOPs of a step; nothing "
+    "is run, loaded or written (trainer/dry_run.py).")
+flags.DEFINE_integer(
+    "dry_run_devices", None,
+    "With --dry_run: compile for this many simulated CPU devices (the mesh's size), e.g. "
+    "256 for a v4-256 pod; set in XLA_FLAGS before jax starts.")
 
 
 def expand_gin_shorthand(argv: list[str]) -> list[str]:
@@ -175,8 +186,31 @@ def start(argv):
   parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
 
 
+def simulate_cpu_devices(count: int):
+  """XLA reads the host device count once, when jax starts: before gin imports it."""
+  if "jax" in sys.modules:
+    raise app.UsageError("--dry_run_devices must be applied before jax is imported")
+  os.environ["JAX_PLATFORMS"] = "cpu"
+  os.environ["XLA_FLAGS"] = (f"{os.environ.get('XLA_FLAGS', '')} "
+                             f"--xla_force_host_platform_device_count={count}").strip()
+
+
+def dry_run(argv):
+  """After the device count, before gin: parsing locks the configurables it defines."""
+  from trainer import dry_run as dry_run_lib  # pylint: disable=import-outside-toplevel
+  start(argv)
+  print(dry_run_lib.dry_run(gin.get_bindings(run_stage)["stage"]).table(), flush=True)
+
+
 def main(argv):
+  if FLAGS.dry_run_devices is not None:
+    if not FLAGS.dry_run or FLAGS.dry_run_devices < 1:
+      raise app.UsageError("--dry_run_devices needs --dry_run and a count >= 1")
+    simulate_cpu_devices(FLAGS.dry_run_devices)
   with user_errors_reported():
+    if FLAGS.dry_run:
+      dry_run(argv)
+      return
     start(argv)
     run_stage()
 

@@ -29,6 +29,8 @@ import gin
 import jax
 
 from benchmarks import chips
+from trainer import aot_sizing
+from trainer.aot_sizing import compiled_size, per_device_bytes, total_bytes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AOT_GIN_DIR = os.path.join(REPO, "benchmarks", "aot")
@@ -63,7 +65,7 @@ class SizingReport:
   compile_seconds: float
 
   def table(self) -> str:
-    b = human_bytes
+    b = aot_sizing.human_bytes
     rows = [
         ("parameters", f"{self.parameters / 1e9:.3f} B ({b(self.param_bytes_total)} total)"),
         ("params / device", b(self.param_bytes)),
@@ -83,23 +85,6 @@ class SizingReport:
     width = max(len(k) for k, _ in rows)
     return "\n".join([f"{self.name}: {self.devices} devices ({mesh})"]
                      + [f"  {k.ljust(width)}  {v}" for k, v in rows])
-
-
-def human_bytes(count: int) -> str:
-  for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-    if count >= size:
-      return f"{count / size:.2f} {unit}"
-  return f"{count} B"
-
-
-def per_device_bytes(abstract_tree) -> int:
-  """Bytes of one device's shard of every leaf (the largest shard where splits are uneven)."""
-  return sum(math.prod(leaf.sharding.shard_shape(leaf.shape)) * leaf.dtype.itemsize
-             for leaf in jax.tree.leaves(abstract_tree))
-
-
-def total_bytes(abstract_tree) -> int:
-  return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(abstract_tree))
 
 
 def mesh_shape_from_gin() -> dict:
@@ -166,10 +151,7 @@ def aot_size(name: str = gin.REQUIRED, chip_name: str = gin.REQUIRED,
       abstract_batch, mesh, rules)
   compile_seconds = time.perf_counter() - start
 
-  memory = compiled.memory_analysis()
-  # Donated state aliases the outputs, so outputs only add what is not aliased.
-  peak = (memory.argument_size_in_bytes + memory.output_size_in_bytes
-          - memory.alias_size_in_bytes + memory.temp_size_in_bytes)
+  size = compiled_size(compiled)
   model_flops = model.train_flops(batch_size, input_length, batch.target_length)
   seconds_at_peak = model_flops / len(devices) / target_chip.peak_bf16_flops
   return SizingReport(
@@ -180,12 +162,11 @@ def aot_size(name: str = gin.REQUIRED, chip_name: str = gin.REQUIRED,
       optimizer_bytes_total=total_bytes(abstract_state.opt_state),
       optimizer_bytes=per_device_bytes(abstract_state.opt_state),
       batch_bytes=per_device_bytes(abstract_batch),
-      xla_argument_bytes=memory.argument_size_in_bytes,
-      xla_output_bytes=memory.output_size_in_bytes,
-      xla_alias_bytes=memory.alias_size_in_bytes,
-      xla_temp_bytes=memory.temp_size_in_bytes,
-      peak_bytes=peak, hbm_bytes=target_chip.hbm_bytes, fits=peak <= target_chip.hbm_bytes,
-      model_flops_per_step=model_flops, xla_flops_per_device=ours.xla_flops(compiled),
+      xla_argument_bytes=size.argument_bytes, xla_output_bytes=size.output_bytes,
+      xla_alias_bytes=size.alias_bytes, xla_temp_bytes=size.temp_bytes,
+      peak_bytes=size.peak_bytes, hbm_bytes=target_chip.hbm_bytes,
+      fits=size.peak_bytes <= target_chip.hbm_bytes,
+      model_flops_per_step=model_flops, xla_flops_per_device=size.xla_flops,
       seconds_at_peak=seconds_at_peak, compile_seconds=compile_seconds)
 
 

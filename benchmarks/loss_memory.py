@@ -30,7 +30,7 @@ from benchmarks import configs
 from benchmarks import hardware
 from benchmarks import ours
 from benchmarks import timing
-from benchmarks.aot_size import human_bytes
+from trainer.aot_sizing import human_bytes
 
 BATCH = configs.TrainBatch(batch_size=4, input_length=256)
 LLAMA3_VOCAB = 128_256

@@ -193,14 +193,6 @@ def init_state(setup: StepSetup, seed: int = 0):
   return state, time.perf_counter() - start
 
 
-def xla_flops(compiled) -> float | None:
-  """FLOPs per call as XLA counts them (None when the backend does not say)."""
-  analysis = compiled.cost_analysis()
-  if isinstance(analysis, (list, tuple)):  # older jax returned one dict per device
-    analysis = analysis[0] if analysis else None
-  return None if not analysis or "flops" not in analysis else float(analysis["flops"])
-
-
 def phase_calls(setup: StepSetup, params, batch) -> dict:
   """The SFT step's loss alone and with its gradient, jitted apart from the update."""
   def loss(p):
@@ -229,7 +221,7 @@ def train(case: configs.TrainCase, steps: int, warmup: int = 2, phases: bool = F
           **config_overrides) -> dict:
   """Tokens/s of the compiled SFT step on one device; compile and init timed apart. With
   `phases`, also the median seconds of the forward pass alone and of forward + backward."""
-  from trainer import train_state
+  from trainer import aot_sizing, train_state
 
   setup = step_setup(case, **config_overrides)
   compiled, compile_seconds = compile_train_step(setup)
@@ -250,7 +242,7 @@ def train(case: configs.TrainCase, steps: int, warmup: int = 2, phases: bool = F
   return timing.train_report(
       case, "ours", timings, losses, parameters=train_state.param_count(state.params),
       phase_seconds=phase_seconds, compile_seconds=compile_seconds,
-      init_seconds=init_seconds, xla_flops_per_step=xla_flops(compiled),
+      init_seconds=init_seconds, xla_flops_per_step=aot_sizing.xla_flops(compiled),
       config={k: str(getattr(setup.model.config, k))
               for k in ("scan_layers", "remat_policy", "dtype")})
 

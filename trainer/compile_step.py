@@ -7,9 +7,17 @@ import functools
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from trainer import partitioning
 from trainer.sft_step import sft_step
+
+
+def train_batch_shapes(model, task_feature_lengths: dict, batch_size: int) -> dict:
+  """{feature: ShapeDtypeStruct} of a packed training batch, from the task's feature lengths
+  through the model kind's feature converter, without reading any data."""
+  lengths = model.train_feature_converter().get_model_feature_lengths(task_feature_lengths)
+  return {k: jax.ShapeDtypeStruct((batch_size, v), jnp.int32) for k, v in lengths.items()}
 
 
 def batch_shardings(abstract_batch, mesh, rules):

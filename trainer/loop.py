@@ -6,8 +6,9 @@ import gin
 import jax
 
 from models.model_kinds import ModelKind
-from trainer import (checkpoints as checkpoints_lib, compile_step, data, flops, frozen_base,
-                     initial_checkpoint, partitioning, restore, stage_runner, train_state)
+from trainer import (checkpoints as checkpoints_lib, compile_step, data, frozen_base,
+                     initial_checkpoint, partitioning, restore, stage_runner, throughput,
+                     train_state)
 from trainer.run_dir import prepare_model_dir, write_config
 
 
@@ -109,18 +110,15 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
                  gin.operative_config_str())
 
   inputs_length, targets_length = model.batch_lengths(dataset.element_spec)
-  tokens_per_step = batch_size * (inputs_length + targets_length)
-  step_flops = model.train_flops(batch_size, inputs_length, targets_length)
-  peak = peak_flops_per_device or flops.measure_matmul_peak()
+  rate = throughput.stage_throughput(
+      "SFT", batch_size * (inputs_length + targets_length),
+      model.train_flops(batch_size, inputs_length, targets_length), mesh.devices.size,
+      peak_flops_per_device)
   batch_shardings = {k: v.sharding for k, v in abstract_batch.items()}
 
   def batches(start_step):
     return (data.to_global_arrays(batch, batch_shardings)
             for batch in inputs.iterator(start_step))
-
-  def log_metrics(fetched, step_time):
-    return dict(fetched, step_time_s=step_time, tokens_per_s=tokens_per_step / step_time,
-                mfu=step_flops / step_time / (peak * mesh.devices.size))
 
   def evaluate_if_due(done, state):
     if evaluation is not None and eval_every and (done % eval_every == 0
@@ -134,7 +132,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
 
   stage = stage_runner.Stage(abstract_state=abstract_state, init=init,
                              step=step_fn if base is None else step_on_frozen_base,
-                             batches=batches, log_metrics=log_metrics, on_start=on_start,
+                             batches=batches, log_metrics=rate.log_metrics, on_start=on_start,
                              after_step=evaluate_if_due, save_inputs=inputs.save_beside,
                              restore=frozen_base.checked_restore(base))
   return stage_runner.run(stage, train_steps, model_dir=model_dir, checkpoints=checkpoints,

@@ -19,8 +19,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 from models.reward_model import HEAD_PARAMS, trunk_params_from_lm
 from tasks import comparisons as comparisons_lib
 from trainer import (checkpoints as checkpoints_lib, frozen_base, initial_checkpoint,
-                     partitioning, restore, stage_runner, train_state)
-from trainer.rlhf import batches, policy_samples, reward_step
+                     partitioning, restore, stage_runner, throughput, train_state)
+from trainer.rlhf import batches, policy_samples, reward_step, stage_flops
 
 RESULTS_FILE = "results.json"
 
@@ -76,7 +76,7 @@ def pair_accuracy(rewards_nk, comparisons) -> dict:
   return {key: (right / n if n else None) for key, (right, n) in counts.items()}
 
 
-def _batch_shardings(mesh, rules):
+def comparison_batch_shardings(mesh, rules):
   """Rows split like any batch; the other axes (responses, length) whole."""
   batch_axes = tuple(nn.logical_to_mesh_axes(("batch",), rules))
   rows = lambda ndim: NamedSharding(mesh, PartitionSpec(*batch_axes, *(None,) * (ndim - 1)))
@@ -148,6 +148,21 @@ def merged_peft_reward_model(directory, model, abstract, example, mesh, rules):
   return jax.device_put(merged, jax.tree.map(lambda x: x.sharding, abstract))
 
 
+def jit_reward_step(model, reward_model, optimizer, learning_rate, state_shardings,
+                    frozen_shardings, mesh, rules, *, eos_id: int, seed: int):
+  """(state, comparison rows, frozen base) -> (state, metrics): the reward-model step,
+  jitted with the state's (donated), the comparison rows' and the frozen base's shardings
+  (an empty tree without PEFT)."""
+  step = functools.partial(reward_step.reward_step, apply_fn=reward_model.apply,
+                           sequence_batch=model.sequence_batch, eos_id=eos_id,
+                           optimizer=optimizer, learning_rate_fn=learning_rate,
+                           dropout_seed=seed)
+  return jax.jit(step, in_shardings=(state_shardings, comparison_batch_shardings(mesh, rules),
+                                     frozen_shardings),
+                 out_shardings=(state_shardings, partitioning.replicated(mesh)),
+                 donate_argnums=(0,))
+
+
 @gin.configurable
 def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                        comparisons_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
@@ -194,21 +209,19 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
   state_shardings = jax.tree.map(lambda x: x.sharding, state)
   os.makedirs(model_dir, exist_ok=True)
 
-  batch_shardings = _batch_shardings(mesh, rules)
+  step_fn = jit_reward_step(model, reward_model, optimizer, learning_rate, state_shardings,
+                            jax.tree.map(lambda x: x.sharding, frozen), mesh, rules,
+                            eos_id=eos_id, seed=seed)
   options = dict(apply_fn=reward_model.apply, sequence_batch=model.sequence_batch,
                  eos_id=eos_id)
-  frozen_shardings = jax.tree.map(lambda x: x.sharding, frozen)
-  step_fn = jax.jit(functools.partial(reward_step.reward_step, optimizer=optimizer,
-                                      learning_rate_fn=learning_rate, dropout_seed=seed,
-                                      **options),
-                    in_shardings=(state_shardings, batch_shardings, frozen_shardings),
-                    out_shardings=(state_shardings, partitioning.replicated(mesh)),
-                    donate_argnums=(0,))
   score_fn = jax.jit(lambda p, b, f: reward_step.response_rewards(
       model.join_params(f, p), b["prompts"], b["responses"], **options))
 
   steps_per_epoch = len(train) // batch_size
   total = steps_per_epoch * epochs
+  cost = stage_flops.reward_model_step(model, batch_size, k, prompt_length, response_length)
+  rate = throughput.stage_throughput("reward model", cost.tokens, cost.flops,
+                                     mesh.devices.size)
 
   def batches_from(start):
     """Each epoch a seeded order over the comparisons, cut into batches."""
@@ -222,7 +235,8 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
   # No checkpoint while training: the one saved is the normalised model at the end.
   stage = stage_runner.Stage(abstract_state=_abstract_of(state), init=lambda: state,
                              step=lambda state, batch: step_fn(state, batch, frozen),
-                             batches=batches_from, name="reward model")
+                             batches=batches_from, log_metrics=rate.log_metrics,
+                             name="reward model")
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
     state, _ = stage_runner.run(stage, total, model_dir=model_dir, checkpoints=None,
                                 log_every=log_every)

@@ -14,6 +14,7 @@ import pytest
 
 from tasks import vocab as vocab_lib
 from tests.model_configs import TINY_LLAMA, TINY_T5, model_for
+from tests.trainer.logged_throughput import assert_tokens_per_s_and_mfu
 from tests.trainer.rlhf.test_ppo_resume import save_params
 from trainer import partitioning, train_state
 from trainer.rlhf import batches
@@ -78,6 +79,7 @@ def test_grpo_raises_a_verifiable_toy_reward(tmp_path, config, sampler_dtype):
                "response_length", "generate_s", "score_s", "train_s", "labeler_score",
                "exact_match", "logprob_gap_mean"):
     assert np.isfinite(metrics[name]), name
+  assert_tokens_per_s_and_mfu(metrics)
   if sampler_dtype:
     # bf16 decoding moves the sampler's log-probs off the trainer's; TIS weighs them back.
     assert metrics["logprob_gap_max"] > 1e-3

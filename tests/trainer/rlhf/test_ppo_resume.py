@@ -12,6 +12,7 @@ import optax
 import pytest
 
 from tests.model_configs import TINY_LLAMA, model_for
+from tests.trainer.logged_throughput import assert_tokens_per_s_and_mfu
 from trainer import checkpoints as checkpoints_lib
 from trainer import partitioning, restore, train_state
 from trainer.rlhf import batches
@@ -70,6 +71,7 @@ def test_ppo_stage_resumes_and_stops_on_nan(tmp_path):
                "logprob_gap_mean"):
     assert np.isfinite(metrics[name]), name
   assert metrics["logprob_gap_max"] < 1e-4
+  assert_tokens_per_s_and_mfu(metrics)
 
   # The checkpoint holds the whole state: both models, their optimizers, KL coefficient.
   checkpoints = checkpoints_lib.Checkpoints(str(tmp_path / "ppo" / "checkpoints"), 1)

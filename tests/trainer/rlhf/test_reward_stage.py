@@ -13,6 +13,7 @@ import pytest
 from tasks import comparisons as comparisons_lib
 from tasks import vocab as vocab_lib
 from tests.model_configs import TINY_LLAMA, model_for
+from tests.trainer.logged_throughput import assert_tokens_per_s_and_mfu
 from tests.trainer.rlhf.test_ppo_resume import save_params
 from trainer import partitioning, restore
 from trainer.rlhf import reward_loop
@@ -51,7 +52,9 @@ def test_reward_stage_trains_normalises_and_saves(tmp_path):
   assert results["steps"] == 4 and results["train_comparisons"] == 8
   assert 0.0 <= results["heldout_pair_accuracy"] <= 1.0
   with open(tmp_path / "reward" / "metrics.jsonl") as f:
-    assert [json.loads(line)["step"] for line in f] == [1, 2, 3, 4]
+    logged = [json.loads(line) for line in f]
+  assert [m["step"] for m in logged] == [1, 2, 3, 4]
+  assert_tokens_per_s_and_mfu(logged[-1])
   abstract, _ = restore.abstract_params(model.scalar_head(), example, mesh, rules)
   _, step = restore.restore_params(str(tmp_path / "reward"), abstract)
   assert step == 4

@@ -20,8 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from trainer import checkpoints as checkpoints_lib, partitioning, run_dir, stage_runner
-from trainer.rlhf import batches, policy_samples, policy_weights
+from trainer import (checkpoints as checkpoints_lib, partitioning, run_dir, stage_runner,
+                     throughput)
+from trainer.rlhf import batches, policy_samples, policy_weights, stage_flops
 from trainer.rlhf.dpo import losses as losses_lib
 from trainer.rlhf.dpo import pairs as pairs_lib
 from trainer.rlhf.dpo import step as step_lib
@@ -40,25 +41,40 @@ def batch_shardings(mesh, rules, cached_reference: bool) -> dict:
   return shardings
 
 
+def reads_reference_online(config: losses_lib.DPOConfig) -> bool:
+  return config.uses_reference and config.reference == "online"
+
+
+def jit_dpo_step(model, optimizer, learning_rate, config: losses_lib.DPOConfig,
+                 state_shardings, mesh, rules, eos_id: int, frozen_shardings=None,
+                 reference_shardings=None):
+  """(state, reference params or None, batch, frozen base) -> (state, metrics), jitted with
+  the state's, the reference's (by default its parameters shard like the policy's), the
+  batch's and the frozen base's shardings; the reference is an argument only when the loss
+  reads it online. frozen_shardings: a PEFT policy's base's (never donated); None without
+  PEFT. Call it under the mesh."""
+  online = reads_reference_online(config)
+  fn = functools.partial(step_lib.dpo_step, model=model, optimizer=optimizer,
+                         learning_rate_fn=learning_rate, config=config, eos_id=eos_id)
+  reference_shardings = reference_shardings or state_shardings.params
+  return jax.jit(fn, in_shardings=(state_shardings,
+                                   reference_shardings if online else None,
+                                   batch_shardings(mesh, rules, config.uses_reference
+                                                   and not online),
+                                   frozen_shardings),
+                 out_shardings=(state_shardings, partitioning.replicated(mesh)),
+                 donate_argnums=(0,))
+
+
 def compile_dpo_step(model, optimizer, learning_rate, config: losses_lib.DPOConfig,
                      state_shardings, mesh, rules, eos_id: int, frozen=None,
                      reference_shardings=None):
-  """(state, reference params or None, batch) -> (state, metrics), jitted with the state's,
-  the reference's (by default its parameters shard like the policy's) and the batch's
-  shardings; the reference is an argument only when the loss reads it online.
-  frozen: a PEFT policy's base, an argument of every call that is never donated."""
-  online = config.uses_reference and config.reference == "online"
-  fn = functools.partial(step_lib.dpo_step, model=model, optimizer=optimizer,
-                         learning_rate_fn=learning_rate, config=config, eos_id=eos_id)
-  frozen_shardings = jax.tree.map(lambda leaf: leaf.sharding, frozen)
-  reference_shardings = reference_shardings or state_shardings.params
-  jitted = jax.jit(fn, in_shardings=(state_shardings,
-                                     reference_shardings if online else None,
-                                     batch_shardings(mesh, rules, config.uses_reference
-                                                     and not online),
-                                     frozen_shardings),
-                   out_shardings=(state_shardings, partitioning.replicated(mesh)),
-                   donate_argnums=(0,))
+  """(state, reference params or None, batch) -> (state, metrics): `jit_dpo_step` run under
+  the mesh and rules. frozen: a PEFT policy's base, an argument of every call."""
+  online = reads_reference_online(config)
+  jitted = jit_dpo_step(model, optimizer, learning_rate, config, state_shardings, mesh, rules,
+                        eos_id, jax.tree.map(lambda leaf: leaf.sharding, frozen),
+                        reference_shardings)
 
   def run(state, reference_params, batch):
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
@@ -202,8 +218,13 @@ def train_dpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
   step_fn = compile_dpo_step(model, optimizer, learning_rate, config, policy.shardings, mesh,
                              rules, eos_id, policy.frozen, policy.reference_shardings)
 
+  cost = stage_flops.dpo_step(model, batch_size, prompt_length, response_length,
+                              online_reference=reads_reference_online(config))
+  rate = throughput.stage_throughput(config.loss_type.upper(), cost.tokens, cost.flops,
+                                     mesh.devices.size)
+
   def log_metrics(fetched, step_time):
-    return dict(fetched, step_time_s=step_time, pairs_per_s=batch_size / step_time)
+    return dict(rate.log_metrics(fetched, step_time), pairs_per_s=batch_size / step_time)
 
   def on_start(_, start_step):
     print(f"{config.loss_type}: {counts['pairs']} pairs from {counts['comparisons']} "

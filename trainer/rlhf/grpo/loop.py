@@ -18,8 +18,8 @@ import numpy as np
 
 from tasks import rl_prompts as rl_prompts_lib
 from trainer import (checkpoints as checkpoints_lib, partitioning, restore, run_dir,
-                     stage_runner)
-from trainer.rlhf import batches, policy_samples, policy_weights
+                     stage_runner, throughput)
+from trainer.rlhf import batches, policy_samples, policy_weights, stage_flops
 from trainer.rlhf.grpo import advantages as advantages_lib
 from trainer.rlhf.grpo import rewards as rewards_lib
 from trainer.rlhf.grpo import step as step_lib
@@ -36,6 +36,18 @@ def _check_batch(config: step_lib.GRPOConfig, prompts_per_iteration: int, num_pr
   if num_prompts < prompts_per_iteration:
     raise ValueError(f"train_grpo: only {num_prompts} prompts for {prompts_per_iteration} "
                      "per iteration")
+
+
+def jit_grpo_update(model, optimizer, config: step_lib.GRPOConfig, shardings,
+                    frozen_shardings, mesh, *, eos_id: int):
+  """(policy TrainState, rollout, rng, frozen base) -> (state, metrics), jitted with the
+  state's shardings (donated) and the frozen base's (a PEFT policy's, never donated; an
+  empty tree without PEFT); the rollout keeps the shardings it comes with."""
+  update = functools.partial(step_lib.grpo_update, model=model, optimizer=optimizer,
+                             config=config, eos_id=eos_id)
+  return jax.jit(update, in_shardings=(shardings, None, partitioning.replicated(mesh),
+                                       frozen_shardings),
+                 out_shardings=(shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
 
 
 @gin.configurable
@@ -103,11 +115,12 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                                 eos_id=eos_id, compute_dtype=sampler_dtype)
   score = rollout.make_reference_scorer(model, mesh, rules, policy.reference_shardings,
                                         reward_module, reward_shardings, eos_id=eos_id)
-  update = jax.jit(
-      functools.partial(step_lib.grpo_update, model=model, optimizer=optimizer,
-                        config=config, eos_id=eos_id),
-      in_shardings=(shardings, None, partitioning.replicated(mesh), policy.frozen_shardings),
-      out_shardings=(shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
+  update = jit_grpo_update(model, optimizer, config, shardings, policy.frozen_shardings, mesh,
+                           eos_id=eos_id)
+
+  cost = stage_flops.grpo_iteration(model, rows, prompt_length, response_length,
+                                    epochs=config.epochs, reward_model=reward_module is not None)
+  rate = throughput.stage_throughput(stage_name, cost.tokens, cost.flops, mesh.devices.size)
 
   def iterations_from(start):
     for iteration in itertools.count(start):
@@ -155,8 +168,8 @@ def train_grpo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
   stage = stage_runner.Stage(
       abstract_state=policy.abstract,
       init=lambda: policy.initial_state(optimizer, example, mesh, rules, seed),
-      step=iterate, batches=iterations_from, restore=policy.checked_restore(),
-      name=stage_name, unit="iteration")
+      step=iterate, batches=iterations_from, log_metrics=rate.log_metrics,
+      restore=policy.checked_restore(), name=stage_name, unit="iteration")
   state, metrics = stage_runner.run(stage, iterations, model_dir=model_dir,
                                     checkpoints=checkpoints, log_every=log_every)
   return state, ref_params, metrics

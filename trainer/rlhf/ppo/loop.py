@@ -16,9 +16,9 @@ import numpy as np
 from models.reward_model import check_same_vocabulary
 from tasks import comparisons as comparisons_lib
 from tasks import rl_prompts as rl_prompts_lib
-from trainer import (checkpoints as checkpoints_lib, data, frozen_base, partitioning, restore,
-                     stage_runner)
-from trainer.rlhf import batches, policy_samples, policy_weights, reward_loop
+from trainer import (checkpoints as checkpoints_lib, compile_step, data, frozen_base,
+                     partitioning, restore, stage_runner, throughput)
+from trainer.rlhf import batches, policy_samples, policy_weights, reward_loop, stage_flops
 from trainer.rlhf.ppo import ppo_step, rollout
 from trainer.rlhf.ppo import state as state_lib
 from trainer.rlhf.ppo.kl_controller import KLController
@@ -51,6 +51,22 @@ def _ptx_inputs(mixture, feature_lengths, feature_converter, rows: int, seed: in
   """The pretraining-mix batches, one per iteration, their position saved per checkpoint."""
   dataset = data.training_dataset(mixture, feature_lengths, feature_converter, rows, seed)
   return data.resumable_input(dataset, model_dir, mixture, feature_lengths, rows, seed)
+
+
+def jit_ppo_update(model, value_model, policy_optimizer, value_optimizer,
+                   config: ppo_step.PPOConfig, kl_controller, shardings, frozen_shardings,
+                   mesh, *, eos_id: int):
+  """(PPOState, rollout, ptx batch or None, rng, frozen base) -> (PPOState, metrics), jitted
+  with the state's shardings (donated) and the frozen base's (a PEFT policy's, never
+  donated; an empty tree without PEFT); the rollout and ptx keep the shardings they come
+  with."""
+  update = functools.partial(ppo_step.ppo_update, model=model, value_apply=value_model.apply,
+                             policy_optimizer=policy_optimizer,
+                             value_optimizer=value_optimizer, config=config,
+                             kl_controller=kl_controller, eos_id=eos_id)
+  return jax.jit(update, in_shardings=(shardings, None, None, partitioning.replicated(mesh),
+                                       frozen_shardings),
+                 out_shardings=(shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
 
 
 @gin.configurable
@@ -112,14 +128,16 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
                             ptx_rows, seed, model_dir) if use_ptx else None)
   if use_ptx and checkpoints.latest_step():
     ptx_inputs.check_saved()
-  update = jax.jit(
-      functools.partial(ppo_step.ppo_update, model=model,
-                        value_apply=value_model.apply, policy_optimizer=policy_optimizer,
-                        value_optimizer=value_optimizer, config=config,
-                        kl_controller=kl_controller, eos_id=eos_id),
-      in_shardings=(shardings, None, None, partitioning.replicated(mesh),
-                    policy.frozen_shardings),
-      out_shardings=(shardings, partitioning.replicated(mesh)), donate_argnums=(0,))
+  update = jit_ppo_update(model, value_model, policy_optimizer, value_optimizer, config,
+                          kl_controller, shardings, policy.frozen_shardings, mesh,
+                          eos_id=eos_id)
+
+  ptx_lengths = (model.batch_lengths(compile_step.train_batch_shapes(
+      model, ptx_feature_lengths, ptx_rows)) if use_ptx else (0, 0))
+  cost = stage_flops.ppo_iteration(model, batch_size, prompt_length, response_length,
+                                   epochs=config.epochs, ptx_rows=ptx_rows if use_ptx else 0,
+                                   ptx_lengths=ptx_lengths)
+  rate = throughput.stage_throughput("PPO", cost.tokens, cost.flops, mesh.devices.size)
 
   def iterations_from(start):
     """(iteration, prompt rows, ptx batch or None) of every iteration from `start`."""
@@ -160,7 +178,7 @@ def train_ppo(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRED,
           policy.initial_trainable(policy_optimizer, example, mesh, rules, seed),
           reward_params, policy_optimizer, value_optimizer, kl_controller.init_coef,
           shardings),
-      step=iterate, batches=iterations_from,
+      step=iterate, batches=iterations_from, log_metrics=rate.log_metrics,
       restore=policy.checked_restore(state_lib.restore_ppo_state),
       save_inputs=ptx_inputs.save_beside if use_ptx else None, name="PPO", unit="iteration")
   state, metrics = stage_runner.run(stage, iterations, model_dir=model_dir,

@@ -64,17 +64,24 @@ def _on_mesh(jitted, mesh, rules):
   return run
 
 
-def make_scorer(model, scalar_module, mesh, rules, reference_param_shardings,
-                scalar_param_shardings, *, eos_id: int = 1):
-  """The compiled `score` with the models' parameter shardings and batch-split rows."""
+def jit_score(model, scalar_module, mesh, rules, reference_param_shardings,
+              scalar_param_shardings, *, eos_id: int = 1):
+  """`score` jitted with the models' parameter shardings and batch-split rows (call it
+  under the mesh and rules)."""
   fn = functools.partial(score, model=model, scalar_apply=scalar_module.apply,
                          eos_id=eos_id)
   rows = partitioning.batch_sharding(mesh, rules, 2)
-  jitted = jax.jit(fn, in_shardings=(reference_param_shardings, scalar_param_shardings,
-                                     scalar_param_shardings, rows, rows),
-                   out_shardings={"ref_logprobs": rows, "values": rows,
-                                  "scores": partitioning.batch_sharding(mesh, rules, 1)})
-  return _on_mesh(jitted, mesh, rules)
+  return jax.jit(fn, in_shardings=(reference_param_shardings, scalar_param_shardings,
+                                   scalar_param_shardings, rows, rows),
+                 out_shardings={"ref_logprobs": rows, "values": rows,
+                                "scores": partitioning.batch_sharding(mesh, rules, 1)})
+
+
+def make_scorer(model, scalar_module, mesh, rules, reference_param_shardings,
+                scalar_param_shardings, *, eos_id: int = 1):
+  """The compiled `score` with the models' parameter shardings and batch-split rows."""
+  return _on_mesh(jit_score(model, scalar_module, mesh, rules, reference_param_shardings,
+                            scalar_param_shardings, eos_id=eos_id), mesh, rules)
 
 
 def make_reference_scorer(model, mesh, rules, reference_param_shardings, reward_module=None,

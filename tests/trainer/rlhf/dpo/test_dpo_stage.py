@@ -14,6 +14,7 @@ import pytest
 
 from tasks import comparisons as comparisons_lib
 from tests.model_configs import TINY_LLAMA, TINY_T5, model_for
+from tests.trainer.logged_throughput import THROUGHPUT, assert_tokens_per_s_and_mfu
 from tests.trainer.rlhf.test_ppo_resume import save_params
 from trainer import checkpoints as checkpoints_lib
 from trainer import partitioning
@@ -84,12 +85,13 @@ def test_stage_learns_a_toy_preference(tmp_path, config, dpo_config):
   assert metrics[-1]["reward_accuracy"] > metrics[0]["reward_accuracy"]
   for name in ("loss", "reward_margin", "chosen_rewards", "rejected_rewards", "pairs_per_s"):
     assert np.isfinite(metrics[-1][name]), name
+  assert_tokens_per_s_and_mfu(metrics[-1])
   assert (tmp_path / "dpo" / "notes.txt").read_text() == "mine"
   with open(tmp_path / "dpo" / "results.json") as f:
     assert json.load(f) == results
 
 
-TIMINGS = ("step_time_s", "pairs_per_s")
+TIMINGS = THROUGHPUT + ("pairs_per_s",)
 
 
 @pytest.mark.slow
