@@ -38,6 +38,10 @@ flags.DEFINE_bool(
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (--multiprocess).")
 flags.DEFINE_integer("num_processes", None, "How many processes (--multiprocess).")
 flags.DEFINE_integer("process_id", None, "This process's index (--multiprocess).")
+flags.DEFINE_integer(
+    "initialization_timeout", 300,
+    "Seconds the processes of --multiprocess have to all join the coordinator; then each "
+    "one that waits exits with a message naming who is missing.")
 flags.DEFINE_bool("debug", False,
                   "Show the traceback of errors that are the user's to fix (a bad gin "
                   "binding, an unwritable MODEL_DIR, ...), which otherwise print only "
@@ -179,10 +183,11 @@ def start(argv):
   signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
   if FLAGS.multiprocess:
     import jax  # pylint: disable=import-outside-toplevel
+    from trainer import process_join  # pylint: disable=import-outside-toplevel
     # CPU processes exchange data through gloo; accelerators bring their own collectives.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
-                               FLAGS.process_id)
+    process_join.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
+                            FLAGS.initialization_timeout)
   parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
 
 
