@@ -1,7 +1,7 @@
 """The one loop every training stage runs: restore-or-initialise (falling back past an
-unreadable newest checkpoint), the steps, the NaN/Inf policy (trainer.non_finite), metric
-logging (metrics.jsonl, TensorBoard, one stdout line) and orbax checkpoints
-with exact resume.
+unreadable newest checkpoint), the steps, the NaN/Inf policy (trainer.non_finite), the
+hang watchdog (trainer.watchdog), metric logging (metrics.jsonl, TensorBoard, one stdout
+line) and orbax checkpoints with exact resume.
 
 A stage is what differs: its state (abstract, and how a fresh one is made), a step, a
 batch source that can start at any step (a resumed run continues the same sequence) and
@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from trainer import checkpoints as checkpoints_lib
 from trainer import metric_writers, non_finite
+from trainer import watchdog as watchdog_lib
 
 
 def _fetched_as_logged(fetched: dict, step_time_s: float) -> dict:
@@ -103,9 +104,13 @@ def _copy(state):
   return jax.tree.map(jnp.copy, state)
 
 
-def _message(stage: Stage, done: int, problem: str) -> str:
+def _step_name(stage: Stage, done: int) -> str:
   who = f"{stage.name} " if stage.name else ""
-  return f"{who}{stage.unit} {done}: {problem}"
+  return f"{who}{stage.unit} {done}"
+
+
+def _message(stage: Stage, done: int, problem: str) -> str:
+  return f"{_step_name(stage, done)}: {problem}"
 
 
 def _stop(stage: Stage, done: int, problem: str,
@@ -137,24 +142,29 @@ def _guarded_step(stage: Stage, policy: non_finite.NonFinitePolicy, state, batch
 
 def run(stage: Stage, total_steps: int, *, model_dir: str,
         checkpoints: checkpoints_lib.Checkpoints | None, log_every: int,
-        log_subdir: str = "train", policy: non_finite.NonFinitePolicy | None = None):
+        log_subdir: str = "train", policy: non_finite.NonFinitePolicy | None = None,
+        watchdog: watchdog_lib.Watchdog | None = None):
   """Runs `stage` from its newest checkpoint (or a fresh state) to `total_steps`; returns
   (final state, last logged metrics). Metrics are fetched only where a log or a save is
   due (the loop's only host syncs) unless `policy` (default: gin's NonFinitePolicy)
   checks every step; a fetched non-finite metric stops the run before the state is saved,
   or skips the step. Without `checkpoints` the stage starts fresh and saves nothing (the
-  caller saves what it makes of the final state)."""
+  caller saves what it makes of the final state). `watchdog` (default: gin's Watchdog,
+  off) ends the process when a step does not finish in time."""
   policy = policy or non_finite.NonFinitePolicy()
+  watchdog = watchdog or watchdog_lib.Watchdog()
   state, start = restore_or_init(stage, checkpoints)
   if stage.on_start is not None:
     stage.on_start(state, start)
   log = metric_writers.MetricsLog(model_dir, total_steps, log_subdir)
   last_metrics, skipped = {}, 0
+  watch = watchdog.start()
   try:
     batches = stage.batches(start)
     window_start, window_steps = time.perf_counter(), 0
     for step in range(start, total_steps):
       done = step + 1
+      watch.step_started(_step_name(stage, done))
       log_due = done % log_every == 0 or done == total_steps
       save_due = checkpoints is not None and (done == total_steps or checkpoints.is_due(done))
       state, fetched, was_skipped = _guarded_step(stage, policy, state, next(batches), done,
@@ -177,6 +187,7 @@ def run(stage: Stage, total_steps: int, *, model_dir: str,
           stage.save_inputs(done, checkpoints)
         checkpoints.save(done, state)
   finally:
+    watch.stop()
     if checkpoints is not None:
       checkpoints.close()
     log.close()

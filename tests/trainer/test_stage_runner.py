@@ -3,12 +3,17 @@ running sum): a resumed run ends where the uninterrupted one does, logged metric
 metrics.jsonl, a non-finite metric stops the run naming the step and the metric while
 the newest good checkpoint stays (or, by policy, skips the step), and an unreadable newest
 checkpoint (real orbax files, truncated or deleted) is moved aside for the newest intact
-one; each step's inputs are saved before its state."""
+one; each step's inputs are saved before its state; the hang watchdog (in a subprocess,
+which it ends) dumps the stacks and exits when a step hangs and not when the run is only
+long."""
 import dataclasses
 import glob
 import json
 import math
 import os
+import subprocess
+import sys
+import time
 
 import gin
 import jax
@@ -17,7 +22,9 @@ import numpy as np
 import pytest
 
 from trainer import checkpoints as checkpoints_lib
-from trainer import non_finite, stage_runner, train_state
+from trainer import non_finite, stage_runner, train_state, watchdog
+
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 ONE_DEVICE = jax.sharding.SingleDeviceSharding(jax.devices()[0])
@@ -176,3 +183,54 @@ def test_no_intact_checkpoint_is_an_error_never_a_fresh_start(tmp_path):
                              r"not be read"):
       run(tmp_path, 6)
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2.corrupt-1", "4.corrupt-1"]
+
+
+WATCHED_RUN = """
+import dataclasses, sys, time
+import gin
+from tests.trainer import test_stage_runner
+from trainer import watchdog
+
+def step_that_sleeps(state, batch):
+  time.sleep(float(sys.argv[3]) if int(state.step) == int(sys.argv[2]) else 0.4)
+  return toy.step(state, batch)
+
+gin.parse_config("Watchdog.seconds = 2")
+watchdog._FAULTHANDLER_GRACE_S = 0.5  # so that a backstop left armed would fire below
+toy = test_stage_runner.sum_stage()
+test_stage_runner.run(sys.argv[1], 6, dataclasses.replace(toy, step=step_that_sleeps))
+time.sleep(3)
+print("still running after the watched loop")
+"""
+
+
+def watched_run(tmp_path, sleepy_step: int, sleep_s: float):
+  """A toy run of 6 steps of 0.4 s each under a 2 s watchdog (gin), step `sleepy_step`
+  sleeping `sleep_s` instead."""
+  return subprocess.run([sys.executable, "-c", WATCHED_RUN, str(tmp_path), str(sleepy_step),
+                         str(sleep_s)], cwd=REPO_DIR, capture_output=True, text=True,
+                        timeout=120, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+def test_watchdog_dumps_every_stack_and_exits_when_a_step_hangs(tmp_path):
+  started = time.monotonic()
+  done = watched_run(tmp_path, 2, 600)
+  assert done.returncode == 1, done.stderr[-3000:]
+  assert "watchdog: toy step 3 has not finished after 2 s" in done.stderr, done.stderr[-3000:]
+  assert "in step_that_sleeps" in done.stderr  # the main thread's stack
+  assert done.stderr.count("Thread 0x") >= 2  # every thread's, the watchdog's too
+  assert "still running" not in done.stdout
+  assert time.monotonic() - started < 60
+
+
+def test_watchdog_lets_a_run_longer_than_its_seconds_finish(tmp_path):
+  # Six steps take longer than the watchdog's 2 s; each step alone does not.
+  done = watched_run(tmp_path, 2, 1.0)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert "still running after the watched loop" in done.stdout
+  assert "watchdog" not in done.stderr
+
+
+def test_watchdog_seconds_must_be_positive():
+  with pytest.raises(ValueError, match="Watchdog.seconds=0"):
+    watchdog.Watchdog(seconds=0)
