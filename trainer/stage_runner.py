@@ -158,7 +158,7 @@ def run(stage: Stage, total_steps: int, *, model_dir: str,
     stage.on_start(state, start)
   log = metric_writers.MetricsLog(model_dir, total_steps, log_subdir)
   last_metrics, skipped = {}, 0
-  watch = watchdog.start()
+  watch = watchdog.start(f"the start of the batches for {_step_name(stage, start + 1)}")
   try:
     batches = stage.batches(start)
     window_start, window_steps = time.perf_counter(), 0

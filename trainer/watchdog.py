@@ -24,9 +24,9 @@ _FAULTHANDLER_GRACE_S = 10
 class _Watch:
   """The deadline of the running step, moved on at each step, and the thread checking it."""
 
-  def __init__(self, seconds: float):
+  def __init__(self, seconds: float, first_name: str):
     self._seconds = seconds
-    self.step_started("the start of the batches (before the first step)")
+    self.step_started(first_name)
     self._stopped = threading.Event()
     self._thread = threading.Thread(target=self._check, name="stage watchdog", daemon=True)
     self._thread.start()
@@ -72,7 +72,7 @@ class Watchdog:
       raise ValueError(f"Watchdog.seconds={self.seconds}; give a positive number of "
                        f"seconds, or None for no watchdog")
 
-  def start(self) -> "_Watch | _Unwatched":
-    """A watch whose `step_started(name)` gives the running step `seconds`; `stop()` it
-    after the last."""
-    return _Unwatched() if self.seconds is None else _Watch(self.seconds)
+  def start(self, first_name: str) -> "_Watch | _Unwatched":
+    """A watch giving `seconds` to what precedes the first step (named `first_name`),
+    then, from each `step_started(name)`, to that step; `stop()` it after the last."""
+    return _Unwatched() if self.seconds is None else _Watch(self.seconds, first_name)
