@@ -6,7 +6,7 @@
 Writes MODEL_DIR/eval/<name>/results.json, results.md, predictions.jsonl, TensorBoard
 scalars and, for the tool strategies (rag, pal, react: gin/runs/eval_tools.gin),
 traces.jsonl. Flags are train.py's: --gin_file, --gin_bindings, the --gin.NAME=VALUE
-shorthand, --multiprocess and --debug.
+shorthand, --multiprocess (with --initialization_timeout) and --debug.
 """
 import sys
 
