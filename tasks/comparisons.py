@@ -162,8 +162,12 @@ def read_jsonl(path: str | pathlib.Path) -> tuple[list[Comparison], SkipCounts]:
   return usable(parsed, skipped), skipped
 
 
+def to_jsonl(comparisons: Iterable[Comparison]) -> str:
+  return "".join(json.dumps(c.to_json()) + "\n" for c in comparisons)
+
+
 def write_jsonl(path: str | pathlib.Path, comparisons: Iterable[Comparison]):
-  epath.Path(path).write_text("".join(json.dumps(c.to_json()) + "\n" for c in comparisons))
+  epath.Path(path).write_text(to_jsonl(comparisons))
 
 
 # ---------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ import seqio
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
 
+from trainer import run_dir
+
 # Ops whose state lives in Python, out of tf.data's reach. A numpy_function declared
 # stateless (PyFuncStateless, e.g. tasks.records' rendering) has none to lose.
 PYTHON_OPS = frozenset({"PyFunc", "EagerPyFunc", "GeneratorDataset"})
@@ -160,7 +162,7 @@ class ResumableInput:
       return
     _state_files(self.directory, step).mkdir(parents=True, exist_ok=True)
     tf.train.Checkpoint(iterator=self._iterator).write(self._prefix(step))
-    epath.Path(self._prefix(step) + ".json").write_text(json.dumps(
+    run_dir.write_text(self._prefix(step) + ".json", json.dumps(
         {"fingerprint": self.fingerprint, "process_count": self.process_count}))
     self._drop_older_than(min(kept_steps, default=step))
 

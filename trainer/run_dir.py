@@ -2,9 +2,10 @@
 
 Every run path goes through etils.epath (the layer orbax uses), so a bucket URL reaches
 orbax, TensorBoard and our own files unchanged; only a local path is expanded and made
-absolute.
+absolute. Our own files are written whole or not at all (`write_bytes`).
 """
 import os
+import tempfile
 
 from etils import epath
 import jax
@@ -44,11 +45,42 @@ def prepare_model_dir(model_dir: str) -> str:
   return model_dir
 
 
-def write_text(path: str, text: str):
-  """Writes a whole file at a run path, creating its directory."""
+def write_bytes(path: str, data: bytes):
+  """Writes a whole file at a run path, creating its directory, so that a crash leaves
+  the old file or the new one, never a prefix: results and completion markers tell a
+  rerun that a step is finished.
+
+  A local path gets a temporary file in the same directory, flushed and fsynced, then
+  os.replace'd over the target, and the directory fsynced so the rename lasts. A remote
+  path (gs://...) is written directly: an object store publishes an object only once its
+  upload completes, and its rename is a copy that would not be atomic.
+  """
   path = epath.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(text)
+  if is_remote(path):
+    path.write_bytes(data)
+    return
+  descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                           suffix=".tmp")
+  try:
+    with os.fdopen(descriptor, "wb") as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(temporary, path)
+  except BaseException:
+    if os.path.exists(temporary):
+      os.unlink(temporary)
+    raise
+  directory = os.open(path.parent, os.O_RDONLY)
+  try:
+    os.fsync(directory)
+  finally:
+    os.close(directory)
+
+
+def write_text(path: str, text: str):
+  write_bytes(path, text.encode("utf-8"))
 
 
 def write_config(model_dir: str, name: str, text: str):

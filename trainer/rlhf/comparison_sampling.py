@@ -20,7 +20,7 @@ import numpy as np
 
 from tasks import comparisons as comparisons_lib
 from tasks import rl_prompts as rl_prompts_lib
-from trainer import frozen_base, partitioning, restore
+from trainer import frozen_base, partitioning, restore, run_dir
 from trainer.rlhf import batches, policy_samples
 from trainer.rlhf.ppo import rollout
 
@@ -94,7 +94,7 @@ def sample_comparisons(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
     rows = [slice(i * samples_each, (i + 1) * samples_each) for i in range(len(prompts))]
     ranked = rank_samples(prompts, [texts[r] for r in rows], [finished[r] for r in rows],
                           [ids[r] for r in rows], demonstration_ids, include_demonstration)
-    comparisons_lib.write_jsonl(os.path.join(model_dir, name), ranked)
+    run_dir.write_text(os.path.join(model_dir, name), comparisons_lib.to_jsonl(ranked))
     counts[name] = len(ranked)
     print(f"comparisons: {len(ranked)} prompts x {responses_per_prompt} responses -> "
           f"{os.path.join(model_dir, name)}", flush=True)

@@ -63,12 +63,14 @@ def _done_marker(directory):
   return os.path.join(directory, "DONE")
 
 
-def _run_sft(sft_dir):
-  if epath.Path(_done_marker(sft_dir)).exists():
-    print(f"SFT already done in {sft_dir}", flush=True)
+def _run_once(step, directory, fn, *args, **kwargs):
+  """Runs `fn` unless `directory` holds the marker written after its last file, so a
+  partial step (a killed SFT, half the comparisons written) is redone, not trusted."""
+  if epath.Path(_done_marker(directory)).exists():
+    print(f"{step} already done in {directory}", flush=True)
     return
-  loop.train(model_dir=sft_dir)
-  run_dir.write_text(_done_marker(sft_dir), "ok\n")
+  fn(*args, **kwargs)
+  run_dir.write_text(_done_marker(directory), "ok\n")
 
 
 PIPELINE_STEPS = ("sft", "comparisons", "reward", "ppo", "ppo_ptx")
@@ -182,10 +184,10 @@ def instructgpt_pipeline(model_dir: str = gin.REQUIRED, *, model=gin.REQUIRED,
           flush=True)
     return out
 
-  timed("sft", _run_sft, dirs["sft"])
-  if not (epath.Path(dirs["comparisons"]) / comparison_sampling.HELDOUT_FILE).exists():
-    timed("comparisons", comparison_sampling.sample_comparisons, dirs["comparisons"],
-          dirs["sft"], model=model, clusters=clusters, seed=seed, **shared)
+  timed("sft", _run_once, "SFT", dirs["sft"], loop.train, model_dir=dirs["sft"])
+  timed("comparisons", _run_once, "comparisons", dirs["comparisons"],
+        comparison_sampling.sample_comparisons, dirs["comparisons"], dirs["sft"],
+        model=model, clusters=clusters, seed=seed, **shared)
   reward_results = timed("reward_model", reward_loop.train_reward_model, dirs["reward"],
                          dirs["sft"], dirs["comparisons"], model=model, seed=seed, **shared)
   base = ppo_step.PPOConfig()

@@ -19,7 +19,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 from models.reward_model import HEAD_PARAMS, trunk_params_from_lm
 from tasks import comparisons as comparisons_lib
 from trainer import (checkpoints as checkpoints_lib, frozen_base, initial_checkpoint,
-                     partitioning, restore, stage_runner, throughput, train_state)
+                     partitioning, restore, run_dir, stage_runner, throughput,
+                     train_state)
 from trainer.rlhf import batches, policy_samples, reward_step, stage_flops
 
 RESULTS_FILE = "results.json"
@@ -265,8 +266,7 @@ def train_reward_model(model_dir: str = gin.REQUIRED, sft_dir: str = gin.REQUIRE
              "train_comparisons": len(train), "heldout_comparisons": len(heldout),
              "skipped_fewer_than_two": train_skipped.fewer_than_two_responses,
              "skipped_only_ties": train_skipped.only_ties, "steps": total}
-  with open(results_path, "w") as f:
-    json.dump(results, f, indent=2)
+  run_dir.write_text(results_path, json.dumps(results, indent=2))
   print(f"reward model: held-out pair accuracy {heldout_accuracy['all']:.3f} "
         f"({heldout_accuracy}), train {train_accuracy['all']:.3f}", flush=True)
   return results

@@ -103,7 +103,7 @@ def cached_reference_logprobs(model_dir, pairs, compute, chunk: int) -> dict:
   cached = policy_samples.map_in_chunks(compute, pairs, chunk)
   buffer = io.BytesIO()
   np.savez(buffer, fingerprint=np.array(fingerprint), **cached)
-  path.write_bytes(buffer.getvalue())
+  run_dir.write_bytes(path, buffer.getvalue())
   return cached
 
 
