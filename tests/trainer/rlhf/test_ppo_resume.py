@@ -1,7 +1,8 @@
 """The PPO stage end to end on a tiny model: checkpoints hold the whole state, a second
 run resumes from them, and a NaN reward stops the run keeping the last good checkpoint.
 Two stage runs (each compiles sampler, scorer and update): the resumed one is the one
-that meets the NaN reward."""
+that meets the NaN reward. A run stopped and resumed must end bit for bit where an
+uninterrupted one does: same process, same compiled steps, same inputs."""
 import dataclasses
 import os
 
@@ -33,11 +34,11 @@ def save_params(directory, module, example, mesh, rules, seed, edit=lambda p: p)
   checkpoints.close()
 
 
-def run(tmp_path, iterations, reward_dir, **ptx):
+def run(tmp_path, iterations, reward_dir, run_name="ppo", **ptx):
   """ptx: ptx_mixture and ptx_feature_lengths for PPO-ptx."""
   policy = model_for(CONFIG)
   return loop.train_ppo(
-      str(tmp_path / "ppo"), str(tmp_path / "sft"), str(reward_dir), model=policy,
+      str(tmp_path / run_name), str(tmp_path / "sft"), str(reward_dir), model=policy,
       clusters=["arithmetic"], iterations=iterations, policy_optimizer=optax.adam(1e-4),
       value_optimizer=optax.adam(1e-4),
       config=ppo_step.PPOConfig(num_minibatches=2, epochs=1, ptx_coef=0.5 if ptx else 0.0),
@@ -87,6 +88,24 @@ def test_ppo_stage_resumes_and_stops_on_nan(tmp_path):
   checkpoints = checkpoints_lib.Checkpoints(str(tmp_path / "ppo" / "checkpoints"), 1)
   assert checkpoints.latest_step() == 2
   checkpoints.close()
+
+
+TIMINGS = ("generate_s", "score_s", "train_s", "iteration_s", "episodes_per_s", "step_time_s",
+           "tokens_per_s", "mfu")
+
+
+@pytest.mark.slow
+def test_ppo_stopped_and_resumed_ends_where_an_uninterrupted_run_does(tmp_path):
+  save_sft_and_reward(tmp_path)
+  uninterrupted, _, _, metrics = run(tmp_path, 2, tmp_path / "reward")
+  run(tmp_path, 1, tmp_path / "reward", run_name="ppo_resumed")
+  resumed, _, _, resumed_metrics = run(tmp_path, 2, tmp_path / "reward",
+                                       run_name="ppo_resumed")
+  assert int(resumed.step) == 2
+  jax.tree.map(np.testing.assert_array_equal, resumed, uninterrupted)
+  assert set(resumed_metrics) == set(metrics)
+  for name in sorted(set(metrics) - set(TIMINGS)):
+    np.testing.assert_array_equal(resumed_metrics[name], metrics[name], err_msg=name)
 
 
 @pytest.mark.slow
