@@ -39,10 +39,12 @@ def test_a_binding_no_configurable_uses_fails_before_anything_runs(tmp_path, cap
   assert sweeps_cli.main(["run", str(sweep_file), f"--dir={sweep_dir}"]) == 2
   err = capsys.readouterr().err
   assert "nothing was run" in err
-  for arm in ("dropout=0.0", "dropout=0.1"):
-    assert (f"arm '{arm}' (train.py): ValueError: Configurable 'ModelConfig' doesn't have "
+  for arm, value in (("dropout=0.0", "0.0"), ("dropout=0.1", "0.1")):
+    assert (f"arm '{arm}' (train.py): GinConfigError: gin binding "
+            f"'ModelConfig.dropout_ratee={value}': Configurable 'ModelConfig' doesn't have "
             f"a parameter named 'dropout_ratee'") in err
-  assert "arm 'short' (train.py): ValueError: gin binding 'TRAIN_STEP=2': macro TRAIN_STEP is not used by any configurable; did you mean TRAIN_STEPS?" in err
+  assert ("arm 'short' (train.py): GinConfigError: gin binding 'TRAIN_STEP=2': macro "
+          "TRAIN_STEP is not used by any configurable; did you mean TRAIN_STEPS?") in err
   assert not sweep_dir.exists()
 
 
