@@ -43,6 +43,7 @@ TRL_TINY = dataclasses.replace(configs.LLAMA_TINY, name="trl_tiny", num_kv_heads
 SHAPES = {**configs.SHAPES, TRL_TINY.name: TRL_TINY}
 PROMPTS, PROMPT_LEN, NEW_TOKENS = 16, 64, 32
 RM_PROMPTS, RM_RESPONSES = 8, 4
+PHASES = ("generate", "score", "train")
 
 
 def _rows(config, n, length, seed):
@@ -86,27 +87,24 @@ def ppo_throughput(shape_name: str, iters: int, warmup: int) -> dict:
       kl_controller=kl_controller.KLController(0.05), eos_id=1),
       in_shardings=(shardings, None, None, None), out_shardings=(shardings, None),
       donate_argnums=(0,))
-  phases = {"generate": [], "score": [], "train": []}
-  for i in range(warmup + iters):
+  holder = [state]
+
+  def iteration(i):
     t0 = time.perf_counter()
-    responses, logprobs = sample(state.policy.params, prompts, jax.random.key(i))
+    responses, logprobs = sample(holder[0].policy.params, prompts, jax.random.key(i))
     jax.block_until_ready(responses)
     t1 = time.perf_counter()
-    scored = score(ref_params, state.value.params, reward_params, prompts, responses)
+    scored = score(ref_params, holder[0].value.params, reward_params, prompts, responses)
     jax.block_until_ready(scored)
     t2 = time.perf_counter()
     with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-      state, metrics = update(state, dict(scored, prompts=prompts, responses=responses,
-                                          logprobs=logprobs), None, jax.random.key(i))
+      holder[0], metrics = update(holder[0], dict(scored, prompts=prompts, responses=responses,
+                                                  logprobs=logprobs), None, jax.random.key(i))
     jax.block_until_ready(metrics)
-    t3 = time.perf_counter()
-    if i >= warmup:
-      for name, seconds in zip(phases, (t1 - t0, t2 - t1, t3 - t2)):
-        phases[name].append(seconds)
-  totals = timing.Timings(tuple(map(sum, zip(*phases.values()))))
-  return {"seconds_per_iteration": totals.median,
-          "episodes_per_s": totals.rate(PROMPTS),
-          **{f"{name}_s": float(np.median(v)) for name, v in phases.items()}}
+    return t1 - t0, t2 - t1, time.perf_counter() - t2
+  totals, phases = timing.time_phased_iterations(iteration, PHASES, iters, warmup)
+  return {"seconds_per_iteration": totals.median, "episodes_per_s": totals.rate(PROMPTS),
+          **phases}
 
 
 def rm_throughput(shape_name: str, iters: int, warmup: int) -> dict:

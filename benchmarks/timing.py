@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +53,19 @@ def time_calls(call: Callable[[], object], repeats: int, warmup: int = 1) -> Tim
     call()
     seconds.append(time.perf_counter() - start)
   return Timings(tuple(seconds))
+
+
+def time_phased_iterations(iteration: Callable[[int], Sequence[float]], names: Sequence[str],
+                           repeats: int, warmup: int) -> tuple[Timings, dict[str, float]]:
+  """Runs `iteration(i)` for i in range(warmup + repeats); each call returns the seconds of
+  its phases in `names` order (it blocks at each phase's end). Returns the timed calls'
+  totals and each phase's median seconds, as `{name}_s`."""
+  if repeats < 1:
+    raise ValueError(f"repeats must be >= 1, got {repeats}")
+  timed = [tuple(iteration(i)) for i in range(warmup + repeats)][warmup:]
+  phases = {f"{name}_s": statistics.median(seconds)
+            for name, seconds in zip(names, zip(*timed))}
+  return Timings(tuple(map(sum, timed))), phases
 
 
 def train_report(case, side: str, timings: Timings, losses: list[float], **extra) -> dict:

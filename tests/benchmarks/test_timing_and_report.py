@@ -20,6 +20,21 @@ def test_time_calls_runs_warmup_untimed():
     timing.time_calls(lambda: None, repeats=0)
 
 
+
+def test_phased_iterations_sum_the_phases_and_drop_the_warmup():
+  per_call = iter([(9.0, 9.0), (1.0, 2.0), (3.0, 1.0), (2.0, 5.0)])
+  calls = []
+
+  def iteration(i):
+    calls.append(i)
+    return next(per_call)
+  totals, phases = timing.time_phased_iterations(iteration, ("a", "b"), repeats=3, warmup=1)
+  assert calls == [0, 1, 2, 3]
+  assert totals.seconds == (3.0, 4.0, 7.0)
+  assert phases == {"a_s": 2.0, "b_s": 2.0}
+  with pytest.raises(ValueError, match="repeats"):
+    timing.time_phased_iterations(iteration, ("a",), repeats=0, warmup=0)
+
 def _row(tokens_per_second, **extra):
   return {"tokens_per_second": {"median": tokens_per_second, "min": tokens_per_second * 0.9,
                                 "max": tokens_per_second * 1.1}, **extra}
