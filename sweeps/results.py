@@ -163,15 +163,14 @@ def plot(rows: list[dict], axes: list[str], x_axis: str, metrics: list[str], pat
 
 
 def write(sweep_dir: str, x_axis: str | None = None, metrics: list[str] | None = None
-          ) -> tuple[str, str]:
-  """SWEEP_DIR/results.md and results.png; returns their paths."""
+          ) -> tuple[str, str | None]:
+  """SWEEP_DIR/results.md and results.png (none when no axis is swept); their paths."""
   rows, axes = collect(sweep_dir)
   table_path = os.path.join(sweep_dir, "results.md")
   with open(table_path, "w", encoding="utf-8") as f:
     f.write(markdown_table(rows, axes))
-  if not axes:
-    raise ResultsError(f"{sweep_dir}: the arms have no swept axes to plot against "
-                       f"(the table is in {table_path})")
+  if not axes:  # hand-named arms only (peft_smollm2): a table, nothing to plot against
+    return table_path, None
   x_axis = x_axis or default_x_axis(rows, axes)
   if x_axis not in axes:
     raise ResultsError(f"--x {x_axis!r} is not a swept axis; axes: {axes}")
