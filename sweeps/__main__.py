@@ -87,7 +87,7 @@ def main(argv: list[str]) -> int:
     table_path, plot_path = results.write(args.dir, x_axis=args.x, metrics=args.metric)
     with open(table_path, encoding="utf-8") as f:
       print(f.read())
-    print(f"wrote {table_path} and {plot_path}")
+    print(f"wrote {table_path}" + (f" and {plot_path}" if plot_path else ""))
     return 0
   except (spec.SweepError, runner.SweepStateError, job_lib.LaunchSettingsError,
           results.ResultsError) as e:

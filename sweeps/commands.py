@@ -14,7 +14,8 @@ def _configs(sweep: spec.Sweep, arm: spec.Arm, model_dir: str) -> list[tuple[str
   """(script, {"what", "gin_files", "bindings"}) for each program of the arm, in order."""
   stages = ([("train.py", sweep.train, arm.train_bindings)] if arm.train else []) + (
       [("eval.py", sweep.eval, arm.eval_bindings)] if sweep.eval else [])
-  return [(script, {"what": f"arm {arm.name!r} ({script})", "gin_files": list(stage.gin_files),
+  return [(script, {"what": f"arm {arm.name!r} ({script})",
+                    "gin_files": [*stage.gin_files, *arm.gin_files],
                     "bindings": [f"{n}={v}" for n, v in bindings]
                     + [f"MODEL_DIR={model_dir!r}"]})
           for script, stage, bindings in stages]

@@ -1,6 +1,7 @@
 """One table and one plot of a sweep: every arm's last logged training row
-(MODEL_DIR/metrics.jsonl) and its evaluations (MODEL_DIR/eval/<name>/results.json:
-overall, and each cluster when there are several).
+(MODEL_DIR/metrics.jsonl), its trainable parameters (MODEL_DIR/parameter_counts.json),
+the wall time of its programs (train and eval, from its done marker) and its evaluations
+(MODEL_DIR/eval/<name>/results.json: overall, and each cluster when there are several).
 
 The plot puts a metric against one swept axis, one line per combination of the other
 axes' values (bars when the axis is not numeric); an arm that is not on that axis (an
@@ -14,6 +15,9 @@ import os
 from sweeps import runner
 
 TRAIN_COLUMNS = ("step", "loss", "accuracy")
+ARM_COLUMNS = ("trainable_params", "seconds")
+# Written by trainer.loop (its PARAMETER_COUNTS) when training starts.
+PARAMETER_COUNTS = "parameter_counts.json"
 
 
 class ResultsError(ValueError):
@@ -54,9 +58,13 @@ def collect(sweep_dir: str) -> tuple[list[dict], list[str]]:
       continue
     axes += [a for a in record["labels"] if a not in axes]
     last = _last_row(os.path.join(arm_dir, "metrics.jsonl"))
+    counts = runner.read_json(os.path.join(arm_dir, PARAMETER_COUNTS)) or {}
+    arm_values = {"trainable_params": counts.get("trainable"),
+                  "seconds": (done or {}).get("seconds")}
     rows.append({"arm": name, "labels": record["labels"],
                  "status": "done" if done else "unfinished",
                  "values": {**{c: last[c] for c in TRAIN_COLUMNS if c in last},
+                            **{c: v for c, v in arm_values.items() if v is not None},
                             **_eval_columns(arm_dir)}})
   if not rows:
     raise ResultsError(f"{sweep_dir} holds no sweep arms (no */{runner.RECORD})")
@@ -70,8 +78,9 @@ def _format(value) -> str:
 
 
 def markdown_table(rows: list[dict], axes: list[str]) -> str:
-  metrics = [c for c in TRAIN_COLUMNS if any(c in r["values"] for r in rows)]
-  metrics += sorted({c for r in rows for c in r["values"]} - set(TRAIN_COLUMNS))
+  first = (*TRAIN_COLUMNS, *ARM_COLUMNS)
+  metrics = [c for c in first if any(c in r["values"] for r in rows)]
+  metrics += sorted({c for r in rows for c in r["values"]} - set(first))
   header = ["arm", *axes, "status", *metrics]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   for r in rows:
@@ -139,7 +148,8 @@ def plot(rows: list[dict], axes: list[str], x_axis: str, metrics: list[str], pat
     else:
       panel.set_xticks(range(len(x_labels)), x_labels)
     values = [r["values"][metric] for r in rows if metric in r["values"]]
-    if metric not in TRAIN_COLUMNS and values and all(0 <= v <= 100 for v in values):
+    if metric not in TRAIN_COLUMNS + ARM_COLUMNS and values and all(0 <= v <= 100
+                                                                    for v in values):
       panel.set_ylim(0, 100)  # eval metrics are percentages: show the whole scale
     panel.set_xlabel(x_axis)
     panel.set_ylabel(metric)
@@ -153,21 +163,20 @@ def plot(rows: list[dict], axes: list[str], x_axis: str, metrics: list[str], pat
 
 
 def write(sweep_dir: str, x_axis: str | None = None, metrics: list[str] | None = None
-          ) -> tuple[str, str]:
-  """SWEEP_DIR/results.md and results.png; returns their paths."""
+          ) -> tuple[str, str | None]:
+  """SWEEP_DIR/results.md and results.png (none when no axis is swept); their paths."""
   rows, axes = collect(sweep_dir)
   table_path = os.path.join(sweep_dir, "results.md")
   with open(table_path, "w", encoding="utf-8") as f:
     f.write(markdown_table(rows, axes))
-  if not axes:
-    raise ResultsError(f"{sweep_dir}: the arms have no swept axes to plot against "
-                       f"(the table is in {table_path})")
+  if not axes:  # hand-named arms only (peft_smollm2): a table, nothing to plot against
+    return table_path, None
   x_axis = x_axis or default_x_axis(rows, axes)
   if x_axis not in axes:
     raise ResultsError(f"--x {x_axis!r} is not a swept axis; axes: {axes}")
   seen = sorted({c for r in rows for c in r["values"]})
   if not metrics:
-    overall = [c for c in seen if c not in TRAIN_COLUMNS and c.count(" ") == 1]
+    overall = [c for c in seen if c not in TRAIN_COLUMNS + ARM_COLUMNS and c.count(" ") == 1]
     metrics = overall or [c for c in ("loss", "accuracy") if c in seen]
   unknown = [m for m in metrics if m not in seen]
   if unknown or not metrics:

@@ -12,8 +12,10 @@
           - {axis: lr, binding: constant_schedule.learning_rate, values: [1.0e-3, 3.0e-3]}
           - {axis: batch, binding: BATCH_SIZE, values: [32, 16]}
   arms:                                     # extra arms, named by hand (their bindings
-                                            # override the file's)
+                                            # override the file's; their gin_files come
+                                            # after the file's, in train and eval alike)
     - {name: untrained, train: false, eval_bindings: {evaluate.untrained: true}}
+    - {name: lora, gin_files: [gin/peft/lora.gin]}
   eval:                                     # optional: eval.py after each arm's training
     gin_files: [gin/runs/eval_heldout.gin]
     bindings: {Evaluation.name: heldout_nli}
@@ -84,6 +86,7 @@ class Arm:
   train_bindings: tuple[tuple[str, str], ...]  # (gin name, gin value text)
   eval_bindings: tuple[tuple[str, str], ...]
   train: bool = True
+  gin_files: tuple[str, ...] = ()  # after the sweep's files, for train.py and eval.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,7 +214,7 @@ def _arm_from_point(point: list[_Setting], base_train: tuple, base_eval: tuple,
 
 
 def _explicit_arm(node: Any, where: str, base_train: tuple, base_eval: tuple) -> Arm:
-  _mapping(node, where, ("name", "labels", "bindings", "eval_bindings", "train"),
+  _mapping(node, where, ("name", "labels", "gin_files", "bindings", "eval_bindings", "train"),
            required=("name",))
   name = str(node["name"])
   if _UNSAFE_IN_NAME.search(name):
@@ -224,9 +227,12 @@ def _explicit_arm(node: Any, where: str, base_train: tuple, base_eval: tuple) ->
   trains = node.get("train", True)
   if not isinstance(trains, bool):
     raise SweepError(f"{where}.train: true or false, got {trains!r}")
+  files = node.get("gin_files", [])
+  if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
+    raise SweepError(f"{where}.gin_files: a list of gin files, got {files!r}")
   return Arm(name, tuple((str(a), _label(l)) for a, l in labels.items()),
              tuple({**dict(base_train), **train_overrides}.items()),
-             tuple({**dict(base_eval), **eval_overrides}.items()), trains)
+             tuple({**dict(base_eval), **eval_overrides}.items()), trains, tuple(files))
 
 
 def _stage(node: dict, where: str) -> Stage:

@@ -29,15 +29,26 @@ def _with_chat_turn(task: seqio.Task, wrap) -> list:
                    f"{_TOKENIZERS}) to put the chat turn in front of")
 
 
+def _register_twin(task: seqio.Task, suffix: str, features: dict, wrap) -> str:
+  twin = f"{task.name}_{suffix}"
+  if twin not in seqio.TaskRegistry.names():
+    seqio.TaskRegistry.add(twin, source=task.source, output_features=features,
+                           preprocessors=_with_chat_turn(task, wrap),
+                           postprocess_fn=task.postprocessor, metric_fns=task.metric_fns,
+                           shuffle_buffer_size=task.shuffle_buffer_size)
+  return twin
+
+
 def register_chat_mixture(mixture_or_task_name: str, vocabulary: seqio.Vocabulary,
                           template, suffix: str) -> str:
-  """Registers (once) and returns `<mixture_or_task_name>_<suffix>`.
+  """Registers (once) and returns `<mixture_or_task_name>_<suffix>`: a mixture of twins,
+  or for a task its twin itself.
 
   template: anything with `turn_affixes() -> (prefix, suffix)` around one user turn (e.g.
   interop.chat_template.ChatTemplate).
   """
   name = f"{mixture_or_task_name}_{suffix}"
-  if name in seqio.MixtureRegistry.names():
+  if name in seqio.MixtureRegistry.names() or name in seqio.TaskRegistry.names():
     return name
   provider = seqio.get_mixture_or_task(mixture_or_task_name)
   is_mixture = isinstance(provider, seqio.Mixture)
@@ -45,15 +56,10 @@ def register_chat_mixture(mixture_or_task_name: str, vocabulary: seqio.Vocabular
   wrap = functools.partial(wrap_user_turn, prefix=prefix, suffix=turn_end)
   features = {"inputs": seqio.Feature(vocabulary, add_eos=False),
               "targets": seqio.Feature(vocabulary, add_eos=True)}
-  rates = []
-  for task in (provider.tasks if is_mixture else [provider]):
-    twin = f"{task.name}_{suffix}"
-    if twin not in seqio.TaskRegistry.names():
-      seqio.TaskRegistry.add(twin, source=task.source, output_features=features,
-                             preprocessors=_with_chat_turn(task, wrap),
-                             postprocess_fn=task.postprocessor, metric_fns=task.metric_fns,
-                             shuffle_buffer_size=task.shuffle_buffer_size)
-    rates.append((twin, provider.get_rate(task) if is_mixture else 1.0))
+  if not is_mixture:
+    return _register_twin(provider, suffix, features, wrap)
+  rates = [(_register_twin(task, suffix, features, wrap), provider.get_rate(task))
+           for task in provider.tasks]
   seqio.MixtureRegistry.add(name, rates)
   return name
 

@@ -1,4 +1,5 @@
 """The supervised training loop: `train(...)`, configured entirely from gin."""
+import json
 import os
 import time
 
@@ -10,6 +11,9 @@ from trainer import (checkpoints as checkpoints_lib, compile_step, data, frozen_
                      initial_checkpoint, partitioning, restore, stage_runner, throughput,
                      train_state)
 from trainer.run_dir import prepare_model_dir, write_config
+
+# MODEL_DIR/parameter_counts.json: {"trainable", "frozen"}, what the sweep tables show.
+PARAMETER_COUNTS = "parameter_counts.json"
 
 
 @gin.configurable
@@ -101,9 +105,12 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
     return step_fn(state, batch, base.frozen)
 
   def on_start(state, start_step):
+    trainable_count = train_state.param_count(state.params)
     frozen_count = 0 if base is None else train_state.param_count(base.frozen)
-    print(f"{train_state.param_count(state.params):,} trainable parameters "
+    print(f"{trainable_count:,} trainable parameters "
           f"({frozen_count:,} frozen) on mesh {dict(mesh.shape)}", flush=True)
+    write_config(model_dir, PARAMETER_COUNTS,
+                 json.dumps({"trainable": trainable_count, "frozen": frozen_count}))
     # A resumed run keeps the first run's config beside its own.
     write_config(model_dir,
                  f"config.resumed_at_{start_step}.gin" if start_step else "config.gin",

@@ -22,7 +22,7 @@ def test_launcher_needs_print_commands_and_its_settings(tmp_path, capsys):
 @pytest.mark.slow  # one gin parse of every preset's arms in a fresh interpreter (~20 s+)
 def test_every_preset_parses_with_gin():
   configs = [config for name in ("flan_clusters", "flan_templates", "flan_instructions",
-                                 "smoke_tiny")
+                                 "smoke_tiny", "peft_smollm2")
              for arm in spec.load(name).arms
              for _, config in commands._configs(spec.load(name), arm, "/tmp/x")]  # pylint: disable=protected-access
   assert gin_check.check(configs) == []

@@ -70,3 +70,20 @@ def test_bad_requests_name_what_exists(tmp_path):
     results.write(str(tmp_path / "s"), x_axis="b")
   with pytest.raises(results.ResultsError, match="no column.*'bleu'.*columns: \\['accuracy'"):
     results.write(str(tmp_path / "s"), metrics=["bleu"])
+
+
+def test_trainable_parameters_and_wall_time_are_columns(tmp_path):
+  sweep = tmp_path / "s"
+  make_arm(sweep, "lora", {}, 1.5, {"nli": {"nli": {"rank_accuracy": 60.0}}})
+  (sweep / "lora" / results.PARAMETER_COUNTS).write_text(
+      json.dumps({"trainable": 460800, "frozen": 134515008}))
+  done = json.loads((sweep / "lora" / runner.DONE_MARKER).read_text())
+  (sweep / "lora" / runner.DONE_MARKER).write_text(json.dumps({**done, "seconds": 312.4}))
+  make_arm(sweep, "untrained", {}, None, {"nli": {"nli": {"rank_accuracy": 33.0}}})
+  rows, axes = results.collect(str(sweep))
+  assert results.markdown_table(rows, axes).splitlines() == [
+      "| arm | status | step | loss | accuracy | trainable_params | seconds "
+      "| nli rank_accuracy |",
+      "|---|---|---|---|---|---|---|---|",
+      "| lora | done | 20 | 1.5 | 0.2 | 460800 | 312.4 | 60 |",
+      "| untrained | done |  |  |  |  |  | 33 |"]

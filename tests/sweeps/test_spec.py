@@ -1,7 +1,10 @@
 """The sweep file: axes, product and zip, labels, explicit arms, and what it refuses."""
+import glob
+import os
+
 import pytest
 
-from sweeps import commands, spec
+from sweeps import commands, gin_check, spec
 
 BASE = """
 gin_files: [gin/runs/sft_tiny.gin]
@@ -70,6 +73,17 @@ eval: {gin_files: [gin/runs/eval_heldout.gin], bindings: {Evaluation.name: x}}
   assert arm.programs[0][-1] == "--gin.MODEL_DIR='/sweeps/s/untrained'"
 
 
+def test_an_arms_gin_files_follow_the_sweeps_in_train_and_eval():
+  sweep = spec.parse(BASE + "arms: [{name: lora, gin_files: [gin/peft/lora.gin]}, {name: full}]\n"
+                     "eval: {gin_files: [gin/runs/eval_heldout.gin]}")
+  lora, full = commands.planned_arms(sweep, "/sweeps/s", check_gin=False)
+  assert [[a for a in p if a.startswith("--gin_file=")] for p in lora.programs] == [
+      ["--gin_file=gin/runs/sft_tiny.gin", "--gin_file=gin/peft/lora.gin"],
+      ["--gin_file=gin/runs/eval_heldout.gin", "--gin_file=gin/peft/lora.gin"]]
+  assert [[a for a in p if a.startswith("--gin_file=")] for p in full.programs] == [
+      ["--gin_file=gin/runs/sft_tiny.gin"], ["--gin_file=gin/runs/eval_heldout.gin"]]
+
+
 @pytest.mark.parametrize("text, message", [
     ("sweep: {axis: a, binding: BATCH_SIZE, values: [8, 8]}", "labels repeat"),
     ("sweep: {product: [{axis: a, binding: BATCH_SIZE, values: [8], labels: [x]},"
@@ -89,6 +103,7 @@ eval: {gin_files: [gin/runs/eval_heldout.gin], bindings: {Evaluation.name: x}}
     ("sweep: {binding: BATCH_SIZE, values: [8], labels: [a, b]}", "1 values but labels"),
     ("arms: [{name: untrained, train: false}]", "would run nothing"),
     ("arms: [{name: 'a/b'}]", "is a directory name"),
+    ("arms: [{name: a, gin_files: gin/peft/lora.gin}]", "gin_files: a list of gin files"),
     ("sweep: {product: []}", "non-empty list"),
     ("", "no arms"),
 ])
@@ -99,9 +114,23 @@ def test_bad_sweep_files_are_refused_naming_the_problem(text, message):
 
 
 def test_presets_parse_and_unknown_names_list_them():
-  for name in ("flan_clusters", "flan_templates", "flan_instructions", "smoke_tiny"):
+  for name in ("flan_clusters", "flan_templates", "flan_instructions", "smoke_tiny",
+               "peft_smollm2"):
     assert spec.load(name).arms
   with pytest.raises(spec.SweepError, match="presets: .*flan_clusters"):
     spec.load("flan_clusterz")
   clusters = spec.load("flan_clusters")
   assert [dict(a.labels)["clusters"] for a in clusters.arms] == ["1", "3", "6", "9", "0"]
+
+
+def test_peft_preset_has_every_method_beside_full_finetuning_on_one_budget():
+  sweep = spec.load("peft_smollm2")
+  arms = {a.name: a for a in sweep.arms}
+  methods = sorted(os.path.basename(f)[:-len(".gin")] for f in glob.glob(
+      os.path.join(gin_check.REPO_DIR, "gin", "peft", "*.gin")))
+  assert sorted(n for n, a in arms.items() if a.gin_files) == methods
+  assert not arms["untrained"].train and not arms["full_finetuning"].gin_files
+  assert all(a.gin_files == (f"gin/peft/{n}.gin",) for n, a in arms.items() if a.gin_files)
+  budget = {(dict(a.train_bindings)["TRAIN_STEPS"], dict(a.train_bindings)["BATCH_SIZE"])
+            for a in sweep.arms if a.train}
+  assert len(budget) == 1

@@ -27,3 +27,14 @@ def test_every_task_of_the_mixture_gets_a_wrapped_twin():
   byte_vocab = vocab.byte_vocabulary()
   assert byte_vocab.decode(example["inputs"].numpy().tolist()) == text
   assert example["targets"].numpy()[-1] == byte_vocab.eos_id
+
+
+def test_a_task_becomes_its_twin_task_with_the_metrics():
+  name = chat_mixture.register_chat_mixture("suite_parity_rank", vocab.byte_vocabulary(),
+                                            BracketTemplate(), "brackets")
+  assert name == "suite_parity_rank_brackets"
+  twin = seqio.get_mixture_or_task(name)
+  assert isinstance(twin, seqio.Task)
+  assert twin.metric_fns == seqio.get_mixture_or_task("suite_parity_rank").metric_fns
+  assert chat_mixture.register_chat_mixture("suite_parity_rank", vocab.byte_vocabulary(),
+                                            BracketTemplate(), "brackets") == name

@@ -10,7 +10,7 @@ import seqio
 import tensorflow as tf
 
 import train as train_script
-from trainer import checkpoints as checkpoints_lib, input_state, non_finite
+from trainer import checkpoints as checkpoints_lib, input_state, non_finite, train_state
 
 TASK = "loop_test_reverse_words"
 
@@ -91,6 +91,8 @@ def test_gin_shorthand_override_changes_the_run(tmp_path):
   state, _ = run_train(tmp_path, 1, extra=["ModelConfig.emb_dim = 48"])
   assert state.params["token_embedder"]["embedding"].shape == (384, 48)
   assert "ModelConfig.emb_dim = 48" in (tmp_path / "config.gin").read_text()
+  counts = json.loads((tmp_path / "parameter_counts.json").read_text())
+  assert counts == {"trainable": train_state.param_count(state.params), "frozen": 0}
 
 
 def test_misspelled_bindings_fail_naming_them(tmp_path):

@@ -1,6 +1,7 @@
 """train.py with gin/peft/lora.gin: delta checkpoints that name their base, exact resume,
 another base refused with MODEL_DIR kept, eval's composition of delta and base; with
 gin/peft/prompt_tuning.gin on both kinds: the loss drops, a too long prompt fails first."""
+import json
 import os
 import shutil
 
@@ -12,7 +13,7 @@ import train as train_script
 from models import EncoderDecoderModel
 from models.peft import param_trees
 from tests.trainer import test_loop
-from trainer import eval_stage, frozen_base, partitioning, restore
+from trainer import eval_stage, frozen_base, partitioning, restore, train_state
 
 
 def run_lora(model_dir, train_steps, extra=()):
@@ -48,6 +49,8 @@ def test_lora_run_saves_deltas_resumes_and_refuses_another_base(tmp_path):
   metadata, _ = restore.saved_custom_metadata(str(resumed))
   identity = metadata[frozen_base.METADATA_KEY]
   assert identity["path"] is None and identity["seed"] == 0
+  counts = json.loads((resumed / "parameter_counts.json").read_text())
+  assert counts["trainable"] == train_state.param_count(state.params) < counts["frozen"]
 
   # eval.py's composition: the recorded base (seed 0's initialisation) plus the delta.
   model = EncoderDecoderModel()
