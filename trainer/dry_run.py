@@ -1,6 +1,7 @@
-"""train.py --dry_run: the configured stage's steps compiled for the configured mesh from
-abstract shapes (no parameter is allocated, no data read, nothing run or written), with
-one device's memory and the FLOPs of a step.
+"""train.py --dry_run: the configured stage's compiled functions (its train step; an RLHF
+stage's rollout sampler with its KV cache and its scoring forward passes too) for the
+configured mesh from abstract shapes (no parameter is allocated, no data read, nothing run
+or written), with one device's memory and the FLOPs of a step.
 
 The stage's arguments are the ones gin binds for it (run_stage.stage); a stage's sizer
 builds the same abstract state and jitted step the stage does, and lowers it. On
@@ -16,8 +17,9 @@ import gin
 import jax
 import jax.numpy as jnp
 
-from trainer import aot_sizing, compile_step, loop, partitioning, restore, train_state
-from trainer.rlhf import reward_loop, stage_flops
+from trainer import (aot_sizing, compile_step, frozen_base, loop, partitioning, restore,
+                     train_state)
+from trainer.rlhf import comparison_sampling, reward_loop, stage_flops
 from trainer.rlhf.dpo import loop as dpo_loop
 from trainer.rlhf.grpo import loop as grpo_loop
 from trainer.rlhf.grpo import rewards as grpo_rewards
@@ -41,20 +43,26 @@ class CompiledStep:
 
 @dataclasses.dataclass(frozen=True)
 class DryRun:
-  """resident: per-device bytes of what stays in memory across steps, by name."""
+  """resident: per-device bytes of what stays in memory across steps, by name. parameters:
+  the count of what the stage trains (the delta under PEFT; the policy it samples from when
+  it trains nothing)."""
   stage: str
   mesh: dict
   resident: dict
   steps: list
   tokens_per_step: int
   model_flops_per_step: float
+  parameters: int
   unit: str = "step"
+
+  def with_beside(self, step: CompiledStep) -> int:
+    """A step's total with what stays resident beside it."""
+    return step.size.peak_bytes + sum(self.resident[k] for k in step.beside)
 
   @property
   def peak_bytes(self) -> int:
     """The largest step's total with what stays resident beside it."""
-    return max(s.size.peak_bytes + sum(self.resident[k] for k in s.beside)
-               for s in self.steps)
+    return max(self.with_beside(s) for s in self.steps)
 
   @property
   def devices(self) -> int:
@@ -65,8 +73,10 @@ class DryRun:
     mesh = " x ".join(f"{k}={v}" for k, v in self.mesh.items())
     resident = ", ".join(f"{k} {b(v)}" for k, v in self.resident.items())
     lines = [f"{self.stage} dry run on {self.devices} devices ({mesh}): compiled, not run",
+             f"  parameters: {self.parameters / 1e9:.3f} B",
              f"  resident per device: {resident}; total {b(sum(self.resident.values()))}"]
-    lines += [f"  {s.name} per device: {s.size.line()}; compiled in {s.compile_seconds:.1f}s"
+    lines += [f"  {s.name} per device: {s.size.line()}; with what stays resident beside it "
+              f"{b(self.with_beside(s))}; compiled in {s.compile_seconds:.1f}s"
               for s in self.steps]
     lines.append(f"  peak per device: {b(self.peak_bytes)} (the largest step with what "
                  "stays resident beside it)")
@@ -117,6 +127,27 @@ def _shardings_of(abstract):
   return jax.tree.map(lambda leaf: leaf.sharding, abstract)
 
 
+def _abstract_rng():
+  return jax.eval_shape(lambda: jax.random.key(0))
+
+
+def _beside(resident: dict, *read: str) -> tuple:
+  """The resident entries a compiled function does not read but runs beside."""
+  return tuple(name for name in resident if name not in read)
+
+
+def _compiled_sampler(model, params, param_shardings, mesh, rules, rows: int,
+                      prompt_length: int, response_length: int, beside, *,
+                      temperature: float = 1.0, compute_dtype=None) -> CompiledStep:
+  """The rollout's decode loop (KV cache of prompt + response slots), as the stage builds it."""
+  sample = rollout.make_sampler(model, mesh, rules, param_shardings,
+                                max_new_tokens=response_length, temperature=temperature,
+                                eos_id=1, compute_dtype=compute_dtype)
+  return _compiled(f"generate ({rows} x {prompt_length} + {response_length} tokens, KV cache)",
+                   lambda: sample.compile_for(params, _ids(rows, prompt_length),
+                                              _abstract_rng()), beside=beside)
+
+
 @dataclasses.dataclass(frozen=True)
 class AbstractPolicy:
   """What a stage trains, as trainer/rlhf/policy_weights.load lays it out: state /
@@ -133,6 +164,13 @@ class AbstractPolicy:
   def reference_beside(self) -> tuple:
     """The resident entry a step that does not read the reference runs beside."""
     return ("reference parameters",) if "reference parameters" in self.resident else ()
+
+
+def _sampled_policy(model, policy: AbstractPolicy):
+  """The (parameters, shardings) the sampler decodes with: the frozen base joined to the
+  trained part, as trainer/rlhf/policy_weights.PolicyWeights joins them."""
+  return (model.join_params(policy.frozen, policy.state.params),
+          model.join_params(_shardings_of(policy.frozen), policy.shardings.params))
 
 
 def _abstract_policy(model, optimizer, example, mesh, rules, prefix: str = "") -> AbstractPolicy:
@@ -166,7 +204,8 @@ def size_sft(args) -> DryRun:
   resident = {k: v for k, v in policy.resident.items() if k != "reference parameters"}
   lengths = model.batch_lengths(shapes)
   return DryRun("SFT", dict(mesh.shape), resident, [step], batch_size * sum(lengths),
-                model.train_flops(batch_size, *lengths))
+                model.train_flops(batch_size, *lengths),
+                train_state.param_count(policy.state.params))
 
 
 def size_reward_model(args, responses_per_prompt: int) -> DryRun:
@@ -195,7 +234,7 @@ def size_reward_model(args, responses_per_prompt: int) -> DryRun:
   cost = stage_flops.reward_model_step(model, batch_size, k, prompt_length, response_length)
   return DryRun("reward model", dict(mesh.shape),
                 dict(_frozen_bytes(abstract_frozen), **_state_bytes("", abstract_state)),
-                [step], cost.tokens, cost.flops)
+                [step], cost.tokens, cost.flops, train_state.param_count(abstract_state.params))
 
 
 def _ptx_batch(model, args, mesh):
@@ -230,13 +269,19 @@ def size_ppo(args) -> DryRun:
               "ref_logprobs": per_token, "values": per_token, "scores": scores}
   use_ptx = config.ptx_coef > 0
   ptx = _ptx_batch(model, args, mesh) if use_ptx else None
-  rng = jax.eval_shape(lambda: jax.random.key(0))
+  rng = _abstract_rng()
   update = ppo_loop.jit_ppo_update(model, value_model, args["policy_optimizer"],
                                    args["value_optimizer"], config, args["kl_controller"],
                                    shardings, _shardings_of(policy.frozen), mesh, eos_id=1)
   score = rollout.jit_score(model, value_model, mesh, rules, _shardings_of(policy.reference),
                             shardings.value.params, eos_id=1)
+  resident = dict(policy.resident, **_state_bytes("value ", abstract.value))
+  resident["reward-model parameters"] = resident["value parameters"]
   steps = [
+      _compiled_sampler(model, *_sampled_policy(model, policy), mesh, rules, batch_size,
+                        prompt_length, response_length,
+                        _beside(resident, "policy parameters", "frozen base"),
+                        temperature=args["temperature"]),
       _compiled("score (reference, value, reward model)", lambda: _lowered(
           score, mesh, rules, policy.reference, abstract.value.params,
           abstract.value.params, prompts, responses),
@@ -244,8 +289,6 @@ def size_ppo(args) -> DryRun:
       _compiled("PPO update" + (" with ptx" if use_ptx else ""), lambda: _lowered(
           update, mesh, rules, abstract, episodes, ptx, rng, policy.frozen),
           beside=policy.reference_beside + ("reward-model parameters",))]
-  resident = dict(policy.resident, **_state_bytes("value ", abstract.value))
-  resident["reward-model parameters"] = resident["value parameters"]
   ptx_rows = config.epochs * config.num_minibatches * args["ptx_batch_size"] if use_ptx else 0
   cost = stage_flops.ppo_iteration(
       model, batch_size, prompt_length, response_length, epochs=config.epochs,
@@ -253,6 +296,7 @@ def size_ppo(args) -> DryRun:
       ptx_lengths=model.batch_lengths({k: v[0, 0] for k, v in ptx.items()}) if use_ptx
       else (0, 0))
   return DryRun("PPO", dict(mesh.shape), resident, steps, cost.tokens, cost.flops,
+                train_state.param_count(policy.state.params),
                 unit="iteration (generate + score + update)")
 
 
@@ -279,7 +323,7 @@ def size_dpo(args) -> DryRun:
       policy.frozen), beside=() if online else policy.reference_beside)
   cost = stage_flops.dpo_step(model, batch_size, prompt_length, response_length, online)
   return DryRun(config.loss_type.upper(), dict(mesh.shape), policy.resident, [step],
-                cost.tokens, cost.flops)
+                cost.tokens, cost.flops, train_state.param_count(policy.state.params))
 
 
 def size_grpo(args) -> DryRun:
@@ -301,19 +345,49 @@ def size_grpo(args) -> DryRun:
                                      _shardings_of(policy.frozen), mesh, eos_id=1)
   resident = dict(policy.resident)
   beside = list(policy.reference_beside)
-  reward_model = grpo_rewards.REWARD_MODEL in (args["reward_weights"] or {})
-  if reward_model:
-    reward_abstract, _ = restore.abstract_params(model.scalar_head(), model.init_batch(),
-                                                 mesh, rules)
+  reward_module = reward_abstract = None
+  if grpo_rewards.REWARD_MODEL in (args["reward_weights"] or {}):
+    reward_module = model.scalar_head()
+    reward_abstract, _ = restore.abstract_params(reward_module, model.init_batch(), mesh,
+                                                 rules)
     resident["reward-model parameters"] = aot_sizing.per_device_bytes(reward_abstract)
     beside.append("reward-model parameters")
-  step = _compiled(f"{config.estimator} update", lambda: _lowered(
-      update, mesh, rules, policy.state, samples_batch,
-      jax.eval_shape(lambda: jax.random.key(0)), policy.frozen), beside=tuple(beside))
+  score = rollout.jit_reference_score(
+      model, mesh, rules, _shardings_of(policy.reference), reward_module,
+      None if reward_abstract is None else _shardings_of(reward_abstract), eos_id=1)
+  steps = [
+      _compiled_sampler(model, *_sampled_policy(model, policy), mesh, rules, samples,
+                        prompt_length, response_length,
+                        _beside(resident, "parameters", "frozen base"),
+                        temperature=args["temperature"], compute_dtype=args["sampler_dtype"]),
+      _compiled("score (reference" + (", reward model)" if reward_module else ")"),
+                lambda: _lowered(score, mesh, rules, policy.reference, reward_abstract,
+                                 samples_batch["prompts"], samples_batch["responses"]),
+                beside=_beside(resident, "reference parameters", "frozen base",
+                               "reward-model parameters")),
+      _compiled(f"{config.estimator} update", lambda: _lowered(
+          update, mesh, rules, policy.state, samples_batch, _abstract_rng(), policy.frozen),
+          beside=tuple(beside))]
   cost = stage_flops.grpo_iteration(model, samples, prompt_length, response_length,
-                                    epochs=config.epochs, reward_model=reward_model)
-  return DryRun(config.estimator.upper(), dict(mesh.shape), resident, [step], cost.tokens,
-                cost.flops, unit="iteration (generate + score + update)")
+                                    epochs=config.epochs, reward_model=reward_module is not None)
+  return DryRun(config.estimator.upper(), dict(mesh.shape), resident, steps, cost.tokens,
+                cost.flops, train_state.param_count(policy.state.params),
+                unit="iteration (generate + score + update)")
+
+
+def size_comparison_sampling(args) -> DryRun:
+  """One batch of the K samples per prompt the reward model is later trained to rank."""
+  model, batch_size = args["model"], args["batch_size"]
+  prompt_length, response_length = args["prompt_length"], args["response_length"]
+  frozen_base.refuse_peft(model, "sample_comparisons")
+  mesh, rules = _mesh_and_rules(args)
+  params, shardings = restore.abstract_params(model.module, model.init_batch(), mesh, rules)
+  resident = {"parameters": aot_sizing.per_device_bytes(params)}
+  step = _compiled_sampler(model, params, shardings, mesh, rules, batch_size, prompt_length,
+                           response_length, beside=())
+  cost = stage_flops.rollout(model, batch_size, prompt_length, response_length)
+  return DryRun("comparison sampling", dict(mesh.shape), resident, [step], cost.tokens,
+                cost.flops, train_state.param_count(params), unit="sampling batch")
 
 
 def stage_arguments(stage) -> dict:
@@ -332,7 +406,8 @@ def dry_run(stage, responses_per_prompt: int = DEFAULT_RESPONSES_PER_PROMPT) -> 
             reward_loop.train_reward_model: lambda args: size_reward_model(
                 args, responses_per_prompt),
             ppo_loop.train_ppo: size_ppo, dpo_loop.train_dpo: size_dpo,
-            grpo_loop.train_grpo: size_grpo}
+            grpo_loop.train_grpo: size_grpo,
+            comparison_sampling.sample_comparisons: size_comparison_sampling}
   if stage not in sizers:
     raise ValueError(f"--dry_run sizes the stages {[s.__name__ for s in sizers]}; "
                      f"run_stage.stage is {getattr(stage, '__name__', stage)!r}")

@@ -16,7 +16,8 @@ def sharded_call(fn, mesh, rules, param_shardings, out_ndims=None):
   batch: a pytree of arrays whose leading axis is the batch (e.g. a dict, or a dict holding
   a decoding state). out_ndims: the outputs' ranks as a pytree of ints like the outputs;
   None reads them off the traced outputs (for outputs whose structure depends on the model,
-  such as a KV cache). Returns a callable with fn's signature."""
+  such as a KV cache). Returns a callable with fn's signature; its `compile_for` takes the
+  same arguments as abstract shapes and returns the compiled executable without running it."""
   rows = lambda ndim: partitioning.batch_sharding(mesh, rules, ndim)
   row_shardings = lambda tree: jax.tree.map(lambda leaf: rows(leaf.ndim), tree)
   compiled = {}
@@ -45,4 +46,11 @@ def sharded_call(fn, mesh, rules, param_shardings, out_ndims=None):
       return multihost_utils.process_allgather(jitted(params, batch, *replicated_args),
                                                tiled=True)
 
+  def compile_for(params, batch, *replicated_args):
+    """The executable `run` would call, compiled from abstract arguments (a dry run's)."""
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+      return jitted_for(params, batch, replicated_args).lower(
+          params, batch, *replicated_args).compile()
+
+  run.compile_for = compile_for
   return run

@@ -31,6 +31,12 @@ def _per_row(model, rows, prompt_length, response_length):
   return rows * sum(lengths), lengths
 
 
+def rollout(model, rows: int, prompt_length: int, response_length: int) -> StepCost:
+  """Sampling `rows` responses: one forward over their sequences."""
+  tokens, lengths = _per_row(model, rows, prompt_length, response_length)
+  return StepCost(tokens, model.forward_flops(rows, *lengths))
+
+
 def reward_model_step(model, prompts: int, responses_per_prompt: int, prompt_length: int,
                       response_length: int) -> StepCost:
   """Every response of every prompt, forward and backward."""

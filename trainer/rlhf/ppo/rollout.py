@@ -26,6 +26,12 @@ def make_sampler(model, mesh, rules, policy_param_shardings, *, max_new_tokens: 
   def sample(params, prompts_bp, rng):
     out = run(params, model.prompt_inputs(prompts_bp), rng)
     return out.tokens, out.log_probs
+
+  def compile_for(params, prompts_bp, rng):
+    """The compiled decode loop for abstract arguments, KV cache and all (a dry run's)."""
+    return run.compile_for(params, jax.eval_shape(model.prompt_inputs, prompts_bp), rng)
+
+  sample.compile_for = compile_for
   return sample
 
 
@@ -84,10 +90,11 @@ def make_scorer(model, scalar_module, mesh, rules, reference_param_shardings,
                             scalar_param_shardings, eos_id=eos_id), mesh, rules)
 
 
-def make_reference_scorer(model, mesh, rules, reference_param_shardings, reward_module=None,
-                          reward_param_shardings=None, *, eos_id: int = 1):
-  """The compiled (ref params, RM params or None, prompts, responses) -> {"ref_logprobs"
-  [B, R], and with a reward model "scores" [B]}: the scoring of a critic-free method."""
+def jit_reference_score(model, mesh, rules, reference_param_shardings, reward_module=None,
+                        reward_param_shardings=None, *, eos_id: int = 1):
+  """(ref params, RM params or None, prompts, responses) -> {"ref_logprobs" [B, R], and
+  with a reward model "scores" [B]}, jitted with the models' parameter shardings and
+  batch-split rows (call it under the mesh and rules): the scoring of a critic-free method."""
   def fn(ref_params, reward_params, prompts_bp, responses_br):
     batch, offset = model.sequence_batch(prompts_bp, responses_br, eos_id)
     out = {"ref_logprobs": reference_logprobs(ref_params, batch, offset, responses_br,
@@ -100,6 +107,13 @@ def make_reference_scorer(model, mesh, rules, reference_param_shardings, reward_
   out_shardings = {"ref_logprobs": rows}
   if reward_module is not None:
     out_shardings["scores"] = partitioning.batch_sharding(mesh, rules, 1)
-  jitted = jax.jit(fn, in_shardings=(reference_param_shardings, reward_param_shardings, rows,
-                                     rows), out_shardings=out_shardings)
-  return _on_mesh(jitted, mesh, rules)
+  return jax.jit(fn, in_shardings=(reference_param_shardings, reward_param_shardings, rows,
+                                   rows), out_shardings=out_shardings)
+
+
+def make_reference_scorer(model, mesh, rules, reference_param_shardings, reward_module=None,
+                          reward_param_shardings=None, *, eos_id: int = 1):
+  """The compiled `jit_reference_score`."""
+  return _on_mesh(jit_reference_score(model, mesh, rules, reference_param_shardings,
+                                      reward_module, reward_param_shardings, eos_id=eos_id),
+                  mesh, rules)
