@@ -2,17 +2,9 @@
 before its input; only what makes them trains. Prompt tuning (Lester et al. 2021, here)
 learns the vectors themselves, P-tuning (p_tuning.py) a prompt encoder that outputs them.
 
-Where the prompt goes (the networks pass these arguments positionally):
-- encoder-decoder: prepended to the encoder input. The encoder is bidirectional: every
-  position attends to the prompt and the prompt attends to the whole input; the decoder's
-  cross-attention sees the prompt positions too. In a packed row the prompt would carry
-  one example's tokens to another, so the kind refuses packing with a soft prompt.
-- decoder-only: before the sequence, at positions 0 .. length-1 (the sequence's positions
-  move up by `length`). Every position sees the whole prompt; the prompt sees only earlier
-  prompt positions, so its keys and values are the same in every row and packing is safe.
-  The outputs at the prompt positions are dropped: the loss and the scores read the real
-  positions only. Cached decoding (models.decoding) writes the prompt into the first
-  `length` cache slots: the embeddings fed at those slots are replaced by the prompt.
+Where the prompt goes, and the masks and positions around it: models.peft.front_positions.
+Its positions' token embeddings are replaced by the prompt; in cached decoding (models.decoding)
+that is the embeddings fed at the first `length` cache slots.
 
 Prompt tuning's initialisation (Lester et al. section 3.2): the embeddings of vocabulary tokens sampled
 from `sample_range` (ids of the most frequent pieces), or of given class-label words (a
@@ -25,11 +17,9 @@ import gin
 import jax.numpy as jnp
 import numpy as np
 
-from models.decoder import Decoder
-from models.encoder_decoder import Encoder, EncoderDecoder
 from models.layers import Embed
 from models.peft import param_trees
-from models.peft.method import PeftMethod
+from models.peft.front_positions import FrontPositionsMethod
 
 PROMPT_AXIS = "prompt"  # unsharded: no rule names it
 PROMPT_NAME = "soft_prompt"  # the prompt's module, a child of the Encoder / Decoder
@@ -68,17 +58,6 @@ def _with_prompt_embeddings(prompt, slots):
   return interceptor
 
 
-def _prepended(mask, prompt_sees_prompt, prompt_sees_sequence):
-  """A self-attention mask [b, 1, t, t] grown to [b, 1, p + t, p + t] for a prompt in front:
-  every position sees the prompt; what the prompt sees is given ([p, p] and [b|1, 1, 1|p, t])."""
-  b, _, t, _ = mask.shape
-  p = prompt_sees_prompt.shape[-1]
-  top = jnp.concatenate([jnp.broadcast_to(prompt_sees_prompt, (b, 1, p, p)),
-                         jnp.broadcast_to(prompt_sees_sequence, (b, 1, p, t))], axis=3)
-  bottom = jnp.concatenate([jnp.ones((b, 1, t, p), bool), mask], axis=3)
-  return jnp.concatenate([top, bottom], axis=2)
-
-
 def _sampled_groups(length, label_token_ids, sample_range, vocab_size, seed):
   """The ids each prompt position starts from: the class labels', then sampled ones."""
   labels = tuple(tuple(np.atleast_1d(ids).tolist()) for ids in label_token_ids)[:length]
@@ -96,20 +75,9 @@ def _sampled_groups(length, label_token_ids, sample_range, vocab_size, seed):
   return labels + tuple((int(i),) for i in sampled)
 
 
-class SoftPromptMethod(PeftMethod):
+class SoftPromptMethod(FrontPositionsMethod):
   """A method whose parameters make a soft prompt of `length` positions (`prompt`), placed
-  as the module docstring says."""
-
-  name: str  # the gin name, for error messages
-
-  def __init__(self, length: int):
-    if not isinstance(length, int) or length < 1:
-      raise ValueError(f"{self.name}: length must be a whole number >= 1, got {length!r}")
-    self.length = length
-
-  @property
-  def extra_positions(self):
-    return self.length
+  as models.peft.front_positions says."""
 
   def describe_targets(self) -> str:
     return f"a {self.length}-position soft prompt before the encoder or decoder input"
@@ -119,47 +87,8 @@ class SoftPromptMethod(PeftMethod):
     """[length, embed], its parameters created as children of `module` (the Encoder or
     Decoder)."""
 
-  def intercept(self, next_fun, args, kwargs, context):
-    module, method = context.module, context.method_name
-    if isinstance(module, Encoder) and method == "__call__":
-      return self._encoder_with_prompt(module, next_fun, args, kwargs)
-    if isinstance(module, EncoderDecoder) and method == "decode":
-      # The encoder outputs start with the prompt's: the cross-attention sees them all.
-      *head, cross_mask = args[:6]
-      cross_mask = jnp.pad(cross_mask, ((0, 0),) * 3 + ((self.length, 0),),
-                           constant_values=True)
-      return next_fun(*head, cross_mask, *args[6:], **kwargs)
-    if (isinstance(module, Decoder) and method == "__call__"
-        and not module.config.is_encoder_decoder):
-      return self._decoder_with_prompt(module, next_fun, args, kwargs)
-    return next_fun(*args, **kwargs)
-
-  def _encoder_with_prompt(self, module, next_fun, args, kwargs):
-    tokens, mask, *rest = args
-    p = self.length
-    prompt = self.prompt(module)
-    mask = _prepended(mask, jnp.ones((p, p), bool), mask.any(axis=2, keepdims=True))
-    slots = jnp.arange(p + tokens.shape[1])[None, :]
-    with nn.intercept_methods(_with_prompt_embeddings(prompt, slots)):
-      return next_fun(jnp.pad(tokens, ((0, 0), (p, 0))), mask, *rest, **kwargs)
-
-  def _decoder_with_prompt(self, module, next_fun, args, kwargs):
-    tokens, positions, key_positions, mask, *rest = args
-    prompt = self.prompt(module)
-    cache_slot = kwargs.get("cache_slot")
-    if cache_slot is not None:  # the cache's first slots are the prompt's
-      slots = cache_slot + jnp.arange(tokens.shape[1])[None, :]
-      with nn.intercept_methods(_with_prompt_embeddings(prompt, slots)):
-        return next_fun(*args, **kwargs)
-    p = self.length
-    in_front = lambda pos: jnp.concatenate(
-        [jnp.broadcast_to(jnp.arange(p), (pos.shape[0], p)), pos + p], axis=1)
-    mask = _prepended(mask, jnp.tril(jnp.ones((p, p), bool)), jnp.zeros((1, 1, 1, 1), bool))
-    slots = jnp.arange(p + tokens.shape[1])[None, :]
-    with nn.intercept_methods(_with_prompt_embeddings(prompt, slots)):
-      out = next_fun(jnp.pad(tokens, ((0, 0), (p, 0))), in_front(positions),
-                     in_front(key_positions), mask, *rest, **kwargs)
-    return out[:, p:]
+  def at_front(self, module, slots):
+    return _with_prompt_embeddings(self.prompt(module), slots)
 
 
 @gin.configurable("prompt_tuning", module="peft")

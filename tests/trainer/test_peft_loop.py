@@ -98,13 +98,14 @@ def test_prompt_tuning_sft_lowers_the_loss(kind, tmp_path):
   assert saved and all("soft_prompt" in path for path in saved)
 
 
-def test_a_prompt_longer_than_the_inputs_allow_fails_before_the_run(tmp_path):
+@pytest.mark.parametrize("method", ["prompt_tuning", "prefix_tuning"])
+def test_a_prompt_longer_than_the_inputs_allow_fails_before_the_run(tmp_path, method):
   gin.clear_config()
   model_dir = tmp_path / "run"
   train_script.parse_gin(["gin/models/t5_1_1_tiny.gin", "gin/runs/sft.gin",
-                          "gin/peft/prompt_tuning.gin"],
+                          f"gin/peft/{method}.gin"],
                          [f"MODEL_DIR = '{model_dir}'", "TRAIN_STEPS = 2"] + test_loop.SMALL_RUN
-                         + ["peft.prompt_tuning.length = 30"])
+                         + [f"peft.{method}.length = 30"])
   with pytest.raises(ValueError, match=r"a prompt of 30 positions leaves no room for the "
                                        r"input .* TASK_FEATURE_LENGTHS\['inputs'\] = 24"):
     train_script.run_stage()

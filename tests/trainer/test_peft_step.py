@@ -13,13 +13,17 @@ from trainer import frozen_base, optimizers, partitioning, train_state
 from trainer.compile_step import abstract_batch_from_shapes, compile_sft_step
 
 RULES = partitioning.logical_axis_rules()
-METHODS = {"lora": lambda: peft.LoRA(rank=4), "houlsby": lambda: peft.Adapters(bottleneck_dim=8)}
+METHODS = {"lora": lambda: peft.LoRA(rank=4), "houlsby": lambda: peft.Adapters(bottleneck_dim=8),
+           "prefix_tuning": lambda: peft.PrefixTuning(length=3, hidden_dim=8),
+           "p_tuning_v2": lambda: peft.PTuningV2(length=3)}
+CONFIGS = {"t5": TINY_T5, "llama": TINY_LLAMA}
 
 
 @functools.cache
 def run_steps(config, method, mesh_shape, steps=2):
   mesh = partitioning.make_mesh(*mesh_shape, devices=jax.devices()[:int(np.prod(mesh_shape))])
-  model = make_model(config, peft=METHODS[method]())
+  # Unpacked: T5 refuses packing with positions in front of the encoder input.
+  model = make_model(config, pack=False, peft=METHODS[method]())
   lr = optimizers.constant_schedule(1e-2)
   optimizer = optimizers.adamw(lr)
   batch = random_batch(config)
@@ -44,9 +48,14 @@ def run_steps(config, method, mesh_shape, steps=2):
   return base, frozen_copy, base_copy, initial, state, losses
 
 
-@pytest.mark.parametrize("method", ["lora", pytest.param("houlsby", marks=pytest.mark.slow)])
-def test_only_the_delta_trains_and_the_base_stays_bit_identical(method):
-  base, frozen_copy, base_copy, initial, state, losses = run_steps(TINY_T5, method, (1, 1, 1))
+@pytest.mark.parametrize("config_name,method", [
+    ("t5", "lora"), pytest.param("t5", "houlsby", marks=pytest.mark.slow),
+    ("t5", "prefix_tuning"), ("llama", "p_tuning_v2"),
+    pytest.param("llama", "prefix_tuning", marks=pytest.mark.slow),
+    pytest.param("t5", "p_tuning_v2", marks=pytest.mark.slow)])
+def test_only_the_delta_trains_and_the_base_stays_bit_identical(config_name, method):
+  base, frozen_copy, base_copy, initial, state, losses = run_steps(CONFIGS[config_name], method,
+                                                                   (1, 1, 1))
   # The frozen arrays were neither donated nor changed.
   for got, want in zip(jax.tree.leaves(base.frozen), jax.tree.leaves(frozen_copy)):
     np.testing.assert_array_equal(np.asarray(got), want)
@@ -63,16 +72,25 @@ def test_only_the_delta_trains_and_the_base_stays_bit_identical(method):
   assert losses[1] < losses[0]
 
 
+# A leaf of each method: its path under layers_0's self-attention, its shape and its shards'.
+SHARDED_LEAVES = {"lora": (("query", "lora", "a"), (32, 4), (16, 4)),  # embed on fsdp
+                  "p_tuning_v2": (("prefix", "key"), (3, 2, 8), (3, 1, 8))}  # kv_heads on model
+
+
 @pytest.mark.slow  # four compilations
-def test_sharded_peft_step_matches_single_device():
-  *_, single_state, single_losses = run_steps(TINY_LLAMA, "lora", (1, 1, 1))
-  *_, state, losses = run_steps(TINY_LLAMA, "lora", (2, 2, 2))
+@pytest.mark.parametrize("method", sorted(SHARDED_LEAVES))
+def test_sharded_peft_step_matches_single_device(method):
+  *_, single_state, single_losses = run_steps(TINY_LLAMA, method, (1, 1, 1))
+  *_, state, losses = run_steps(TINY_LLAMA, method, (2, 2, 2))
   np.testing.assert_allclose(losses, single_losses, rtol=1e-5)
   for got, want in zip(jax.tree.leaves(state.params), jax.tree.leaves(single_state.params)):
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=2e-5)
-  lora_a = state.params["decoder"]["layers"]["layers_0"]["self_attention"]["query"]["lora"]["a"]
-  assert lora_a.shape == (32, 4)  # [embed, lora_rank]: embed on fsdp
-  assert {s.data.shape for s in lora_a.addressable_shards} == {(16, 4)}
+  path, shape, shard_shape = SHARDED_LEAVES[method]
+  leaf = state.params["decoder"]["layers"]["layers_0"]["self_attention"]
+  for key in path:
+    leaf = leaf[key]
+  assert leaf.shape == shape
+  assert {s.data.shape for s in leaf.addressable_shards} == {shard_shape}
 
 
 def test_rlhf_stages_refuse_a_peft_model_by_name(tmp_path):
