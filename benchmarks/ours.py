@@ -130,29 +130,40 @@ class StepSetup:
   rules: Any
   abstract_state: Any
   shardings: Any
+  # A parameter-efficient model's frozen base (ShapeDtypeStructs with their shardings), an
+  # argument of every step; None in full fine-tuning.
+  abstract_frozen: Any = None
 
   @property
   def batch_shapes(self) -> dict:
     return batch_shapes(self.case.shape.is_encoder_decoder, self.case.batch)
 
 
-def step_setup(case: configs.TrainCase, **config_overrides) -> StepSetup:
+def step_setup(case: configs.TrainCase, model=None, **config_overrides) -> StepSetup:
+  """`model`: a model kind of the case's shape to run instead of the one `model_config`
+  builds (e.g. one with a PEFT method: the state then holds only its trainable part)."""
   import models
+  from trainer import frozen_base
   from trainer import partitioning
   from trainer import train_state
 
+  if model is not None and config_overrides:
+    raise ValueError(f"step_setup: config overrides {sorted(config_overrides)} apply to the "
+                     f"shape's own model, not to a given one")
   mesh = partitioning.make_mesh(data=1, fsdp=1, model=1, devices=jax.devices()[:1])
   rules = partitioning.logical_axis_rules()
-  model = models.make_model(model_config(case.shape, **config_overrides))
+  model = model or models.make_model(model_config(case.shape, **config_overrides))
   optimizer = benchmark_optimizer()
   abstract_state, shardings = train_state.state_shardings(
       model.module, optimizer, batch_shapes(case.shape.is_encoder_decoder, case.batch), mesh,
-      rules)
-  return StepSetup(case, model, optimizer, mesh, rules, abstract_state, shardings)
+      rules, frozen_base.trainable_part(model))
+  frozen = None if model.peft is None else frozen_base.abstract_frozen(model, mesh, rules)
+  return StepSetup(case, model, optimizer, mesh, rules, abstract_state, shardings, frozen)
 
 
 def compile_train_step(setup: StepSetup):
-  """(compiled SFT step, seconds to lower and compile it)."""
+  """(compiled SFT step, seconds to lower and compile it); with a frozen base the step is
+  (state, batch, frozen) -> (state, metrics), as trainer/loop.py runs it."""
   import optax
   from trainer import compile_step
 
@@ -161,7 +172,8 @@ def compile_train_step(setup: StepSetup):
   start = time.perf_counter()
   compiled = compile_step.compile_sft_step(
       setup.model, setup.optimizer, optax.constant_schedule(configs.LEARNING_RATE),
-      setup.abstract_state, setup.shardings, abstract_batch, setup.mesh, setup.rules)
+      setup.abstract_state, setup.shardings, abstract_batch, setup.mesh, setup.rules,
+      abstract_frozen=setup.abstract_frozen)
   return compiled, time.perf_counter() - start
 
 

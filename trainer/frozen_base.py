@@ -98,6 +98,30 @@ def load(model: ModelKind, mesh, rules, *, path: str | None = None, initial_para
   return FrozenBase(frozen, trained, dict(source, fingerprint=fingerprint(base)))
 
 
+def trainable_part(model: ModelKind):
+  """The `trainable` of trainer.train_state for `model`: the part of its parameter tree a
+  parameter-efficient run trains (None without a method: everything trains)."""
+  if model.peft is None:
+    return None
+  return lambda params: model.split_params(params)[1]
+
+
+def abstract_frozen(model: ModelKind, mesh, rules):
+  """The frozen leaves of `model`'s base as ShapeDtypeStructs carrying their shardings,
+  with nothing computed: what compiling a step needs before (or without) loading the base."""
+  abstract, _ = restore.abstract_params(model.module, model.init_batch(), mesh, rules)
+  return model.split_params(model.base_params(abstract))[0]
+
+
+def start_on_base(model: ModelKind, state, base: FrozenBase):
+  """A fresh delta state started on `base`: the method's trainable parameters recomputed
+  from the base's values where the method says so, beside the base leaves it trains."""
+  start = jax.jit(model.peft.initial_trainable,
+                  out_shardings=jax.tree.map(lambda x: x.sharding, state.params))
+  return state.replace(params=model.join_params(start(state.params, base.frozen),
+                                                base.trained))
+
+
 def check_same_base(saved_metadata: dict | None, base: FrozenBase, where: str):
   """Raises unless the checkpoint at `where` is a delta checkpoint of exactly this base."""
   saved = (saved_metadata or {}).get(METADATA_KEY)

@@ -67,7 +67,7 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
   if not fresh:
     inputs.check_saved()
   example = data.example_batch(dataset.element_spec)
-  trainable = None if base is None else (lambda params: model.split_params(params)[1])
+  trainable = frozen_base.trainable_part(model)
   abstract_state, state_shardings = train_state.state_shardings(
       model.module, optimizer, example, mesh, rules, trainable)
 
@@ -75,11 +75,8 @@ def train(model_dir: str = gin.REQUIRED, train_steps: int = gin.REQUIRED, *,
     state = train_state.create_train_state(model.module, optimizer, example, state_shardings,
                                            mesh, rules, seed, trainable)
     # Optimizer states start at zeros whatever the weights.
-    if base is not None:  # the base leaves the method trains start at the base's values
-      start = jax.jit(model.peft.initial_trainable,
-                      out_shardings=jax.tree.map(lambda x: x.sharding, state.params))
-      state = state.replace(params=model.join_params(start(state.params, base.frozen),
-                                                     base.trained))
+    if base is not None:
+      state = frozen_base.start_on_base(model, state, base)
     elif initial_checkpoint_path:
       state = state.replace(params=initial_checkpoint.load(
           initial_checkpoint_path, model.config, abstract_state.params,
