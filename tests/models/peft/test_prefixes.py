@@ -2,7 +2,6 @@
 hard prompt produces give that hard prompt's logits, only the prefixes train, cached
 decoding with the prefixes in the cache equals the full forward, the stored plain prefixes
 give the reparameterised logits, bad lengths fail first."""
-import flax.linen as nn
 import jax
 import numpy as np
 import pytest
@@ -11,9 +10,10 @@ from models import peft
 from models.layers import DenseGeneral
 from models.peft import param_trees
 from tests.model_configs import TINY_LLAMA, random_batch
-from tests.models import decoding_setups
 from tests.models.peft.test_methods import init, logits, perturbed
-from tests.models.peft.test_soft_prompts import CONFIGS, WORDS, tuned_model, with_hard_prompt
+from tests.models.peft.test_soft_prompts import (
+    CONFIGS, WORDS, check_cached_greedy_equals_full_forward, check_gradients_reach_only,
+    check_stored_form_gives_the_same_logits, tuned_model, with_hard_prompt)
 
 METHODS = {"prefix_tuning": lambda: peft.PrefixTuning(length=3, hidden_dim=8),
            "p_tuning_v2": lambda: peft.PTuningV2(length=3)}
@@ -64,26 +64,12 @@ def test_prefixes_of_a_hard_prompts_keys_and_values_are_the_hard_prompt(config_n
     pytest.param("llama_scanned", "prefix_tuning", marks=pytest.mark.slow)])
 def test_gradients_reach_only_the_prefixes(config_name, method):
   config = CONFIGS[config_name]
-  model = tuned_model(config, METHODS[method]())
-  boxed = model.module.init(jax.random.key(0), model.init_batch())["params"]
-  frozen, trainable = model.split_params(nn.unbox(boxed))
-  flat = param_trees.flat(trainable)
-  assert flat and all("prefix" in path or "prefix_mlp" in path for path in flat)
-  assert not any("prefix" in path or "prefix_mlp" in path
-                 for path in param_trees.flat(frozen))
+  flat = check_gradients_reach_only(config, tuned_model(config, METHODS[method]()),
+                                    lambda path: "prefix" in path or "prefix_mlp" in path)
   # Every attention a prefix belongs to: T5's encoder self- and decoder cross-attention.
   attentions = {(path[0], path[-3]) for path in flat if "prefix" in path}
   assert attentions == ({("encoder", "self_attention"), ("decoder", "encoder_decoder_attention")}
                         if config.is_encoder_decoder else {("decoder", "self_attention")})
-  # Logical axis names, so the prefixes shard like the rest.
-  specs = param_trees.flat(nn.get_partition_spec(boxed))
-  assert all(specs[path] is not None and len(specs[path]) == leaf.ndim
-             for path, leaf in flat.items())
-  batch = random_batch(config, batch_size=2, inputs_len=6, targets_len=5)
-  loss = lambda t: model.loss_sums(model.join_params(frozen, t), batch)["loss_sum"]
-  grads = param_trees.flat(jax.jit(jax.grad(loss))(trainable))
-  assert set(grads) == set(flat)
-  assert all(np.abs(np.asarray(g)).max() > 0 for g in grads.values())
 
 
 @pytest.mark.parametrize("config_name,method", [
@@ -91,16 +77,7 @@ def test_gradients_reach_only_the_prefixes(config_name, method):
     ("llama_scanned", "p_tuning_v2")])
 def test_cached_greedy_with_prefixes_equals_full_forward(config_name, method):
   config = CONFIGS[config_name]
-  model = tuned_model(config, METHODS[method]())
-  params = perturbed(init(model), scale=0.5)
-  prompts = decoding_setups.prompts_for(config, batch_size=4)
-  out = jax.device_get(jax.jit(lambda p, x: model.generate(
-      p, x, jax.random.key(0), max_new_tokens=6, eos_id=-1))(params, prompts))
-  forward = jax.jit(lambda p, batch: model.module.apply({"params": p}, batch))
-  full = decoding_setups.forward_logits(forward, config, params, prompts, out.tokens)
-  np.testing.assert_array_equal(out.tokens, full.argmax(-1))
-  want = np.take_along_axis(jax.nn.log_softmax(full), out.tokens[..., None], -1)[..., 0]
-  np.testing.assert_allclose(out.log_probs, want, atol=2e-4)
+  check_cached_greedy_equals_full_forward(config, tuned_model(config, METHODS[method]()))
 
 
 @pytest.mark.parametrize("config_name", [pytest.param("t5", marks=pytest.mark.slow),
@@ -110,15 +87,11 @@ def test_stored_plain_prefixes_give_the_reparameterised_logits(config_name):
   method = peft.PrefixTuning(length=3, hidden_dim=8)
   model = tuned_model(config, method)
   plain_model = tuned_model(config, peft.PrefixTuning(length=3, reparameterize=False))
-  params = perturbed(init(model))
-  stored = method.plain_prefixes(params)
-  assert set(param_trees.flat(stored)) == set(param_trees.flat(init(plain_model)))
+  stored = check_stored_form_gives_the_same_logits(config, model, plain_model,
+                                                   method.plain_prefixes)
   assert not any("prefix_mlp" in path for path in param_trees.flat(stored))
   again = param_trees.flat(method.plain_prefixes(stored))  # plain prefixes stay as they are
   assert all(np.array_equal(again[p], v) for p, v in param_trees.flat(stored).items())
-  batch = random_batch(config, batch_size=2, inputs_len=6, targets_len=5)
-  np.testing.assert_allclose(logits(plain_model, stored, batch), logits(model, params, batch),
-                             rtol=1e-5, atol=1e-5)
 
 
 def test_bad_lengths_fail_before_any_work():

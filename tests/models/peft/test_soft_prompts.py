@@ -93,13 +93,18 @@ METHODS = {"prompt_tuning": lambda: peft.PromptTuning(length=3),
     pytest.param("p_tuning_lstm", marks=pytest.mark.slow)])  # the LSTM's compile
 def test_gradients_reach_only_the_prompt(config_name, method):
   config = CONFIGS[config_name]
-  model = tuned_model(config, METHODS[method]())
+  check_gradients_reach_only(config, tuned_model(config, METHODS[method]()),
+                             lambda path: "soft_prompt" in path)
+
+
+def check_gradients_reach_only(config, model, is_method_param) -> dict:
+  """Asserts the trainable leaves are exactly the method's (by path), carry logical axis
+  names (so they shard like the rest) and all get nonzero gradients; returns them flat."""
   boxed = model.module.init(jax.random.key(0), model.init_batch())["params"]
   frozen, trainable = model.split_params(nn.unbox(boxed))
   flat = param_trees.flat(trainable)
-  assert flat and all("soft_prompt" in path for path in flat)
-  assert not any("soft_prompt" in path for path in param_trees.flat(frozen))
-  # Logical axis names, so the prompt shards like the rest.
+  assert flat and all(is_method_param(path) for path in flat)
+  assert not any(is_method_param(path) for path in param_trees.flat(frozen))
   specs = param_trees.flat(nn.get_partition_spec(boxed))
   assert all(specs[path] is not None and len(specs[path]) == leaf.ndim
              for path, leaf in flat.items())
@@ -108,6 +113,7 @@ def test_gradients_reach_only_the_prompt(config_name, method):
   grads = param_trees.flat(jax.jit(jax.grad(loss))(trainable))
   assert set(grads) == set(flat)
   assert all(np.abs(np.asarray(g)).max() > 0 for g in grads.values())
+  return flat
 
 
 @pytest.mark.parametrize("config_name,prefix_lm", [
@@ -117,14 +123,19 @@ def test_gradients_reach_only_the_prompt(config_name, method):
 def test_cached_greedy_with_a_soft_prompt_equals_full_forward(config_name, prefix_lm):
   config = CONFIGS[config_name]
   model = tuned_model(config, peft.PromptTuning(length=3), prefix_lm=prefix_lm)
+  check_cached_greedy_equals_full_forward(config, model, bidirectional_prompt=bool(prefix_lm))
+
+
+def check_cached_greedy_equals_full_forward(config, model, **forward_logits_kw):
+  """Greedy decoding through the KV cache gives the full forward's argmax tokens and their
+  log-probs, from perturbed parameters (so the method's own ones are not at their start)."""
   params = perturbed(init(model), scale=0.5)
   prompts = decoding_setups.prompts_for(config, batch_size=4)
-  max_new = 6
   out = jax.device_get(jax.jit(lambda p, x: model.generate(
-      p, x, jax.random.key(0), max_new_tokens=max_new, eos_id=-1))(params, prompts))
+      p, x, jax.random.key(0), max_new_tokens=6, eos_id=-1))(params, prompts))
   forward = jax.jit(lambda p, batch: model.module.apply({"params": p}, batch))
   full = decoding_setups.forward_logits(forward, config, params, prompts, out.tokens,
-                                        bidirectional_prompt=bool(prefix_lm))
+                                        **forward_logits_kw)
   np.testing.assert_array_equal(out.tokens, full.argmax(-1))
   want = np.take_along_axis(jax.nn.log_softmax(full), out.tokens[..., None], -1)[..., 0]
   np.testing.assert_allclose(out.log_probs, want, atol=2e-4)
@@ -137,12 +148,19 @@ def test_p_tuning_stored_prompt_gives_the_encoders_outputs(config_name):
   method = peft.PTuning(length=3, hidden_dim=8)
   model, plain_model = tuned_model(config, method), tuned_model(config,
                                                                 peft.PromptTuning(length=3))
+  check_stored_form_gives_the_same_logits(config, model, plain_model, method.plain_prompt)
+
+
+def check_stored_form_gives_the_same_logits(config, model, plain_model, store) -> dict:
+  """`store` turns trained parameters into the tree `plain_model` reads, with the logits of
+  `model`; returns the stored tree."""
   params = perturbed(init(model))
-  stored = method.plain_prompt(params)
+  stored = store(params)
   assert set(param_trees.flat(stored)) == set(param_trees.flat(init(plain_model)))
   batch = random_batch(config, batch_size=2, inputs_len=6, targets_len=5)
   np.testing.assert_allclose(logits(plain_model, stored, batch), logits(model, params, batch),
                              rtol=1e-5, atol=1e-5)
+  return stored
 
 
 def test_bad_lengths_fail_before_any_work():
