@@ -83,10 +83,12 @@ def peft_model(config, gin_file: str | None):
 
 
 def method_case(case: configs.TrainCase, model) -> configs.TrainCase:
-  """The case with the inputs shortened by the method's soft-prompt positions."""
-  extra = 0 if model.peft is None else model.peft.extra_positions
+  """The case with the inputs shortened by the method's soft-prompt positions, as a run's
+  data pipeline shortens them (ModelKind.data_feature_lengths)."""
+  lengths = model.data_feature_lengths({"inputs": case.batch.input_length,
+                                        "targets": case.batch.target_length})
   return dataclasses.replace(case, batch=dataclasses.replace(
-      case.batch, input_length=case.batch.input_length - extra))
+      case.batch, input_length=lengths["inputs"]))
 
 
 def method_setup(case: configs.TrainCase, gin_file: str | None,
