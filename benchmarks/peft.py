@@ -52,10 +52,10 @@ METHODS = {
     "ia3": "gin/peft/ia3.gin",
     "bitfit": "gin/peft/bitfit.gin",
     "prompt tuning": "gin/peft/prompt_tuning.gin",
+    "p-tuning": "gin/peft/p_tuning.gin",
+    "prefix tuning": "gin/peft/prefix_tuning.gin",
+    "p-tuning v2": "gin/peft/p_tuning_v2.gin",
 }
-# Not yet a row: P-tuning's LSTM kernel names the logical axis 'prompt_hidden' twice, which
-# the sharded train state refuses (flax: "Dimensions ('prompt_hidden',) occur more than
-# once"), so its state cannot be laid out for the benchmark's step.
 CASES = tuple(c for c in configs.TRAIN_CASES
               if c.shape in (configs.SMOLLM2_135M, configs.T5_V1_1_BASE))
 # Issue #14's goals for the headline method, as fractions of full fine-tuning's figure.

@@ -18,8 +18,11 @@ from models.layers import variance_scaling_init
 from models.peft import param_trees
 from models.peft.soft_prompts import PROMPT_AXIS, PROMPT_NAME, SoftPromptMethod
 
-HIDDEN_AXIS = "prompt_hidden"  # unsharded: no rule names them
+# Unsharded: no rule names them. An array never names one axis twice (flax refuses it), so
+# the MLP's hidden layer has an axis of its own.
+HIDDEN_AXIS = "prompt_hidden"
 GATES_AXIS = "prompt_gates"
+MLP_AXIS = "prompt_mlp"
 ENCODERS = ("lstm", "mlp")
 
 
@@ -64,9 +67,9 @@ class PromptEncoder(nn.Module):
       x = jnp.concatenate([_lstm(param, "lstm_forward", x, width // 2),
                            _lstm(param, "lstm_backward", x[::-1], width // 2)[::-1]], axis=-1)
     h = jax.nn.relu(x @ param("mlp_hidden_kernel", variance_scaling_init(1, 2),
-                              (HIDDEN_AXIS, HIDDEN_AXIS), (x.shape[-1], width))
-                    + param("mlp_hidden_bias", nn.initializers.zeros, (HIDDEN_AXIS,), (width,)))
-    return (h @ param("mlp_out_kernel", variance_scaling_init(1, 2), (HIDDEN_AXIS, "embed"),
+                              (HIDDEN_AXIS, MLP_AXIS), (x.shape[-1], width))
+                    + param("mlp_hidden_bias", nn.initializers.zeros, (MLP_AXIS,), (width,)))
+    return (h @ param("mlp_out_kernel", variance_scaling_init(1, 2), (MLP_AXIS, "embed"),
                       (width, self.features))
             + param("mlp_out_bias", nn.initializers.zeros, ("embed",), (self.features,)))
 

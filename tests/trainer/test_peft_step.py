@@ -15,6 +15,7 @@ from trainer.compile_step import abstract_batch_from_shapes, compile_sft_step
 RULES = partitioning.logical_axis_rules()
 METHODS = {"lora": lambda: peft.LoRA(rank=4), "houlsby": lambda: peft.Adapters(bottleneck_dim=8),
            "prefix_tuning": lambda: peft.PrefixTuning(length=3, hidden_dim=8),
+           "p_tuning": lambda: peft.PTuning(length=3, hidden_dim=8),
            "p_tuning_v2": lambda: peft.PTuningV2(length=3)}
 CONFIGS = {"t5": TINY_T5, "llama": TINY_LLAMA}
 
@@ -50,7 +51,7 @@ def run_steps(config, method, mesh_shape, steps=2):
 
 @pytest.mark.parametrize("config_name,method", [
     ("t5", "lora"), pytest.param("t5", "houlsby", marks=pytest.mark.slow),
-    ("t5", "prefix_tuning"), ("llama", "p_tuning_v2"),
+    ("t5", "prefix_tuning"), ("llama", "p_tuning_v2"), ("llama", "p_tuning"),
     pytest.param("llama", "prefix_tuning", marks=pytest.mark.slow),
     pytest.param("t5", "p_tuning_v2", marks=pytest.mark.slow)])
 def test_only_the_delta_trains_and_the_base_stays_bit_identical(config_name, method):
