@@ -3,6 +3,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 from jax import lax
 
+from models import mixed_precision
 from models import positions as positions_lib
 from models.config import ModelConfig
 from models.layers import DenseGeneral, variance_scaling_init
@@ -25,7 +26,8 @@ def dot_product_attention(query, key, value, bias, *, dropout, dtype):
   groups = num_heads // kv_heads
   query = query.reshape(batch, q_len, kv_heads, groups, head_dim).transpose(0, 2, 1, 3, 4)
   query = query.reshape(batch, kv_heads, q_len * groups, head_dim)
-  logits = jnp.einsum("bkqd,bskd->bkqs", query, key, preferred_element_type=jnp.float32)
+  # [b, kv_heads, q*groups, d] x [b, s, kv_heads, d] -> [b, kv_heads, q*groups, s]
+  logits = mixed_precision.dot_general(query, key, (((3,), (3,)), ((0, 1), (0, 2))), dtype)
   logits = logits.reshape(batch, kv_heads, q_len, groups, kv_len)
   if bias.shape[1] > 1:  # one bias per query head (T5's relative positions)
     bias = bias.reshape(bias.shape[0], kv_heads, groups, q_len, kv_len).transpose(0, 1, 3, 2, 4)
@@ -36,7 +38,8 @@ def dot_product_attention(query, key, value, bias, *, dropout, dtype):
   weights = jnp.exp(logits - lax.stop_gradient(logits.max(axis=-1, keepdims=True)))
   row_sums = weights.sum(axis=-1, keepdims=True)
   weights = dropout(weights.astype(dtype)).reshape(batch, kv_heads, q_len * groups, kv_len)
-  out = jnp.einsum("bkqs,bskd->bkqd", weights, value, preferred_element_type=jnp.float32)
+  # [b, kv_heads, q*groups, s] x [b, s, kv_heads, d] -> [b, kv_heads, q*groups, d]
+  out = mixed_precision.dot_general(weights, value, (((3,), (1,)), ((0, 1), (0, 2))), dtype)
   out = out.reshape(batch, kv_heads, q_len, groups, head_dim) / row_sums
   return out.transpose(0, 2, 1, 3, 4).reshape(batch, q_len, num_heads, head_dim).astype(dtype)
 

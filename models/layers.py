@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from models import mixed_precision
+
 Initializer = Callable[..., jax.Array]
 
 
@@ -62,11 +64,7 @@ class DenseGeneral(nn.Module):
         kernel_shape, self.param_dtype)
     contract_x = tuple(range(x.ndim - self.contract_dims, x.ndim))
     contract_k = tuple(range(self.contract_dims))
-    # Inputs in the compute dtype, accumulation in fp32: on CPU and TPU alike this is the
-    # fast path for bf16 and costs nothing for fp32.
-    y = lax.dot_general(
-        x.astype(self.dtype), kernel.astype(self.dtype),
-        ((contract_x, contract_k), ((), ())), preferred_element_type=jnp.float32)
+    y = mixed_precision.dot_general(x, kernel, ((contract_x, contract_k), ((), ())), self.dtype)
     return y.astype(self.output_dtype or self.dtype)
 
 
@@ -88,9 +86,8 @@ class Embed(nn.Module):
     return jnp.take(self.embedding, token_ids, axis=0).astype(self.dtype)
 
   def attend(self, x):
-    return jnp.einsum(
-        "...e,ve->...v", x.astype(self.dtype), self.embedding.astype(self.dtype),
-        preferred_element_type=jnp.float32)
+    return mixed_precision.dot_general(x, self.embedding, (((x.ndim - 1,), (1,)), ((), ())),
+                                       self.dtype)
 
 
 _ACTIVATIONS = {

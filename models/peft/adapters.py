@@ -9,6 +9,7 @@ import flax.linen as nn
 import gin
 import jax.numpy as jnp
 
+from models import mixed_precision
 from models.attention import Attention
 from models.layers import GatedMlp
 from models.peft.method import PeftMethod, matches_name
@@ -35,11 +36,10 @@ class Bottleneck(nn.Module):
     down_bias = param("down_bias", nn.initializers.zeros, (BOTTLENECK_AXIS,), (self.dim,))
     up = param("up_kernel", nn.initializers.zeros, (BOTTLENECK_AXIS, "embed"), (self.dim, embed))
     up_bias = param("up_bias", nn.initializers.zeros, ("embed",), (embed,))
-    z = jnp.einsum("...e,ed->...d", h.astype(self.dtype), down.astype(self.dtype),
-                   preferred_element_type=jnp.float32) + down_bias
+    last = lambda x: (((x.ndim - 1,), (0,)), ((), ()))
+    z = mixed_precision.dot_general(h, down, last(h), self.dtype) + down_bias
     z = _ACTIVATIONS[self.activation](z)
-    out = jnp.einsum("...d,de->...e", z.astype(self.dtype), up.astype(self.dtype),
-                     preferred_element_type=jnp.float32) + up_bias
+    out = mixed_precision.dot_general(z, up, last(z), self.dtype) + up_bias
     return (h.astype(jnp.float32) + out).astype(h.dtype)
 
 

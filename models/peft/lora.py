@@ -7,8 +7,8 @@ import flax.linen as nn
 import gin
 import jax
 import jax.numpy as jnp
-from jax import lax
 
+from models import mixed_precision
 from models.layers import DenseGeneral, variance_scaling_init
 from models.peft import param_trees
 from models.peft.method import PeftMethod, matches, module_path
@@ -42,11 +42,8 @@ class LowRankDelta(nn.Module):
     if self.dropout_rate and self.has_rng("dropout"):
       x = nn.Dropout(self.dropout_rate)(x, deterministic=False)
     contract_x = tuple(range(x.ndim - c, x.ndim))
-    h = lax.dot_general(x.astype(self.dtype), a.astype(self.dtype),
-                        ((contract_x, tuple(range(c))), ((), ())),
-                        preferred_element_type=jnp.float32)
-    y = lax.dot_general(h.astype(self.dtype), b.astype(self.dtype),
-                        (((h.ndim - 1,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+    h = mixed_precision.dot_general(x, a, ((contract_x, tuple(range(c))), ((), ())), self.dtype)
+    y = mixed_precision.dot_general(h, b, (((h.ndim - 1,), (0,)), ((), ())), self.dtype)
     return y * self.scale
 
 
