@@ -6,7 +6,7 @@
   python benchmarks/run.py --quick --dtype bf16   # bf16 compute, f32 accumulation (both
                                                  # sides), only on CPUs with AVX512-BF16
 
-Writes benchmarks/results/<YYYY-MM-DD>.json and .md. Each side runs in its own long-lived
+Writes benchmarks/results/<YYYY-MM-DD>.json and .md (<YYYY-MM-DD>-bf16.* for bf16). Each side runs in its own long-lived
 process (benchmarks/worker.py: ours, and HuggingFace's), so one side's thread pool or
 allocator never slows the other; measurements alternate between them (HF, ours, HF,
 ours, ...) so slow drift of the machine hits both alike. Run it on a quiet machine: figures
@@ -279,7 +279,7 @@ def main(argv=None) -> None:
   run["versions"] = hardware["versions"]
   run["elapsed_seconds"] = time.perf_counter() - start
   os.makedirs(args.out_dir, exist_ok=True)
-  stem = os.path.join(args.out_dir, run["date"])
+  stem = os.path.join(args.out_dir, run["date"] + ("" if dtype == "fp32" else f"-{dtype}"))
   with open(stem + ".json", "w") as f:
     json.dump(run, f, indent=1)
   with open(stem + ".md", "w") as f:
