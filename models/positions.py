@@ -65,9 +65,12 @@ def apply_rope(x, positions, theta: float):
   half = x.shape[-1] // 2
   inv_freq = theta ** (-np.arange(half, dtype=np.float32) / half)
   angles = positions[..., None].astype(jnp.float32) * inv_freq  # [b, t, half]
-  cos = jnp.cos(angles)[:, :, None, :]
-  sin = jnp.sin(angles)[:, :, None, :]
-  x32 = x.astype(jnp.float32)
-  first, second = x32[..., :half], x32[..., half:]
-  rotated = jnp.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)
-  return rotated.astype(x.dtype)
+  cos = jnp.cos(angles)[:, :, None, None, :]
+  sin = jnp.sin(angles)[:, :, None, None, :]
+  # The halves as an axis of two: (first, second) -> (first cos - second sin,
+  # second cos + first sin) is one element-wise expression over the halves and their
+  # reversal, with no slices and concatenation (whose backward pass pads) for XLA to copy.
+  halves = x.astype(jnp.float32).reshape(*x.shape[:-1], 2, half)
+  sign = np.array([-1.0, 1.0], np.float32)[:, None]
+  rotated = halves * cos + halves[..., ::-1, :] * sign * sin
+  return rotated.reshape(x.shape).astype(x.dtype)
