@@ -54,9 +54,15 @@ def check_rows(result):
   assert line.startswith(f"| {result['case']} | lora | ") and " donated" in line
 
 
+# P-tuning's prompt encoder and prefix tuning's reparameterising MLP (width 128 and 512)
+# outweigh this micro model, so "cheaper than full fine-tuning" does not hold for them here.
+MICRO_METHODS = tuple(name for name in peft.METHODS
+                      if name not in ("p-tuning", "prefix tuning"))
+
+
 @pytest.mark.slow  # every method, twice compiled (scanned, and its unscanned twin for FLOPs)
 def test_every_method_on_a_scanned_micro_decoder():
-  result = micro_result(MICRO_DECODER, tuple(peft.METHODS), True)
+  result = micro_result(MICRO_DECODER, MICRO_METHODS, True)
   assert result["scan_layers"]
   check_rows(result)
 

@@ -157,8 +157,9 @@ def test_grpo_update_on_8_devices_equals_1_device(config):
       results.append(jax.device_get(update(state, rollout, jax.random.key(3))))
   (state_1, metrics_1), (state_8, metrics_8) = results
   # Adam divides by the gradient's root mean square, so a parameter whose gradient is
-  # almost 0 moves by reduction-order noise; 1e-4 is a tenth of one update (lr 1e-3).
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-4),
+  # almost 0 moves by reduction-order noise; 2e-4 is a twentieth of how far the four updates
+  # (2 epochs x 2 minibatches, lr 1e-3) can move a parameter.
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4),
                state_1, state_8)
   for name in ("loss", "kl", "clip_fraction", "entropy", "advantage_std"):
     np.testing.assert_allclose(metrics_1[name], metrics_8[name], rtol=1e-4, atol=1e-6)
