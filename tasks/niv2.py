@@ -55,7 +55,7 @@ class NiTask:
 
 def _text(value, path, field) -> str:
   if not isinstance(value, str):
-    raise ValueError(f"{path}: field {field!r} should be text, got {_kind(value)}")
+    raise json_text.BadDataError(f"{path}: field {field!r} should be text, got {_kind(value)}")
   return value
 
 
@@ -74,7 +74,7 @@ def _kind(value) -> str:
 
 def _list(value, path, field) -> list:
   if not isinstance(value, list):
-    raise ValueError(f"{path}: field {field!r} should be a list, got {_kind(value)}")
+    raise json_text.BadDataError(f"{path}: field {field!r} should be a list, got {_kind(value)}")
   return value
 
 
@@ -82,7 +82,7 @@ def _examples(raw, path, field) -> tuple[dict[str, str], ...]:
   out = []
   for i, ex in enumerate(_list(raw, path, field)):
     if not isinstance(ex, dict) or "input" not in ex or "output" not in ex:
-      raise ValueError(f"{path}: {field}[{i}] needs 'input' and 'output'")
+      raise json_text.BadDataError(f"{path}: {field}[{i}] needs 'input' and 'output'")
     out.append({"input": _text(ex["input"], path, f"{field}[{i}].input"),
                 "output": _text(ex["output"], path, f"{field}[{i}].output"),
                 "explanation": _text(ex.get("explanation", ""), path,
@@ -94,14 +94,14 @@ def load_task(path: str | pathlib.Path) -> NiTask:
   path = epath.Path(path)
   data = json_text.loads(json_text.decode_utf8(path.read_bytes(), str(path)), str(path))
   if not isinstance(data, dict):
-    raise ValueError(f"{path}: expected a JSON object")
+    raise json_text.BadDataError(f"{path}: expected a JSON object")
   missing = [f for f in REQUIRED_FIELDS if f not in data]
   if missing:
-    raise ValueError(f"{path}: missing field(s) {missing}")
+    raise json_text.BadDataError(f"{path}: missing field(s) {missing}")
   instances = []
   for i, inst in enumerate(_list(data["Instances"], path, "Instances")):
     if not isinstance(inst, dict) or "input" not in inst or "output" not in inst:
-      raise ValueError(f"{path}: Instances[{i}] needs 'input' and 'output'")
+      raise json_text.BadDataError(f"{path}: Instances[{i}] needs 'input' and 'output'")
     outputs = inst["output"] if isinstance(inst["output"], list) else [inst["output"]]
     instance_id = inst.get("id", f"{path.stem}-{i}")
     instances.append({"id": _text(str(instance_id) if isinstance(instance_id, int)

@@ -20,6 +20,7 @@ import yaml
 
 from tasks import catalog
 from tasks import features
+from tasks import json_text
 from tasks import metrics
 from tasks import records
 from tasks.templates import TemplateFieldError
@@ -70,8 +71,8 @@ def _field(mapping, key, kinds, where, default=None):
   if value is not None and not isinstance(value, kinds):
     names = " or ".join({str: "text", bool: "true/false", list: "a list",
                          dict: "a mapping"}[k] for k in kinds)
-    raise ValueError(f"{where}: field {key!r} should be {names}, got {type(value).__name__}"
-                     f" {_preview(value)}")
+    raise json_text.BadDataError(f"{where}: field {key!r} should be {names}, got "
+                                 f"{type(value).__name__} {_preview(value)}")
   return value
 
 
@@ -85,37 +86,38 @@ def _check_jinja(source: str, where: str):
   try:
     jinja2.Environment().parse(source)
   except jinja2.TemplateSyntaxError as e:
-    raise ValueError(f"{where}: Jinja syntax error line {e.lineno}: {e.message}") from None
+    raise json_text.BadDataError(
+        f"{where}: Jinja syntax error line {e.lineno}: {e.message}") from None
 
 
 def load_file(path: str | pathlib.Path) -> list[PromptTemplate]:
   path = epath.Path(path)
+  text = json_text.decode_utf8(path.read_bytes(), str(path))
   try:
-    document = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-  except UnicodeDecodeError as e:
-    raise ValueError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
+    document = yaml.load(text, Loader=_Loader)
   except yaml.YAMLError as e:
-    raise ValueError(f"{path}: malformed YAML: {e}") from None
+    raise json_text.BadDataError(f"{path}: malformed YAML: {e}") from None
   except RecursionError:
-    raise ValueError(f"{path}: YAML nested too deeply to read") from None
+    raise json_text.BadDataError(f"{path}: YAML nested too deeply to read") from None
   if not isinstance(document, dict) or "dataset" not in document:
-    raise ValueError(f"{path}: expected a mapping with 'dataset' and 'templates'")
+    raise json_text.BadDataError(f"{path}: expected a mapping with 'dataset' and 'templates'")
   dataset = _field(document, "dataset", (str,), str(path))
   subset = _field(document, "subset", (str,), str(path))
   out = []
   for template_id, spec in (_field(document, "templates", (dict,), str(path)) or {}).items():
     where = f"{path}: template {template_id!r}"
     if not isinstance(spec, dict):
-      raise ValueError(f"{where} is not a mapping")
+      raise json_text.BadDataError(f"{where} is not a mapping")
     missing = [k for k in ("name", "jinja") if not spec.get(k)]
     if missing:
-      raise ValueError(f"{where} lacks field(s) {missing}")
+      raise json_text.BadDataError(f"{where} lacks field(s) {missing}")
     name, jinja = _field(spec, "name", (str,), where), _field(spec, "jinja", (str,), where)
     answer_choices = _field(spec, "answer_choices", (str,), where)
     meta = _field(spec, "metadata", (dict,), where) or {}
     metrics_names = _field(meta, "metrics", (list,), f"{where}, metadata") or []
     if not all(isinstance(m, str) for m in metrics_names):
-      raise ValueError(f"{where}, metadata: field 'metrics' should be a list of names")
+      raise json_text.BadDataError(
+          f"{where}, metadata: field 'metrics' should be a list of names")
     for source, part in ((jinja, ""), (answer_choices, ", answer_choices")):
       if source is not None:
         _check_jinja(source, f"{path}: template {name!r}{part}")

@@ -1,6 +1,7 @@
 """train.py and eval.py as a user runs them: an error that is the user's to fix (a bad gin
-binding, an unwritable MODEL_DIR) prints its message and exits 1 without a traceback,
---debug shows the traceback, and any other exception (a bug) keeps its traceback."""
+binding, an unwritable MODEL_DIR, a bad data file) prints its message and exits 1 without a
+traceback, --debug shows the traceback, and any other exception (a bug) keeps its
+traceback."""
 import os
 import subprocess
 import sys
@@ -10,10 +11,12 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run(*argv):
+def run(*argv, modules_dir=None):
+  """modules_dir: a directory of the test's own modules, importable beside the repository's."""
+  path = REPO if modules_dir is None else f"{REPO}{os.pathsep}{modules_dir}"
   return subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True,
                         text=True, check=False, timeout=600,
-                        env=dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu"))
+                        env=dict(os.environ, PYTHONPATH=path, JAX_PLATFORMS="cpu"))
 
 
 SFT = ["train.py", "--gin_file=gin/runs/sft_tiny.gin"]
@@ -49,6 +52,56 @@ def test_eval_reports_a_user_error_the_same_way(tmp_path):
   result = run("eval.py", "--gin_file=gin/runs/eval.gin", f"--gin.MODEL_DIR='{tmp_path}'")
   assert result.returncode == 1
   assert "error: gin files ['gin/runs/eval.gin']: macro %MODEL is not defined" in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+# A bad file of each loader of data a user brings, as (loader, file, content, problem).
+BAD_DATA = {
+    "niv2": ("niv2.register_directory", "task1_opposites.json",
+             '{"Definition": 3, "Positive Examples": [], "Instances": []}',
+             "field 'Definition' should be text, got int"),
+    "promptsource": ("promptsource.load_directory", "rte/templates.yaml",
+                     "dataset: super_glue\ntemplates:\n  t1: !Template\n    name: claim\n"
+                     "    jinja: '{{premise ||| yes'\n",
+                     "template 'claim': Jinja syntax error line 1: "),
+}
+
+
+def run_with_data(tmp_path, script, run_file, kind, files):
+  """`script` on `run_file` and a gin file importing a module that reads `files` (name ->
+  content) with the `kind` loader, the way a user adds a directory of tasks."""
+  data = tmp_path / "data"
+  data.mkdir()
+  for name, content in files.items():
+    (data / name).parent.mkdir(exist_ok=True)
+    (data / name).write_text(content)
+  (tmp_path / "my_tasks.py").write_text(
+      f"from tasks import {kind}\n{BAD_DATA[kind][0]}({str(data)!r})\n")
+  (tmp_path / "my_tasks.gin").write_text("import my_tasks\n")
+  return run(script, f"--gin_file={run_file}", f"--gin_file={tmp_path}/my_tasks.gin",
+             f"--gin.MODEL_DIR='{tmp_path}/run'", modules_dir=tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, run_file, kind", [
+    ("train.py", "gin/runs/sft_tiny.gin", "niv2"),
+    ("eval.py", "gin/runs/eval.gin", "promptsource")])
+def test_a_bad_data_file_prints_its_path_and_problem_without_traceback(tmp_path, script,
+                                                                       run_file, kind):
+  _, name, content, problem = BAD_DATA[kind]
+  result = run_with_data(tmp_path, script, run_file, kind, {name: content})
+  assert result.returncode == 1
+  assert f"error: {tmp_path}/data/{name}: {problem}" in result.stderr
+  assert "Traceback" not in result.stderr
+  assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_directory_without_data_files_is_named_without_traceback(tmp_path):
+  result = run_with_data(tmp_path, "train.py", "gin/runs/sft_tiny.gin", "niv2", {})
+  assert result.returncode == 1
+  assert (f"error: gin file '{tmp_path}/my_tasks.gin': no NIv2 task files (*.json) in "
+          f"{tmp_path}/data") in result.stderr
   assert "Traceback" not in result.stderr
 
 

@@ -7,26 +7,35 @@ other exception is a bug and keeps its traceback.
 Their modules are imported only when an exception is being reported, so that parsing the
 command line does not load jax.
 """
+import importlib
+import sys
 
 
 class GinConfigError(ValueError):
   """A gin file or binding that does not parse or names nothing."""
 
 
-def user_error_types() -> tuple[type[BaseException], ...]:
-  # pylint: disable=import-outside-toplevel
-  from interop import checkpoint_source, hf_config
-  from tasks import json_text, promptsource, templates, tfds_source
-  from trainer import checkpoints, non_finite, process_join, run_dir
-  return (GinConfigError, run_dir.ModelDirError, checkpoints.IncompatibleCheckpointError,
-          checkpoints.MissingCheckpointError, checkpoints.UnreadableCheckpointError,
-          checkpoints.CheckpointSaveError,
-          checkpoint_source.CheckpointError, hf_config.HFConfigError,
-          tfds_source.TfdsDataMissingError, json_text.BadDataError,
-          templates.TemplateFieldError, templates.TemplatePatternError,
-          promptsource.TemplateRenderError, non_finite.NonFiniteError,
-          process_join.ProcessesDidNotJoinError)
+# (module, name) of the user error types defined elsewhere.
+_ELSEWHERE = (
+    ("trainer.run_dir", "ModelDirError"),
+    ("trainer.checkpoints", "IncompatibleCheckpointError"),
+    ("trainer.checkpoints", "MissingCheckpointError"),
+    ("trainer.checkpoints", "UnreadableCheckpointError"),
+    ("trainer.checkpoints", "CheckpointSaveError"),
+    ("interop.checkpoint_source", "CheckpointError"), ("interop.hf_config", "HFConfigError"),
+    ("tasks.tfds_source", "TfdsDataMissingError"), ("tasks.json_text", "BadDataError"),
+    ("tasks.templates", "TemplateFieldError"), ("tasks.templates", "TemplatePatternError"),
+    ("tasks.promptsource", "TemplateRenderError"), ("trainer.non_finite", "NonFiniteError"),
+    ("trainer.process_join", "ProcessesDidNotJoinError"))
 
 
-def is_user_error(error: BaseException) -> bool:
-  return isinstance(error, user_error_types())
+def user_error_types(imported_only: bool = False) -> tuple[type[BaseException], ...]:
+  """imported_only: only the types whose modules are imported already, importing nothing
+  (enough to classify an error that was raised: its type's module is loaded)."""
+  return (GinConfigError, *(getattr(importlib.import_module(module), name)
+                            for module, name in _ELSEWHERE
+                            if not imported_only or module in sys.modules))
+
+
+def is_user_error(error: BaseException, imported_only: bool = False) -> bool:
+  return isinstance(error, user_error_types(imported_only))

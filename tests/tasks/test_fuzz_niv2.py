@@ -1,11 +1,12 @@
 """Fuzzed Super-NaturalInstructions task files: a task whose every text encodes, or a
-ValueError naming the file, never another exception."""
+BadDataError naming the file, never another exception."""
 import pytest
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tasks import niv2
+from tasks.json_text import BadDataError
 from tests.tasks import fuzz_json
 
 VALID = {"Definition": ["Write the opposite."], "Categories": ["Word Relation"],
@@ -40,7 +41,7 @@ def _texts(task):
 def test_task_file_loads_or_fails_naming_the_file(content):
   path, task = fuzz_json.load_bytes(content, "task999_fuzzed.json", niv2.load_task)
   if isinstance(task, ValueError):
-    assert str(task).startswith(f"{path}:"), task
+    assert isinstance(task, BadDataError) and str(task).startswith(f"{path}:"), task
     return
   for text in _texts(task):
     assert isinstance(text, str)
@@ -51,6 +52,6 @@ def test_task_file_loads_or_fails_naming_the_file(content):
 def test_non_text_is_refused_not_turned_into_text(tmp_path):
   path = tmp_path / "task998_lists.json"
   path.write_text('{"Definition": [1, {"a": 2}], "Positive Examples": [], "Instances": []}')
-  with pytest.raises(ValueError, match=r"task998_lists.json: field 'Definition' should be "
-                                       r"text, got a list holding dict, int"):
+  with pytest.raises(BadDataError, match=r"task998_lists.json: field 'Definition' should be "
+                                         r"text, got a list holding dict, int"):
     niv2.load_task(path)

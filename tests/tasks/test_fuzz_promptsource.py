@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 import yaml
 
 from tasks import promptsource
+from tasks.json_text import BadDataError
 from tasks.templates import TemplateFieldError
 from tests.tasks import fuzz_json
 
@@ -62,7 +63,7 @@ files = st.one_of(
 def _load(content: bytes):
   path, loaded = fuzz_json.load_bytes(content, "templates.yaml", promptsource.load_file)
   if isinstance(loaded, ValueError):
-    assert str(loaded).startswith(f"{path}:"), loaded
+    assert isinstance(loaded, BadDataError) and str(loaded).startswith(f"{path}:"), loaded
     return path, []
   return path, loaded
 
@@ -117,6 +118,6 @@ def test_quoted_false_is_refused_not_read_as_true(tmp_path):
   path = tmp_path / "templates.yaml"
   path.write_text("dataset: d\ntemplates:\n  t1:\n    name: n\n    jinja: 'a ||| b'\n"
                   "    metadata: {original_task: 'false'}\n")
-  with pytest.raises(ValueError, match=r"templates.yaml: template 't1', metadata: field "
-                                       r"'original_task' should be true/false, got str"):
+  with pytest.raises(BadDataError, match=r"templates.yaml: template 't1', metadata: field "
+                                         r"'original_task' should be true/false, got str"):
     promptsource.load_file(path)

@@ -8,6 +8,7 @@ from tasks import metrics
 from tasks import niv2
 from tasks import stats
 from tasks import vocab
+from tasks.json_text import BadDataError
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
@@ -55,7 +56,7 @@ def test_registered_tasks_keep_all_references_and_count_empty_targets():
     ("task_latin1.json", r"task_latin1.json: not UTF-8"),
 ])
 def test_bad_task_files_name_file_and_field(name, message):
-  with pytest.raises(ValueError, match=message):
+  with pytest.raises(BadDataError, match=message):
     niv2.load_task(FIXTURES / "niv2_bad" / name)
 
 

@@ -8,6 +8,7 @@ from tasks import jsonl_source
 from tasks import promptsource
 from tasks import records
 from tasks import stats
+from tasks.json_text import BadDataError
 from tasks.templates import TemplateFieldError
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
@@ -67,7 +68,7 @@ def test_registered_tasks_keep_choices_and_count_skipped_rows():
 
 
 def test_malformed_yaml_names_the_file():
-  with pytest.raises(ValueError, match=r"broken/templates.yaml: malformed YAML"):
+  with pytest.raises(BadDataError, match=r"broken/templates.yaml: malformed YAML"):
     promptsource.load_file(FIXTURES / "promptsource_bad/broken/templates.yaml")
 
 
@@ -81,5 +82,5 @@ def test_missing_field_names_file_template_and_field():
 def test_non_utf8_yaml_names_the_file(tmp_path):
   path = tmp_path / "templates.yaml"
   path.write_bytes("dataset: caf\xe9\n".encode("latin-1"))
-  with pytest.raises(ValueError, match=r"templates.yaml: not UTF-8"):
+  with pytest.raises(BadDataError, match=r"templates.yaml: not UTF-8"):
     promptsource.load_file(path)
