@@ -149,13 +149,15 @@ class Checkpoints:
   def is_due(self, step: int) -> bool:
     return step % self.save_every == 0
 
-  def save(self, step: int, state):
+  def save(self, step: int, state, step_metadata: dict | None = None):
     """Starts an async save of `state` as `step`; returns once the device arrays are copied.
-    A failure of the previous save is raised first."""
+    A failure of the previous save is raised first. step_metadata: JSON of this step only,
+    saved beside the run's custom_metadata."""
     self.wait()
     try:
       self.manager.save(step, args=ocp.args.StandardSave(state), force=True,
-                        custom_metadata=self.custom_metadata)
+                        custom_metadata={**(self.custom_metadata or {}),
+                                         **(step_metadata or {})})
     except Exception as e:  # pylint: disable=broad-except
       self._raise_if_refused(step, e)
       raise

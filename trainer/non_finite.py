@@ -27,7 +27,8 @@ class NonFiniteError(FloatingPointError):
 class NonFinitePolicy:
   """every_step: check every step instead of log and save points only.
   action: "stop" (raise NonFiniteError) or "skip" (keep the state from before the step,
-    count it in the logged `skipped_steps`)."""
+    count it in the logged `skipped_steps`, a count saved with each checkpoint that a
+    resumed run goes on from)."""
   every_step: bool = False
   action: str = "stop"
 

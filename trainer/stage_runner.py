@@ -99,6 +99,19 @@ def restore_or_init(stage: Stage, checkpoints: checkpoints_lib.Checkpoints | Non
   return state, start
 
 
+# The checkpoint metadata key of the non-finite steps skipped so far, also the logged metric.
+SKIPPED_STEPS = "skipped_steps"
+
+
+def _skipped_before(checkpoints: checkpoints_lib.Checkpoints | None, start: int) -> int:
+  """The steps skipped before `start`, as saved with its checkpoint: a later skip that was
+  never saved is not counted. 0 for a fresh run, and for a checkpoint from before the count
+  was saved."""
+  if start == 0:
+    return 0
+  return checkpoints.saved_custom_metadata(start).get(SKIPPED_STEPS, 0)
+
+
 @jax.jit
 def _copy(state):
   return jax.tree.map(jnp.copy, state)
@@ -157,7 +170,7 @@ def run(stage: Stage, total_steps: int, *, model_dir: str,
   if stage.on_start is not None:
     stage.on_start(state, start)
   log = metric_writers.MetricsLog(model_dir, total_steps, log_subdir)
-  last_metrics, skipped = {}, 0
+  last_metrics, skipped = {}, _skipped_before(checkpoints, start)
   watch = watchdog.start(f"the start of the batches for {_step_name(stage, start + 1)}")
   try:
     batches = stage.batches(start)
@@ -179,13 +192,13 @@ def run(stage: Stage, total_steps: int, *, model_dir: str,
         last_metrics = stage.log_metrics(fetched, (time.perf_counter() - window_start)
                                          / window_steps)
         if policy.skips:
-          last_metrics = dict(last_metrics, skipped_steps=skipped)
+          last_metrics = {**last_metrics, SKIPPED_STEPS: skipped}
         log.write(done, last_metrics)
         window_start, window_steps = time.perf_counter(), 0
       if save_due:
         if stage.save_inputs is not None:
           stage.save_inputs(done, checkpoints)
-        checkpoints.save(done, state)
+        checkpoints.save(done, state, {SKIPPED_STEPS: skipped})
   finally:
     watch.stop()
     if checkpoints is not None:

@@ -1,11 +1,11 @@
 """The stage runner with the smallest stage there is (a step that adds its batch to a
 running sum): a resumed run ends where the uninterrupted one does, logged metrics reach
 metrics.jsonl, a non-finite metric stops the run naming the step and the metric while
-the newest good checkpoint stays (or, by policy, skips the step), and an unreadable newest
-checkpoint (real orbax files, truncated or deleted) is moved aside for the newest intact
-one; each step's inputs are saved before its state; the hang watchdog (in a subprocess,
-which it ends) dumps the stacks and exits when a step hangs and not when the run is only
-long."""
+the newest good checkpoint stays (or, by policy, skips the step, counted across a resume),
+and an unreadable newest checkpoint (real orbax files, truncated or deleted) is moved aside
+for the newest intact one; each step's inputs are saved before its state; the hang
+watchdog (in a subprocess, which it ends) dumps the stacks and exits when a step hangs and
+not when the run is only long."""
 import dataclasses
 import glob
 import json
@@ -120,6 +120,45 @@ def test_skip_policy_keeps_the_state_before_the_step_and_counts_it(tmp_path, cap
     logged = [json.loads(line) for line in f]
   assert [r["step"] for r in logged] == [1, 2, 4, 5, 6]
   assert [r["skipped_steps"] for r in logged] == [0, 0, 1, 1, 1]
+
+
+class Killed(Exception):
+  pass
+
+
+def test_a_resumed_run_counts_on_from_the_skips_saved_with_its_checkpoint(tmp_path, capsys):
+  skip = non_finite.NonFinitePolicy(action="skip")
+  run(tmp_path, 4, sum_stage(poison_at=2), policy=skip)  # step 3 skipped; saved at 2 and 4
+
+  def batches_killed_after_a_skip(start):
+    yield jnp.float32(math.nan)  # step 5 skipped, then the process dies before a save
+    raise Killed
+
+  with pytest.raises(Killed):
+    run(tmp_path, 8, dataclasses.replace(sum_stage(), batches=batches_killed_after_a_skip),
+        policy=skip)
+  state, metrics = run(tmp_path, 6, policy=skip)
+  assert "resumed toy from" in capsys.readouterr().out
+  assert float(state.params["total"]) == 21.0 - 3.0 and int(state.step) == 5
+  assert metrics == {"loss": 18.0, "batch": 6.0, "skipped_steps": 1.0}
+  with open(tmp_path / "metrics.jsonl") as f:
+    logged = [json.loads(line) for line in f]
+  assert [(r["step"], r["skipped_steps"]) for r in logged] == [
+      (1, 0), (2, 0), (4, 1), (5, 1), (6, 1)]
+
+
+def test_a_checkpoint_saved_without_the_skip_count_resumes_counting_from_zero(tmp_path):
+  stage = sum_stage(poison_at=2)
+  state = stage.init()
+  for batch in (1.0, 2.0):
+    state, _ = stage.step(state, batch)
+  # Saved as before the count was saved with each checkpoint.
+  checkpoints = checkpoints_lib.Checkpoints(str(tmp_path / "checkpoints"), 2)
+  checkpoints.save(2, state)
+  checkpoints.close()
+  state, metrics = run(tmp_path, 4, stage, policy=non_finite.NonFinitePolicy(action="skip"))
+  assert float(state.params["total"]) == 1.0 + 2.0 + 4.0
+  assert metrics["skipped_steps"] == 1.0
 
 
 def test_the_policy_comes_from_gin_by_default(tmp_path):
