@@ -4,7 +4,9 @@ XLA reads the flag once, when jax initialises its backend, so it must be set bef
 test module imports jax.
 
 The tests' models are tiny, so compiling dominates their time: LLVM at -O0 compiles about
-40% faster and computes the same values (IEEE semantics are kept at every level).
+40% faster and computes the same values (IEEE semantics are kept at every level). An
+XLA_FLAGS that sets --xla_backend_optimization_level keeps its own level, so the exact
+equality tests can be run at the default level too (the README says how).
 
 Many tests compile the same computation (a single-device reference, a resumed run); a
 persistent compilation cache, fresh for each session so no stale entry can leak in, turns
@@ -15,10 +17,10 @@ import os
 import shutil
 import tempfile
 
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
-    " --xla_backend_optimization_level=0"
-).strip()
+_xla_flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+if "--xla_backend_optimization_level" not in _xla_flags:
+  _xla_flags += " --xla_backend_optimization_level=0"
+os.environ["XLA_FLAGS"] = _xla_flags.strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

@@ -10,20 +10,20 @@ from trainer import input_state
 
 def training_dataset(mixture_or_task_name: str, task_feature_lengths: dict,
                      feature_converter: seqio.FeatureConverter, batch_size: int, seed: int,
-                     split: str = "train"):
+                     split: str = "train", process: tuple[int, int] | None = None):
   """An infinite, shuffled, batched tf.data pipeline of this host's share of the batch.
 
   The same seed gives the same sequence of batches, so a resumed run continues exactly
   where it stopped (from the saved position, see `resumable_input`).
+  process: (index, count) of the process whose share to read; default this one's.
   """
-  if batch_size % jax.process_count():
-    raise ValueError(f"BATCH_SIZE={batch_size} is not divisible by the "
-                     f"{jax.process_count()} processes")
+  index, count = process or (jax.process_index(), jax.process_count())
+  if batch_size % count:
+    raise ValueError(f"BATCH_SIZE={batch_size} is not divisible by the {count} processes")
   return seqio.get_dataset(
       mixture_or_task_name, task_feature_lengths, feature_converter, dataset_split=split,
-      shuffle=True, num_epochs=None, seed=seed,
-      shard_info=seqio.ShardInfo(jax.process_index(), jax.process_count()),
-      batch_size=batch_size // jax.process_count(), verbose=False)
+      shuffle=True, num_epochs=None, seed=seed, shard_info=seqio.ShardInfo(index, count),
+      batch_size=batch_size // count, verbose=False)
 
 
 def resumable_input(dataset, model_dir: str, mixture_or_task_name: str,

@@ -1,4 +1,5 @@
-"""train.py --multiprocess: two processes of two CPU devices each train one sharded run."""
+"""train.py --multiprocess: two processes of two CPU devices each train one sharded run,
+the run one process trains on the same global mesh from the same batches."""
 import json
 import os
 import shutil
@@ -6,7 +7,12 @@ import socket
 import subprocess
 import sys
 
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
 import pytest
+
+from trainer import checkpoints as checkpoints_lib
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -23,11 +29,15 @@ MODEL_FLAGS = ["--gin.ModelConfig.emb_dim=32", "--gin.ModelConfig.mlp_dim=64",
                "--gin.make_mesh.data=2", "--gin.make_mesh.fsdp=2"]
 
 
+def devices_env(count: int) -> dict:
+  return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count} "
+              "--xla_backend_optimization_level=0", JAX_PLATFORMS="cpu")
+
+
 def run_two_processes(script: str, flags: list[str]) -> list[str]:
   """Both processes' output; fails showing the output of any process that failed."""
   port = free_port()
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2 "
-             "--xla_backend_optimization_level=0", JAX_PLATFORMS="cpu")
+  env = devices_env(2)
   command = [sys.executable, script, *flags, *MODEL_FLAGS, "--multiprocess",
              f"--coordinator_address=localhost:{port}", "--num_processes=2"]
   processes = [subprocess.Popen(command + [f"--process_id={i}"], cwd=REPO_DIR, env=env,
@@ -59,11 +69,49 @@ def trained_run(tmp_path_factory):
   return model_dir, outputs
 
 
+def run_one_process(command: list[str], devices: int) -> str:
+  done = subprocess.run([sys.executable, *command], cwd=REPO_DIR, env=devices_env(devices),
+                        capture_output=True, text=True, timeout=400)
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  return done.stdout
+
+
+def logged(model_dir) -> list[dict]:
+  with open(model_dir / "metrics.jsonl") as f:
+    return [json.loads(line) for line in f]
+
+
+def saved_arrays(model_dir, step: int) -> dict:
+  """A checkpoint's arrays on this process's first device, whatever mesh saved them."""
+  manager = checkpoints_lib.Checkpoints(str(model_dir / "checkpoints"), save_every=1).manager
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+                          manager.item_metadata(step).tree)
+  restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+  return jax.tree.map(np.asarray, restored)
+
+
+@pytest.mark.slow
+def test_two_processes_train_what_one_process_trains_on_the_same_mesh(trained_run, tmp_path):
+  two_processes, _ = trained_run
+  one_process = tmp_path / "run"
+  run_one_process(["-m", "tests.trainer.two_processes_in_one", *TRAIN_FLAGS, *MODEL_FLAGS,
+                   f"--gin.MODEL_DIR='{one_process}'", "--gin.TRAIN_STEPS=2"], devices=4)
+  want, got = logged(one_process), logged(two_processes)
+  assert [r["step"] for r in got] == [r["step"] for r in want] == [1, 2]
+  # Equal up to float32 rounding: across processes a sum's partial results meet in
+  # another order than on one host.
+  for key in ("loss", "grad_norm"):
+    np.testing.assert_allclose([r[key] for r in got], [r[key] for r in want], rtol=1e-6,
+                               err_msg=key)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8),
+               saved_arrays(two_processes, 2), saved_arrays(one_process, 2))
+
+
 @pytest.mark.slow
 def test_two_processes_train_one_run(trained_run):
   tmp_path, outputs = trained_run
-  with open(tmp_path / "metrics.jsonl") as f:
-    records = [json.loads(line) for line in f]
+  records = logged(tmp_path)
   assert [r["step"] for r in records] == [1, 2]  # written once, by process 0
   assert all(r["loss"] > 0 for r in records)
   assert os.listdir(tmp_path / "checkpoints") == ["2"]
@@ -77,15 +125,11 @@ def test_two_processes_train_one_run(trained_run):
 def test_one_process_resumes_a_two_process_run_saying_what_changed(trained_run, tmp_path):
   model_dir = tmp_path / "run"
   shutil.copytree(trained_run[0], model_dir)
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-             JAX_PLATFORMS="cpu")
-  done = subprocess.run([sys.executable, "train.py", *TRAIN_FLAGS, *MODEL_FLAGS,
-                         f"--gin.MODEL_DIR='{model_dir}'", "--gin.TRAIN_STEPS=3"],
-                        cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=400)
-  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-  assert ("the input state was saved by 2 processes and this run has 1" in done.stdout
-          and "replaying 2 batches" in done.stdout), done.stdout[-3000:]
-  assert "step 3/3" in done.stdout
+  output = run_one_process(["train.py", *TRAIN_FLAGS, *MODEL_FLAGS,
+                            f"--gin.MODEL_DIR='{model_dir}'", "--gin.TRAIN_STEPS=3"], devices=4)
+  assert ("the input state was saved by 2 processes and this run has 1" in output
+          and "replaying 2 batches" in output), output[-3000:]
+  assert "step 3/3" in output
 
 
 @pytest.mark.slow

@@ -62,9 +62,12 @@ def test_initialisation_leaves_outputs_unchanged(config_name, method):
   # The frozen part is exactly the network's tree; the new leaves are all trainable.
   assert set(param_trees.flat(tuned.base_params(full))) == set(param_trees.flat(base))
   assert set(param_trees.flat(frozen)) <= set(param_trees.flat(base))
-  # The base network's values with the method's fresh initialisation.
+  # The base network's values with the method's fresh initialisation. Bit for bit at the
+  # suite's -O0; at XLA's default level the added zero or unit terms change which products
+  # LLVM contracts into fused multiply-adds, a few float32 ulps.
   with_base = param_trees.nested({**param_trees.flat(full), **param_trees.flat(base)})
-  np.testing.assert_array_equal(logits(tuned, with_base, batch), logits(plain, base, batch))
+  np.testing.assert_allclose(logits(tuned, with_base, batch), logits(plain, base, batch),
+                             rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("config_name,method", cases(["lora", "lora_all", "ia3"]))
