@@ -40,8 +40,10 @@ def test_adafactor_on_scanned_layers_matches_unscanned():
   unscanned, scanned = model_for(TINY_T5), model_for(TINY_T5, scan_layers=True)
   params = jax.tree.map(np.copy, unscanned_params())
   # Layers of different scale, as after training: Adafactor's relative step sizes differ.
-  encoder_layers = params["encoder"]["layers"]
-  encoder_layers["layers_1"] = jax.tree.map(lambda x: 10 * x, encoder_layers["layers_1"])
+  # The MLP's only: larger attention weights saturate the softmax, whose gradients are then
+  # rounding noise that differs between the scanned and unrolled programs at -O3.
+  layer_1 = params["encoder"]["layers"]["layers_1"]
+  layer_1["mlp"] = jax.tree.map(lambda x: 10 * x, layer_1["mlp"])
   lr = optimizers.constant_schedule(1e-2)
   want = one_step(unscanned, optimizers.adafactor(lr), params, batch)
   got = unstack_layers(one_step(scanned, optimizers.adafactor(lr), stack_layers(params), batch))
