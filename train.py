@@ -88,15 +88,14 @@ class _QuietGinSearchMisses(std_logging.Filter):
 def _named_gin_errors(where: str):
   """gin's parse errors (tokenize's on an unclosed bracket or quote among them) as a
   GinConfigError naming the file or binding. A user error raised by a module the config
-  imports (a bad data file its tasks read) names its own file and passes as it is; it is
-  looked for among the loaded modules (importing the others would load jax)."""
+  imports (a bad data file its tasks read) names its own file and passes as it is."""
   try:
     yield
   except tokenize.TokenError as e:
     raise user_errors.GinConfigError(f"{where}: {e.args[0]} (an unclosed bracket or "
                                      f"quote?)") from e
   except (ValueError, SyntaxError, OSError, ImportError) as e:
-    if user_errors.is_user_error(e, imported_only=True):
+    if user_errors.is_user_error(e):
       raise
     raise user_errors.GinConfigError(f"{where}: {e}") from e
 

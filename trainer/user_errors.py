@@ -4,10 +4,9 @@ dataset, a bad data row, a run gone non-finite, processes that did not all join)
 train.py and eval.py print their message and exit non-zero without a traceback; every
 other exception is a bug and keeps its traceback.
 
-Their modules are imported only when an exception is being reported, so that parsing the
-command line does not load jax.
+Their modules are looked up, never imported, here: a raised error's type has its module
+loaded already, and importing the others would load jax while the command line is parsed.
 """
-import importlib
 import sys
 
 
@@ -29,13 +28,10 @@ _ELSEWHERE = (
     ("trainer.process_join", "ProcessesDidNotJoinError"))
 
 
-def user_error_types(imported_only: bool = False) -> tuple[type[BaseException], ...]:
-  """imported_only: only the types whose modules are imported already, importing nothing
-  (enough to classify an error that was raised: its type's module is loaded)."""
-  return (GinConfigError, *(getattr(importlib.import_module(module), name)
-                            for module, name in _ELSEWHERE
-                            if not imported_only or module in sys.modules))
+def _loaded_user_error_types() -> tuple[type[BaseException], ...]:
+  return (GinConfigError, *(getattr(sys.modules[module], name)
+                            for module, name in _ELSEWHERE if module in sys.modules))
 
 
-def is_user_error(error: BaseException, imported_only: bool = False) -> bool:
-  return isinstance(error, user_error_types(imported_only))
+def is_user_error(error: BaseException) -> bool:
+  return isinstance(error, _loaded_user_error_types())
