@@ -15,7 +15,10 @@ Settings, each timed in the same run:
   bf16_sampler_tis  decoding in bfloat16 (parameters and training stay fp32), the ratio's
                     old log-probs from the trainer and TIS (cap 2) correcting for the sampler;
   unscanned         layers unscanned in scoring and training (only for shapes whose gin
-                    file scans them; the sampler always runs them unscanned).
+                    file scans them; the sampler always runs them unscanned);
+  bf16              every phase computing in bfloat16 over fp32 parameters (ModelConfig.dtype:
+                    the sampler, the reference, the update; fp32 optimizer and master weights),
+                    the sampler's log-probs used as the old ones (both sides decode in bf16).
 The JSON holds "peer", "best" (the fastest setting, named) and every setting's seconds.
 
   python -m benchmarks.grpo --shape trl_tiny --iters 5 --warmup 2
@@ -73,6 +76,8 @@ CANDIDATES = {
                                 "the ratio", sampler_dtype="bfloat16", tis_cap=2.0),
     "unscanned": Setting("peer's, layers unscanned (ModelConfig.scan_layers=False)",
                          model_overrides=(("scan_layers", False),)),
+    "bf16": Setting("peer's, computing in bfloat16 over fp32 parameters in every phase",
+                    model_overrides=(("dtype", jnp.bfloat16),)),
 }
 
 

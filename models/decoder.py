@@ -15,11 +15,15 @@ class Decoder(nn.Module):
 
   @nn.compact
   def __call__(self, tokens, positions, key_positions, self_mask, encoded=None,
-               cross_mask=None, cache_slot=None, deterministic=True, return_hidden=False):
+               cross_mask=None, cache_slot=None, deterministic=True, return_hidden=False,
+               output_columns: slice | None = None):
     """tokens/positions int [b, t]; key_positions int [b|1, s]; self_mask bool [b, 1, t, s].
 
     Returns fp32 logits [b, t, vocab], or with `return_hidden` the final-norm hidden states
     [b, t, embed] (the trunk that scalar heads such as reward models sit on).
+    output_columns: only these columns of the output (a static slice of the t axis), so
+    the vocabulary projection runs for them alone (the last prompt column when decoding,
+    the response columns when scoring).
     """
     cfg = self.config
     dropout = lambda y: nn.Dropout(cfg.dropout_rate, broadcast_dims=(-2,))(
@@ -38,6 +42,8 @@ class Decoder(nn.Module):
                        x, self_bias, positions, encoded, cross_bias, cache_slot)
     x = RMSNorm(cfg.norm_epsilon, cfg.dtype, cfg.param_dtype, name="decoder_norm")(x)
     x = dropout(x)
+    if output_columns is not None:
+      x = x[:, output_columns]
     if return_hidden:
       return x
     if cfg.tie_embeddings:

@@ -25,12 +25,15 @@ class DecoderOnly(nn.Module):
     self.decoder = Decoder(cfg, self.token_embedder)
 
   def decode(self, decoder_input_tokens, positions, key_positions, self_mask,
-             cache_slot=None, enable_dropout=False):
+             cache_slot=None, enable_dropout=False, output_columns=None):
     """The decoder with explicit masks: training and cached decoding both call this."""
     return self.decoder(decoder_input_tokens, positions, key_positions, self_mask,
-                        cache_slot=cache_slot, deterministic=not enable_dropout)
+                        cache_slot=cache_slot, deterministic=not enable_dropout,
+                        output_columns=output_columns)
 
-  def __call__(self, batch, enable_dropout=False):
+  def __call__(self, batch, enable_dropout=False, output_columns=None):
+    """output_columns: a static slice of the sequence, the only columns whose logits are
+    computed (see Decoder)."""
     tokens = batch["decoder_input_tokens"]
     segments = batch.get("decoder_segment_ids")
     slots = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
@@ -40,4 +43,5 @@ class DecoderOnly(nn.Module):
     self_mask = attention_mask(
         valid, valid, query_segments=segments, key_segments=segments, query_slots=slots,
         key_slots=slots, bidirectional_prefix=None if prefix is None else prefix > 0)
-    return self.decode(tokens, positions, slots[:1], self_mask, enable_dropout=enable_dropout)
+    return self.decode(tokens, positions, slots[:1], self_mask, enable_dropout=enable_dropout,
+                       output_columns=output_columns)

@@ -167,7 +167,9 @@ class DecoderOnlyCache(KVCache):
     valid = (key_slots < extra) | ((key_slots >= extra + pad[:, None]) & (key_slots < end))
     slots = jnp.broadcast_to(extra + jnp.arange(prompt_width), prompts.shape)
     masks = _step_masks(slots, valid, prompt_end=end if bidirectional_prompt else None)
-    logits, variables = self._decode(params, cache, prompts, *masks, cache_slot=extra)
+    # Left-aligned: every row's last prompt token is in the last column.
+    logits, variables = self._decode(params, cache, prompts, *masks, cache_slot=extra,
+                                     output_columns=slice(-1, None))
     return logits[:, -1], variables["cache"], end, valid, None
 
 

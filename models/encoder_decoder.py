@@ -55,13 +55,15 @@ class EncoderDecoder(nn.Module):
     return self.encoder(encoder_input_tokens, mask, deterministic=not enable_dropout)
 
   def decode(self, encoded, decoder_input_tokens, positions, key_positions, self_mask,
-             cross_mask, cache_slot=None, enable_dropout=False):
+             cross_mask, cache_slot=None, enable_dropout=False, output_columns=None):
     """The decoder with explicit masks: training and cached decoding both call this."""
     return self.decoder(decoder_input_tokens, positions, key_positions, self_mask,
                         encoded=encoded, cross_mask=cross_mask, cache_slot=cache_slot,
-                        deterministic=not enable_dropout)
+                        deterministic=not enable_dropout, output_columns=output_columns)
 
-  def __call__(self, batch, enable_dropout=False):
+  def __call__(self, batch, enable_dropout=False, output_columns=None):
+    """output_columns: a static slice of the decoder's sequence, the only columns whose
+    logits are computed (see Decoder)."""
     encoder_tokens = batch["encoder_input_tokens"]
     decoder_tokens = batch["decoder_input_tokens"]
     encoder_segments = batch.get("encoder_segment_ids")
@@ -77,4 +79,4 @@ class EncoderDecoder(nn.Module):
                                 query_segments=decoder_segments,
                                 key_segments=encoder_segments)
     return self.decode(encoded, decoder_tokens, slots, slots[:1], self_mask, cross_mask,
-                       enable_dropout=enable_dropout)
+                       enable_dropout=enable_dropout, output_columns=output_columns)

@@ -27,13 +27,18 @@ def cross_entropy_sums(logits, targets, weights, *, z_loss: float = 0.0,
       log_normalizer=jax.nn.logsumexp(logits, axis=-1),
       target_logit=jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0],
       logit_sum=jnp.sum(logits, axis=-1) if label_smoothing else None,
-      prediction=jnp.argmax(logits, axis=-1), vocab=logits.shape[-1], targets=targets,
+      max_logit=jnp.max(logits, axis=-1), vocab=logits.shape[-1], targets=targets,
       weights=weights, z_loss=z_loss, label_smoothing=label_smoothing)
 
 
-def _sums(*, log_normalizer, target_logit, logit_sum, prediction, vocab, targets, weights,
+def _sums(*, log_normalizer, target_logit, logit_sum, max_logit, vocab, targets, weights,
           z_loss, label_smoothing):
-  """The loss sums from per-token statistics of the logits, each [b, t]."""
+  """The loss sums from per-token statistics of the logits, each [b, t].
+
+  A token counts as correct when its target's logit is the largest (also when it ties
+  with another entry): a comparison with the max, which the log-normaliser reduces
+  anyway, instead of an argmax, a slow variadic reduction over the vocabulary on CPU.
+  """
   weights = weights.astype(jnp.float32)
   if label_smoothing:
     confidence = 1.0 - label_smoothing
@@ -44,7 +49,7 @@ def _sums(*, log_normalizer, target_logit, logit_sum, prediction, vocab, targets
   else:
     nll = log_normalizer - target_logit
   z_term = z_loss * jnp.square(log_normalizer)
-  correct = (prediction == targets).astype(jnp.float32)
+  correct = (target_logit >= max_logit).astype(jnp.float32)
   return {
       "loss_sum": jnp.sum((nll + z_term) * weights),
       "z_loss_sum": jnp.sum(z_term * weights),
@@ -74,10 +79,9 @@ def vocab_chunked_cross_entropy_sums(hidden, weight_slices, project_slice, targe
 
   weight_slices: the output layer's weights cut into n equal vocabulary slices, stacked
   on axis 0; project_slice(hidden, weight_slice) -> fp32 logits [b, t, vocab_size / n].
-  Each slice yields its log-normaliser, target logit, logit sum and best entry; they
-  combine exactly (a logsumexp of log-normalisers; the first slice holding the maximum
-  gives the same argmax as over the whole vocabulary). Each slice's weight gradient is
-  its own, so nothing vocabulary-sized accumulates across the loop.
+  Each slice yields its log-normaliser, target logit, logit sum and largest logit; they
+  combine exactly (a logsumexp of log-normalisers, a max of maxima). Each slice's weight
+  gradient is its own, so nothing vocabulary-sized accumulates across the loop.
   """
   num_slices = jax.tree.leaves(weight_slices)[0].shape[0]
   width = vocab_size // num_slices
@@ -92,16 +96,14 @@ def vocab_chunked_cross_entropy_sums(hidden, weight_slices, project_slice, targe
     return {"log_normalizer": jax.nn.logsumexp(logits, axis=-1),
             "target_logit": jnp.where(in_slice, picked, 0.0),
             "logit_sum": jnp.sum(logits, axis=-1),
-            "max": jax.lax.stop_gradient(jnp.max(logits, axis=-1)),
-            "prediction": jnp.argmax(logits, axis=-1) + index * width}
+            "max": jax.lax.stop_gradient(jnp.max(logits, axis=-1))}
 
   stats = jax.lax.map(slice_statistics, (jnp.arange(num_slices), weight_slices))
-  best_slice = jnp.argmax(stats["max"], axis=0)
   return _sums(
       log_normalizer=jax.nn.logsumexp(stats["log_normalizer"], axis=0),
       target_logit=jnp.sum(stats["target_logit"], axis=0),
       logit_sum=jnp.sum(stats["logit_sum"], axis=0) if label_smoothing else None,
-      prediction=jnp.take_along_axis(stats["prediction"], best_slice[None], axis=0)[0],
+      max_logit=jnp.max(stats["max"], axis=0),
       vocab=vocab_size, targets=targets, weights=weights, z_loss=z_loss,
       label_smoothing=label_smoothing)
 

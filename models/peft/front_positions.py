@@ -10,8 +10,8 @@ Where the positions go (the networks pass these arguments positionally):
 - decoder-only: before the sequence, at positions 0 .. length-1 (the sequence's positions
   move up by `length`). Every position sees all of them; they see only earlier added
   positions, so what they hold is the same in every row and packing is safe. The outputs
-  at the added positions are dropped: the loss and the scores read the real positions
-  only. Cached decoding (models.decoding) gives them the first `length` cache slots,
+  at the added positions are never projected (the Decoder's `output_columns`): the loss
+  and the scores read the real positions only. Cached decoding (models.decoding) gives them the first `length` cache slots,
   written before the prompt.
 """
 import abc
@@ -100,7 +100,9 @@ class FrontPositionsMethod(PeftMethod):
         [jnp.broadcast_to(jnp.arange(p), (pos.shape[0], p)), pos + p], axis=1)
     mask = _prepended(mask, jnp.tril(jnp.ones((p, p), bool)), jnp.zeros((1, 1, 1, 1), bool))
     slots = jnp.arange(p + tokens.shape[1])[None, :]
+    # The outputs asked for (all by default) are of the real columns, p further on.
+    start, stop, step = (kwargs.get("output_columns") or slice(None)).indices(tokens.shape[1])
+    kwargs = dict(kwargs, output_columns=slice(p + start, p + stop, step))
     with nn.intercept_methods(self.at_front(module, slots)):
-      out = next_fun(jnp.pad(tokens, ((0, 0), (p, 0))), in_front(positions),
-                     in_front(key_positions), mask, *rest, **kwargs)
-    return out[:, p:]
+      return next_fun(jnp.pad(tokens, ((0, 0), (p, 0))), in_front(positions),
+                      in_front(key_positions), mask, *rest, **kwargs)

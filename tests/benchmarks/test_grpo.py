@@ -16,8 +16,9 @@ def test_the_reward_is_the_fraction_of_even_ids_before_the_first_padding():
 
 def test_only_candidates_that_change_the_work_on_a_shape_are_timed():
   # trl_tiny's gin file leaves its layers unscanned already; smollm2_135m's scans them.
-  assert list(grpo.settings_for("trl_tiny")) == ["peer", "bf16_sampler_tis"]
-  assert list(grpo.settings_for("smollm2_135m")) == ["peer", "bf16_sampler_tis", "unscanned"]
+  assert list(grpo.settings_for("trl_tiny")) == ["peer", "bf16_sampler_tis", "bf16"]
+  assert list(grpo.settings_for("smollm2_135m")) == ["peer", "bf16_sampler_tis", "unscanned",
+                                                   "bf16"]
 
 
 @pytest.mark.slow
@@ -28,7 +29,7 @@ def test_one_iteration_prints_the_split_and_finite_metrics(capsys):
   assert set(result["cpu"]["flags"]) == set(hardware.REPORTED_FLAGS)
   assert result["workload"] == {"prompts": 4, "generations": 4, "prompt_len": 64,
                                 "completion_len": 32, "beta": 0.04}
-  assert set(result["seconds_per_iteration"]) == {"peer", "bf16_sampler_tis"}
+  assert set(result["seconds_per_iteration"]) == {"peer", "bf16_sampler_tis", "bf16"}
   assert result["best"]["name"] in result["seconds_per_iteration"]
   for name in ("peer", "best"):
     r = result[name]

@@ -72,18 +72,17 @@ def test_chunked_loss_and_gradients_equal_the_plain_loss(name, chunking):
   assert_trees_close(got_grads, want_grads)
 
 
-def test_vocabulary_slices_keep_the_first_best_entry():
-  # Ties across slices: argmax over the whole vocabulary takes the first, so must the
-  # slices (correct_sum counts a target at the first maximal entry only).
+def test_a_target_tied_for_the_best_entry_is_correct_in_both_forms():
+  # Entries 1 and 3 tie for the maximum, in two different vocabulary slices.
   hidden = jnp.ones((1, 2, 1))
-  table = jnp.array([[0.0], [2.0], [1.0], [2.0]])  # entries 1 and 3 tie, in two slices
+  table = jnp.array([[0.0], [2.0], [1.0], [2.0]])
   targets = jnp.array([[1, 3]])
   weights = jnp.ones((1, 2))
   attend = lambda h, rows: jnp.einsum("bte,ve->btv", h, rows)
   want = cross_entropy_sums(attend(hidden, table), targets, weights, label_smoothing=0.1)
   got = vocab_chunked_cross_entropy_sums(hidden, table.reshape(2, 2, 1), attend, targets,
                                          weights, vocab_size=4, label_smoothing=0.1)
-  assert float(got["correct_sum"]) == float(want["correct_sum"]) == 1.0
+  assert float(got["correct_sum"]) == float(want["correct_sum"]) == 2.0
   assert_trees_close(got, want)
 
 

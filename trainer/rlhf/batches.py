@@ -42,8 +42,8 @@ def token_logprobs(logits_btv, tokens_bt):
 def sequence_logprobs(model, params, batch, offset: int, responses_br):
   """(log p [b, R], entropy [b, R]) of the responses under `params`, read off the model
   kind's prompt + response layout `batch` (not masked)."""
-  logits = response_columns(model.module.apply({"params": params}, batch), offset,
-                            responses_br.shape[1])
+  logits = model.module.apply({"params": params}, batch,
+                              output_columns=slice(offset, offset + responses_br.shape[1]))
   return token_logprobs(logits, responses_br)
 
 
