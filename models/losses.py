@@ -27,11 +27,11 @@ def cross_entropy_sums(logits, targets, weights, *, z_loss: float = 0.0,
       log_normalizer=jax.nn.logsumexp(logits, axis=-1),
       target_logit=jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0],
       logit_sum=jnp.sum(logits, axis=-1) if label_smoothing else None,
-      max_logit=jnp.max(logits, axis=-1), vocab=logits.shape[-1], targets=targets,
+      max_logit=jnp.max(logits, axis=-1), vocab=logits.shape[-1],
       weights=weights, z_loss=z_loss, label_smoothing=label_smoothing)
 
 
-def _sums(*, log_normalizer, target_logit, logit_sum, max_logit, vocab, targets, weights,
+def _sums(*, log_normalizer, target_logit, logit_sum, max_logit, vocab, weights,
           z_loss, label_smoothing):
   """The loss sums from per-token statistics of the logits, each [b, t].
 
@@ -104,7 +104,7 @@ def vocab_chunked_cross_entropy_sums(hidden, weight_slices, project_slice, targe
       target_logit=jnp.sum(stats["target_logit"], axis=0),
       logit_sum=jnp.sum(stats["logit_sum"], axis=0) if label_smoothing else None,
       max_logit=jnp.max(stats["max"], axis=0),
-      vocab=vocab_size, targets=targets, weights=weights, z_loss=z_loss,
+      vocab=vocab_size, weights=weights, z_loss=z_loss,
       label_smoothing=label_smoothing)
 
 

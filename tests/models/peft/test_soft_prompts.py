@@ -178,3 +178,18 @@ def test_bad_lengths_fail_before_any_work():
                                                                       "targets": 8}
   with pytest.raises(ValueError, match=r"pack = False"):
     make_model(TINY_T5, peft=peft.PromptTuning(length=2))
+
+
+@pytest.mark.parametrize("config_name", ["t5", "llama"])
+@pytest.mark.parametrize("with_prompt", [False, True])
+def test_output_columns_are_those_columns_of_the_whole_output(config_name, with_prompt):
+  config = CONFIGS[config_name]
+  model = (tuned_model(config, peft.PromptTuning(length=3)) if with_prompt
+           else make_model(config, pack=False))
+  params = perturbed(init(model))
+  batch = random_batch(config)
+  whole = logits(model, params, batch)
+  for columns in (slice(-1, None), slice(2, 6)):
+    some = np.asarray(jax.jit(lambda p: model.module.apply(
+        {"params": p}, batch, output_columns=columns))(params))
+    np.testing.assert_allclose(some, whole[:, columns], rtol=1e-6, atol=1e-6)
