@@ -55,21 +55,5 @@ def next_tokens(rng, logits, config: SamplingConfig):
   """int32 [b]: the argmax when greedy, otherwise a draw from the filtered distribution."""
   if config.greedy:
     return jnp.argmax(logits, axis=-1).astype(jnp.int32)
-  return categorical(rng, filtered_logits(logits, config))
-
-
-def categorical(rng, logits):
-  """int32 [b]: one draw per row from softmax(logits [b, vocab]), by inverting the
-  cumulative distribution at one uniform number per row.
-
-  jax.random.categorical draws a Gumbel number for every vocabulary entry and takes a
-  variadic argmax, both slow on CPU; this needs b random numbers and plain reductions.
-  The draw is the first entry whose cumulative mass reaches u in (0, total]: an entry of
-  zero mass (masked by top-k / top-p) adds nothing to the cumulative sum, so it is never
-  the first to reach u.
-  """
-  mass = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
-  cumulative = jnp.cumsum(mass, axis=-1)
-  # 1 - U lies in (0, 1], and rounding is monotonic, so u <= cumulative[-1]: never past it.
-  u = (1.0 - jax.random.uniform(rng, logits.shape[:-1] + (1,))) * cumulative[..., -1:]
-  return jnp.sum(cumulative < u, axis=-1).astype(jnp.int32)
+  return jax.random.categorical(rng, filtered_logits(logits, config), axis=-1).astype(
+      jnp.int32)
