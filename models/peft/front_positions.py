@@ -11,8 +11,8 @@ Where the positions go (the networks pass these arguments positionally):
   move up by `length`). Every position sees all of them; they see only earlier added
   positions, so what they hold is the same in every row and packing is safe. The outputs
   at the added positions are never projected (the Decoder's `output_columns`): the loss
-  and the scores read the real positions only. Cached decoding (models.decoding) gives them the first `length` cache slots,
-  written before the prompt.
+  and the scores read the real positions only. Cached decoding (models.decoding) gives
+  them the first `length` cache slots, written before the prompt.
 """
 import abc
 

@@ -68,4 +68,3 @@ def test_sampling_filters():
   np.testing.assert_allclose(counts, [0.625, 0.375, 0, 0], atol=0.04)
   with pytest.raises(ValueError, match="top_p"):
     sampling.SamplingConfig(1.0, top_p=0.0)
-
