@@ -96,6 +96,12 @@ def check_compatible(saved_params, target_params, where: str):
   raise IncompatibleCheckpointError("\n".join(lines))
 
 
+def step_custom_metadata(step_directory) -> dict:
+  """The JSON saved with one step, read from its metadata file alone: the manager's
+  metadata(step) also reads every array's metadata, which costs far more than the file."""
+  return dict(ocp.metadata.get_step_metadata(step_directory).custom_metadata or {})
+
+
 class Checkpoints:
   """The checkpoints of one run, in `directory`."""
 
@@ -117,7 +123,7 @@ class Checkpoints:
     return self.manager.latest_step()
 
   def saved_custom_metadata(self, step: int) -> dict:
-    return dict(self.manager.metadata(step).custom_metadata or {})
+    return step_custom_metadata(epath.Path(self.directory) / str(step))
 
   def restore(self, abstract_state, step: int | None = None):
     """Restores `step` (default: latest) into the shardings carried by `abstract_state`."""

@@ -88,8 +88,8 @@ def saved_params_metadata(path: str, step: int | None = None):
 
 def saved_custom_metadata(path: str, step: int | None = None) -> tuple[dict, str]:
   """(the JSON saved with the newest (or the given) step, that step's directory)."""
-  with _opened_step(path, step) as (manager, step, where):
-    return dict(manager.metadata(step).custom_metadata or {}), where
+  with _opened_step(path, step) as (_, step, where):
+    return checkpoints_lib.step_custom_metadata(where), where
 
 
 def restore_params(path: str, abstract, step: int | None = None):
